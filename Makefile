@@ -1,0 +1,50 @@
+# The single entry point for people and CI.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+REPO ?= policies
+LISTEN ?= 127.0.0.1:50051
+
+.PHONY: setup run test test-deep check lint typecheck proto proto-check bench bench-load clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m authz.devrun --repo $(REPO) --listen $(LISTEN)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-deep: $(STAMP)
+	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -m "deep or not deep" tests/differential
+
+lint: $(STAMP)
+	$(BIN)/ruff check authz tests benchmarks
+	$(BIN)/ruff format --check authz tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy authz
+
+check: lint typecheck proto-check test
+
+proto: $(STAMP)
+	$(BIN)/python -m authz.protogen
+
+proto-check: $(STAMP)
+	$(BIN)/python -m authz.protogen --check
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest benchmarks --benchmark-only -p no:randomly -o testpaths=benchmarks
+
+bench-load: $(STAMP)
+	$(BIN)/python -m authz.cli bench --scenario all --out benchmarks/results
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,166 @@
+"""The exception tree of authz. Every error carries a stable AWS-style code and a message
+that names the input. Only the gRPC edge (authz.server.errors) turns these into statuses.
+
+    AuthzError                       code            meaning
+    ├── ValidationError              ValidationError     a request parameter breaks a constraint
+    ├── MalformedPolicyDocument      MalformedPolicyDocument  a policy document is not valid
+    ├── LimitExceeded                LimitExceeded       a size / count quota is exceeded
+    ├── PackedPolicyTooLarge         PackedPolicyTooLarge
+    ├── NoSuchEntity                 NoSuchEntity        a named user/role/policy does not exist
+    ├── EntityAlreadyExists          EntityAlreadyExists
+    ├── AccessDenied                 AccessDenied        authorization failed (carries the Decision)
+    ├── InvalidClientTokenId         InvalidClientTokenId  unknown key / invalid or revoked token
+    ├── ExpiredToken                 ExpiredToken        token past its expiry
+    ├── RepositoryError              RepositoryInvalid   the policy repository has problems
+    ├── ServiceUnavailable           ServiceUnavailable  no snapshot loaded yet
+    ├── Throttling                   Throttling          overload / resource exhausted
+    └── InternalFailure              InternalFailure     a bug; never an allow
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+class AuthzError(Exception):
+    """Base class. ``code`` is the stable AWS-style error code."""
+
+    code: ClassVar[str] = "InternalFailure"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"Error": {"Code": self.code, "Message": self.message}}
+
+
+class ValidationError(AuthzError):
+    code = "ValidationError"
+    http_status = 400
+
+
+class MalformedPolicyDocument(AuthzError):
+    """A policy document is not valid. ``location`` names document, statement and JSON path."""
+
+    code = "MalformedPolicyDocument"
+    http_status = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        document: str = "",
+        statement: str | None = None,
+        path: str = "",
+    ) -> None:
+        super().__init__(message, document=document, statement=statement, path=path)
+        self.document = document
+        self.statement = statement
+        self.path = path
+
+    @property
+    def location(self) -> str:
+        parts = []
+        if self.document:
+            parts.append(f"policy `{self.document}`")
+        if self.statement is not None:
+            parts.append(f"statement `{self.statement}`")
+        if self.path:
+            parts.append(f"at `{self.path}`")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        loc = self.location
+        return f"{loc}: {self.message}" if loc else self.message
+
+
+class LimitExceeded(AuthzError):
+    code = "LimitExceeded"
+    http_status = 409
+
+
+class PackedPolicyTooLarge(AuthzError):
+    code = "PackedPolicyTooLarge"
+    http_status = 400
+
+
+class NoSuchEntity(AuthzError):
+    code = "NoSuchEntity"
+    http_status = 404
+
+
+class EntityAlreadyExists(AuthzError):
+    code = "EntityAlreadyExists"
+    http_status = 409
+
+
+class AccessDenied(AuthzError):
+    code = "AccessDenied"
+    http_status = 403
+
+
+class InvalidClientTokenId(AuthzError):
+    code = "InvalidClientTokenId"
+    http_status = 403
+
+    def __init__(self, message: str = "The security token included in the request is invalid.",
+                 **details: Any) -> None:
+        super().__init__(message, **details)
+
+
+class ExpiredToken(AuthzError):
+    code = "ExpiredToken"
+    http_status = 403
+
+    def __init__(self, message: str = "The security token included in the request is expired",
+                 **details: Any) -> None:
+        super().__init__(message, **details)
+
+
+class ServiceUnavailable(AuthzError):
+    code = "ServiceUnavailable"
+    http_status = 503
+
+
+class Throttling(AuthzError):
+    code = "Throttling"
+    http_status = 429
+
+
+class InternalFailure(AuthzError):
+    code = "InternalFailure"
+    http_status = 500
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a policy repository: file, JSON path, code, message."""
+
+    file: str
+    path: str
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.path}" if self.path else self.file
+        return f"{where}: {self.code}: {self.message}"
+
+
+@dataclass
+class RepositoryError(AuthzError):
+    """The repository has problems; ``problems`` lists all of them, sorted."""
+
+    problems: list[Problem] = field(default_factory=list)
+    code: ClassVar[str] = "RepositoryInvalid"
+
+    def __post_init__(self) -> None:
+        first = str(self.problems[0]) if self.problems else "unknown problem"
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        AuthzError.__init__(self, f"repository has {len(self.problems)} problem(s): {first}{more}")
+
+    def __str__(self) -> str:
+        return self.message
