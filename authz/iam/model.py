@@ -107,6 +107,7 @@ class Policy:
     statements: tuple[Statement, ...]
     source: str | None = None
     policy_id: str | None = None
+    digest: str = ""  # content hash of the canonical document (set by parse_policy)
 
     @property
     def variables(self) -> bool:
