@@ -136,8 +136,6 @@ def validate_params(p: AssumeRoleParams) -> None:
         count = len(problems)
         noun = "error" if count == 1 else "errors"
         raise ValidationError(f"{count} validation {noun} detected: " + "; ".join(problems))
-    if p.source_identity is not None and p.source_identity.lower().startswith("aws:"):
-        raise ValidationError("SourceIdentity cannot start with the reserved prefix 'aws:'.")
     if _ROLE_ARN.match(p.role_arn) is None:
         raise ValidationError(f"{p.role_arn} is invalid")
 

@@ -1,0 +1,117 @@
+"""Server configuration: defaults, an optional TOML file (``--config authz.toml``), then flags.
+
+Owns the one ``Settings`` object every part of ``authz serve`` reads. Precedence, lowest
+first: built-in defaults → the TOML file → command-line flags. Unknown keys in the file are an
+error that names the key (a typo must never silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from authz.errors import ValidationError
+from authz.sts.assume_role import TtlPolicy
+
+
+@dataclass(frozen=True)
+class Settings:
+    repo: Path = Path("policies")
+    listen: str = "127.0.0.1:50051"
+    workers: int = 1
+    max_threads: int = 16
+    max_concurrent_rpcs: int = 256
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_batch_size: int = 1000
+    keys_dir: Path = Path(".authz-local/keys")
+    credentials_file: Path = Path(".authz-local/credentials.json")
+    issuer: str = "authz"
+    token_leeway_seconds: int = 30
+    ttl: TtlPolicy = field(default_factory=TtlPolicy)
+    metrics_listen: str | None = None  # e.g. "127.0.0.1:9464"
+    audit_log: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # set → mTLS required
+    # mTLS identity → service principal, e.g. {"spiffe://corp/ci": "ci.internal"}
+    service_principals: dict[str, str] = field(default_factory=dict)
+    trusted_proxies: tuple[str, ...] = ()  # peers whose x-forwarded-for sets aws:SourceIp
+    watch: bool = True
+    reload_debounce_ms: int = 200
+    wait_for_valid_repo: bool = False
+    decision_cache_size: int = 65536
+    partition_cache_size: int = 4096
+
+
+_PATHS = {"repo", "keys_dir", "credentials_file", "audit_log", "tls_cert", "tls_key",
+          "tls_client_ca"}  # fmt: skip
+_TTL_KEYS = {f.name for f in fields(TtlPolicy)}
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Defaults, then ``config_file`` (TOML), then the non-None ``overrides`` (flags)."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            values.update(_flatten(tomllib.loads(config_file.read_text(encoding="utf-8"))))
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            raise ValidationError(f"cannot read config file `{config_file}`: {err}") from err
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return _build(values, str(config_file or "flags"))
+
+
+def _flatten(data: dict[str, Any]) -> dict[str, Any]:
+    """``[ttl]`` table → ``ttl_<key>``; everything else stays flat."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "ttl" and isinstance(value, dict):
+            out.update({f"ttl_{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def _build(values: dict[str, Any], origin: str) -> Settings:
+    known = {f.name for f in fields(Settings)}
+    ttl_values: dict[str, Any] = {}
+    plain: dict[str, Any] = {}
+    for key, value in values.items():
+        if key.startswith("ttl_") and key[4:] in _TTL_KEYS:
+            ttl_values[key[4:]] = int(value)
+        elif key in known and key != "ttl":
+            plain[key] = _coerce(key, value)
+        else:
+            raise ValidationError(f"unknown setting `{key}` in {origin}")
+    settings = replace(Settings(), **plain)
+    if ttl_values:
+        settings = replace(settings, ttl=replace(settings.ttl, **ttl_values))
+    _check(settings)
+    return settings
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if key in _PATHS:
+        return Path(value)
+    if key == "trusted_proxies":
+        return tuple(value)
+    if key == "service_principals":
+        return dict(value)
+    return value
+
+
+def _check(s: Settings) -> None:
+    t = s.ttl
+    if not 900 <= t.minimum_seconds <= t.default_seconds <= t.maximum_seconds <= 43200:
+        raise ValidationError(
+            "ttl settings must satisfy 900 <= minimum_seconds <= default_seconds <= "
+            f"maximum_seconds <= 43200, got {t.minimum_seconds}/{t.default_seconds}/"
+            f"{t.maximum_seconds}"
+        )
+    if s.workers < 1:
+        raise ValidationError(f"workers must be at least 1, got {s.workers}")
+    if (s.tls_cert is None) != (s.tls_key is None):
+        raise ValidationError("tls_cert and tls_key must be given together")
+    if s.tls_client_ca is not None and s.tls_cert is None:
+        raise ValidationError("tls_client_ca (mTLS) needs tls_cert and tls_key")

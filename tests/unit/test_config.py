@@ -1,0 +1,40 @@
+"""Settings precedence (defaults → TOML → flags) and clear errors for bad settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from authz.config import load_settings
+from authz.errors import ValidationError
+
+
+def test_defaults_bind_to_loopback() -> None:
+    s = load_settings()
+    assert s.listen.startswith("127.0.0.1:")
+    assert s.ttl.default_seconds == 3600
+
+
+def test_file_then_flags(tmp_path: Path) -> None:
+    cfg = tmp_path / "authz.toml"
+    cfg.write_text('listen = "127.0.0.1:6000"\nworkers = 2\n[ttl]\nmaximum_seconds = 7200\n')
+    s = load_settings(cfg, workers=3, repo=None)
+    assert (s.listen, s.workers, s.ttl.maximum_seconds) == ("127.0.0.1:6000", 3, 7200)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("listn = 'x'\n", "unknown setting `listn`"),
+        ("[ttl]\nminimum_seconds = 100\n", "ttl settings must satisfy"),
+        ("workers = 0\n", "workers must be at least 1"),
+        ("tls_cert = 'c.pem'\n", "must be given together"),
+        ("not toml = = \n", "cannot read config file"),
+    ],
+)
+def test_bad_settings_name_the_problem(tmp_path: Path, text: str, fragment: str) -> None:
+    cfg = tmp_path / "authz.toml"
+    cfg.write_text(text)
+    with pytest.raises(ValidationError, match=fragment):
+        load_settings(cfg)
