@@ -18,6 +18,7 @@ never lock. Private key material is never logged, printed or put in an exception
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -37,7 +38,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from authz.errors import ValidationError
 
-__all__ = ["DEFAULT_MAX_TOKEN_TTL", "DEFAULT_SKEW", "KeyInfo", "KeyRing", "SigningKey", "thumbprint"]
+__all__ = [
+    "DEFAULT_MAX_TOKEN_TTL",
+    "DEFAULT_SKEW",
+    "KeyInfo",
+    "KeyRing",
+    "SigningKey",
+    "thumbprint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,7 @@ INDEX_FILE = "index.json"
 LOCK_FILE = ".lock"
 DEFAULT_MAX_TOKEN_TTL = 43200  # the longest DurationSeconds STS ever grants (iam-semantics §6.1)
 DEFAULT_SKEW = 300  # clock skew between replicas, and room for the verifier's leeway
+DEFAULT_REFRESH_INTERVAL = 1.0  # seconds between index.json checks by maybe_refresh()
 
 
 def _b64url(data: bytes) -> str:
@@ -154,12 +163,18 @@ def _locked(directory: Path) -> Iterator[None]:
 class KeyRing:
     """Ed25519 signing keys kept in a directory. Build with ``generate`` or ``load``."""
 
-    def __init__(self, directory: Path, state: _State, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        state: _State,
+        clock: Callable[[], float],
+        refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
+    ) -> None:
         self._dir = directory
         self._state = state
         self._clock = clock
-
-    # -- construction ---------------------------------------------------------------------
+        self._refresh_interval = refresh_interval
+        self._next_check = clock() + refresh_interval
 
     @classmethod
     def generate(
@@ -185,13 +200,15 @@ class KeyRing:
 
     @classmethod
     def load(
-        cls, directory: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
     ) -> KeyRing:
         """Read an existing ring; raise ``ValidationError`` naming the problem if it is broken."""
         path = Path(directory)
-        return cls(path, _read_state(path), clock)
-
-    # -- reading --------------------------------------------------------------------------
+        return cls(path, _read_state(path), clock, refresh_interval)
 
     @property
     def directory(self) -> Path:
@@ -226,6 +243,15 @@ class KeyRing:
         keys = [dict(e.jwk) for e in reversed(self._state.entries) if e.info.verifies_at(now)]
         return {"keys": keys}
 
+    def maybe_refresh(self) -> None:
+        """``refresh()`` at most once per ``refresh_interval`` (signers call it before signing,
+        so a rotation by ``authz keys rotate`` takes effect within that interval; ``skew`` must
+        exceed it, since the retired key may sign that long after ``retired_at``)."""
+        now = self._clock()
+        if now >= self._next_check:
+            self._next_check = now + self._refresh_interval
+            self.refresh()
+
     def refresh(self) -> bool:
         """Reload from disk if ``index.json`` changed (another process rotated); True if so."""
         try:
@@ -236,8 +262,6 @@ class KeyRing:
             log.warning("key ring reload failed; keeping last good: %s", err)
             return False
         return True
-
-    # -- writing (serialised by flock, state re-read under the lock) --------------------------
 
     def rotate(self) -> SigningKey:
         """Make a fresh key the signer at once; retire the old signer (it keeps verifying)."""
@@ -257,7 +281,7 @@ class KeyRing:
         log.info("signing key rotated", extra={"key_dir": str(self._dir), "kid": entry.info.kid})
         return self._state.signing
 
-    def prune(self) -> list[str]:
+    def prune(self) -> builtins.list[str]:
         """Delete retired keys past ``not_after``; return their kids. The signer is never pruned."""
         with _locked(self._dir):
             state = _read_state(self._dir)
@@ -356,7 +380,8 @@ def _read_state(directory: Path) -> _State:
             for info in map(_parse_info, doc["keys"])
         )
     except FileNotFoundError as err:
-        raise ValidationError(f"key ring `{directory}`: missing `{Path(err.filename).name}`") from err
+        missing = Path(err.filename).name
+        raise ValidationError(f"key ring `{directory}`: missing `{missing}`") from err
     except ValueError as err:  # includes json.JSONDecodeError and bad PEM data
         raise ValidationError(f"key ring `{directory}`: {err}") from err
     signers = [e for e in entries if e.info.retired_at is None]

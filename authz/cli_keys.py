@@ -1,0 +1,169 @@
+"""``authz keys``: the command line for signing keys and long-term access keys.
+
+Owns argument wiring and output formats only; the work is done by ``authz.sts.keys.KeyRing``
+and ``authz.sts.credentials.CredentialStore``. ``register(subparsers)`` adds the ``keys``
+command to the main parser (``authz.cli``); each sub-command sets ``handler``, which takes the
+parsed namespace and returns 0; an ``AuthzError`` propagates to ``authz.cli.main``, which prints
+it as AWS error JSON and exits 2. A secret access key is printed once, by ``create``, and
+nowhere else. Must not import grpc or cedarpy.
+
+    authz keys generate   --dir D [--max-token-ttl S] [--skew S]
+    authz keys rotate     --dir D
+    authz keys list       --dir D [--json]
+    authz keys prune      --dir D
+    authz keys jwks       --dir D
+    authz keys create     --store FILE --user ARN
+    authz keys activate | deactivate | delete --store FILE --access-key-id ID
+    authz keys list-access-keys --store FILE [--user ARN]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from authz.sts.credentials import ACTIVE, INACTIVE, CredentialStore
+from authz.sts.keys import DEFAULT_MAX_TOKEN_TTL, DEFAULT_SKEW, KeyInfo, KeyRing
+
+__all__ = ["register"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _iso(ts: int | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2, sort_keys=False))
+
+
+def _key_row(info: KeyInfo, now: float) -> dict[str, Any]:
+    return {
+        "kid": info.kid,
+        "status": info.status(now),
+        "created_at": _iso(info.created_at),
+        "retired_at": _iso(info.retired_at) if info.retired_at is not None else None,
+        "not_after": _iso(info.not_after) if info.not_after is not None else None,
+    }
+
+
+# -- signing keys -----------------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    ring = KeyRing.generate(args.dir, max_token_ttl=args.max_token_ttl, skew=args.skew)
+    print(f"created key ring {ring.directory} with signing key {ring.signing_key.kid}")
+    return 0
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    ring = KeyRing.load(args.dir)
+    old = ring.signing_key.kid
+    new = ring.rotate()
+    until = _iso(next(i.not_after for i in ring.list() if i.kid == old))
+    print(f"signing key is now {new.kid}; {old} keeps verifying until {until}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    ring = KeyRing.load(args.dir)
+    now = time.time()
+    rows = [_key_row(info, now) for info in ring.list()]
+    if args.json:
+        _print_json({"Keys": rows})
+        return 0
+    print(f"{'KID':<44} {'STATUS':<10} {'CREATED':<21} {'NOT AFTER'}")
+    for row in rows:
+        not_after = row["not_after"] or "-"
+        print(f"{row['kid']:<44} {row['status']:<10} {row['created_at']:<21} {not_after}")
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    removed = KeyRing.load(args.dir).prune()
+    print(f"pruned {len(removed)} key(s)" + (": " + ", ".join(removed) if removed else ""))
+    return 0
+
+
+def cmd_jwks(args: argparse.Namespace) -> int:
+    _print_json(KeyRing.load(args.dir).jwks())
+    return 0
+
+
+# -- access keys --------------------------------------------------------------------------------
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    store = CredentialStore(args.store)
+    key_id, secret = store.create(args.user)
+    info = next(i for i in store.list() if i.access_key_id == key_id)
+    _print_json({"AccessKey": {**info.to_aws(), "SecretAccessKey": secret}})
+    return 0
+
+
+def _status_handler(status: str) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        info = CredentialStore(args.store).set_status(args.access_key_id, status)
+        print(f"access key {info.access_key_id} is now {info.status}")
+        return 0
+
+    return handler
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    CredentialStore(args.store).delete(args.access_key_id)
+    print(f"access key {args.access_key_id} deleted")
+    return 0
+
+
+def cmd_list_access_keys(args: argparse.Namespace) -> int:
+    infos = CredentialStore(args.store).list(args.user)
+    _print_json({"AccessKeyMetadata": [i.to_aws() for i in infos]})
+    return 0
+
+
+# -- wiring -------------------------------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``keys`` and its sub-commands; each sets ``handler`` (namespace -> exit code)."""
+    keys = subparsers.add_parser("keys", help="manage STS signing keys and access keys")
+    sub = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help_text)
+        parser.set_defaults(handler=handler)
+        return parser
+
+    def with_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--dir", required=True, help="signing key directory")
+        return parser
+
+    gen = with_dir(add("generate", cmd_generate, "create a key ring with one signing key"))
+    gen.add_argument("--max-token-ttl", type=int, default=DEFAULT_MAX_TOKEN_TTL, metavar="S")
+    gen.add_argument("--skew", type=int, default=DEFAULT_SKEW, metavar="S")
+    with_dir(add("rotate", cmd_rotate, "make a new signing key; old keys keep verifying"))
+    lst = with_dir(add("list", cmd_list, "list signing keys and their status"))
+    lst.add_argument("--json", action="store_true", help="print JSON")
+    with_dir(add("prune", cmd_prune, "delete retired keys whose tokens have all expired"))
+    with_dir(add("jwks", cmd_jwks, "print the public JWK Set"))
+
+    def with_store(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--store", required=True, help="credentials store file")
+        return parser
+
+    create = with_store(add("create", cmd_create, "create an access key (prints the secret once)"))
+    create.add_argument("--user", required=True, help="IAM user ARN owning the key")
+    for name, handler in (
+        ("activate", _status_handler(ACTIVE)),
+        ("deactivate", _status_handler(INACTIVE)),
+        ("delete", cmd_delete),
+    ):
+        p = with_store(add(name, handler, f"{name} an access key"))
+        p.add_argument("--access-key-id", required=True)
+    lak = with_store(add("list-access-keys", cmd_list_access_keys, "list access keys"))
+    lak.add_argument("--user", default=None, help="only this user's keys")

@@ -1,0 +1,280 @@
+"""Long-term access keys (``AKIA…``): creation, authentication, status, deletion.
+
+Owns the credentials store, a JSON file kept OUTSIDE the policy repository (mode 0600, written
+atomically, writers serialised with flock on ``<file>.lock``). A secret is shown once, by
+``create``; the file holds only ``HMAC-SHA256(key=salt, msg=secret)`` with a per-key random
+salt. Secrets are 240-bit random strings, so a fast keyed hash is the right tool: a slow
+password KDF would only slow the request path. Comparison uses ``hmac.compare_digest``.
+
+Unknown key, inactive key and wrong secret all raise the same ``InvalidClientTokenId`` message;
+only ``details["reason"]`` (for logs, never sent to callers) tells them apart. The file is
+re-read when its (inode, mtime, size) changes, so a deactivation by ``authz keys`` reaches a
+running server on its next request. Must not import grpc or cedarpy; never logs a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import contextlib
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import string
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from authz.errors import InvalidClientTokenId, NoSuchEntity, ValidationError
+from authz.sts.tokens import new_secret_access_key
+
+__all__ = ["AccessKeyInfo", "CredentialStore", "new_access_key_id"]
+
+ACTIVE, INACTIVE = "Active", "Inactive"
+_BASE32 = string.ascii_uppercase + "234567"
+_KEY_ID = re.compile(r"AKIA[A-Z2-7]{16}")
+_USER_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(user/[\w+=,.@/-]{1,512}|root)")
+_DUMMY_SALT = secrets.token_bytes(16)  # hashed against on unknown keys to even out timing
+
+
+def new_access_key_id() -> str:
+    """``AKIA`` + 16 random characters of ``[A-Z2-7]``."""
+    return "AKIA" + "".join(secrets.choice(_BASE32) for _ in range(16))
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _hash(salt: bytes, secret: str) -> bytes:
+    return hmac.new(salt, secret.encode("utf-8"), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyInfo:
+    """Metadata of one access key. Safe to print: holds no secret and no hash."""
+
+    access_key_id: str
+    user_arn: str
+    status: str
+    created_at: int
+
+    @property
+    def user_name(self) -> str:
+        return self.user_arn.rsplit("/", 1)[-1] if "/" in self.user_arn else "root"
+
+    def to_aws(self) -> dict[str, Any]:
+        """The AWS ``AccessKeyMetadata`` shape (plus ``UserArn``)."""
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))
+        return {
+            "UserName": self.user_name,
+            "UserArn": self.user_arn,
+            "AccessKeyId": self.access_key_id,
+            "Status": self.status,
+            "CreateDate": created,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    info: AccessKeyInfo
+    salt: bytes
+    digest: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user_arn": self.info.user_arn,
+            "status": self.info.status,
+            "created_at": self.info.created_at,
+            "alg": "hmac-sha256",
+            "salt": _b64(self.salt),
+            "hash": _b64(self.digest),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    records: dict[str, _Record]
+    stamp: tuple[int, int, int] | None  # None: the file does not exist yet
+
+
+def _parse_record(key_id: str, raw: Any) -> _Record:
+    if not _KEY_ID.fullmatch(key_id) or not isinstance(raw, dict):
+        raise ValueError(f"entry `{key_id}` is not an access key")
+    if raw.get("alg") != "hmac-sha256" or raw.get("status") not in (ACTIVE, INACTIVE):
+        raise ValueError(f"entry `{key_id}`: unknown `alg` or `status`")
+    created = raw.get("created_at")
+    if not isinstance(raw.get("user_arn"), str) or not isinstance(created, int):
+        raise ValueError(f"entry `{key_id}`: needs `user_arn` and an integer `created_at`")
+    info = AccessKeyInfo(key_id, raw["user_arn"], raw["status"], created)
+    return _Record(info, base64.b64decode(raw["salt"]), base64.b64decode(raw["hash"]))
+
+
+def _read(path: Path) -> _State:
+    try:
+        st = path.stat()
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return _State({}, None)
+    try:
+        doc = json.loads(data)
+        if not isinstance(doc, dict) or doc.get("version") != 1:
+            raise ValueError("must be an object with `version` 1")
+        keys = doc.get("access_keys", {})
+        if not isinstance(keys, dict):
+            raise ValueError("`access_keys` must be an object")
+        records = {k: _parse_record(k, v) for k, v in keys.items()}
+    except (ValueError, KeyError, TypeError) as err:  # binascii.Error is a ValueError
+        raise ValidationError(f"credentials store `{path}`: {err}") from err
+    return _State(records, (st.st_ino, st.st_mtime_ns, st.st_size))
+
+
+def _write(path: Path, records: dict[str, _Record]) -> None:
+    doc = {"version": 1, "access_keys": {k: r.to_json() for k, r in sorted(records.items())}}
+    data = (json.dumps(doc, indent=2) + "\n").encode()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class CredentialStore:
+    """Access keys in one JSON file. Thread-safe; several processes may share the file."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = 4096,
+    ) -> None:
+        self._path = Path(path)
+        self._clock = clock
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, bytes], str] = OrderedDict()
+        self._state = _read(self._path)
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    # -- the request path ---------------------------------------------------------------
+
+    def authenticate(self, access_key_id: str, secret: str) -> str:
+        """Return the user ARN owning an Active key whose secret matches, else raise."""
+        state = self._current()
+        record = state.records.get(access_key_id) if isinstance(access_key_id, str) else None
+        if not isinstance(secret, str) or len(secret) > 256:
+            raise InvalidClientTokenId(reason="malformed")
+        presented = hashlib.sha256(secret.encode("utf-8")).digest()
+        cache_key = (access_key_id, presented)
+        if record is not None and record.info.status == ACTIVE:
+            with self._lock:
+                user = self._cache.get(cache_key)
+            if user is not None:
+                return user
+        salt = record.salt if record is not None else _DUMMY_SALT
+        expected = record.digest if record is not None else b"\0" * 32
+        matches = hmac.compare_digest(_hash(salt, secret), expected)
+        if record is None:
+            raise InvalidClientTokenId(reason="unknown_key")
+        if record.info.status != ACTIVE:
+            raise InvalidClientTokenId(reason="inactive_key")
+        if not matches:
+            raise InvalidClientTokenId(reason="bad_secret")
+        with self._lock:
+            self._cache[cache_key] = record.info.user_arn
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return record.info.user_arn
+
+    def _current(self) -> _State:
+        """The state, re-read if the file changed since the last read (one stat per call)."""
+        try:
+            st = self._path.stat()
+            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._state.stamp:
+            self._replace_state(_read(self._path))
+        return self._state
+
+    def _replace_state(self, state: _State) -> None:
+        with self._lock:
+            self._state = state
+            self._cache.clear()  # status or secrets may have changed: authenticate afresh
+
+    # -- administration (authz keys) ------------------------------------------------------
+
+    def create(self, user_arn: str) -> tuple[str, str]:
+        """Create an Active key for ``user_arn``; return ``(access_key_id, secret)`` once."""
+        if not isinstance(user_arn, str) or not _USER_ARN.fullmatch(user_arn):
+            raise ValidationError(f"user ARN `{user_arn}` is not an IAM user or root ARN")
+        secret = new_secret_access_key()
+        salt = secrets.token_bytes(16)
+        with self._mutate() as records:
+            key_id = new_access_key_id()
+            while key_id in records:
+                key_id = new_access_key_id()
+            info = AccessKeyInfo(key_id, user_arn, ACTIVE, int(self._clock()))
+            records[key_id] = _Record(info, salt, _hash(salt, secret))
+        return key_id, secret
+
+    def set_status(self, access_key_id: str, status: str) -> AccessKeyInfo:
+        if status not in (ACTIVE, INACTIVE):
+            raise ValidationError(f"status `{status}` must be `Active` or `Inactive`")
+        with self._mutate() as records:
+            record = self._existing(records, access_key_id)
+            records[access_key_id] = replace(record, info=replace(record.info, status=status))
+            return records[access_key_id].info
+
+    def delete(self, access_key_id: str) -> None:
+        with self._mutate() as records:
+            self._existing(records, access_key_id)
+            del records[access_key_id]
+
+    def list(self, user_arn: str | None = None) -> builtins.list[AccessKeyInfo]:
+        """Metadata of every key (of one user if given), by creation time. Never secrets."""
+        infos = [r.info for r in self._current().records.values()]
+        if user_arn is not None:
+            infos = [i for i in infos if i.user_arn == user_arn]
+        return sorted(infos, key=lambda i: (i.created_at, i.access_key_id))
+
+    @staticmethod
+    def _existing(records: dict[str, _Record], access_key_id: str) -> _Record:
+        record = records.get(access_key_id)
+        if record is None:
+            raise NoSuchEntity(f"the access key with id `{access_key_id}` cannot be found")
+        return record
+
+    @contextlib.contextmanager
+    def _mutate(self) -> Iterator[dict[str, _Record]]:
+        """Lock the file, re-read it, yield a copy to change, write it back and adopt it."""
+        self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(f"{self._path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            records = dict(_read(self._path).records)
+            yield records
+            _write(self._path, records)
+            self._replace_state(_read(self._path))
+        finally:
+            os.close(fd)
