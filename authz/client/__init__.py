@@ -1,0 +1,25 @@
+"""A typed client for the authz gRPC API, with an auto-refreshing credentials provider.
+
+client.py       AuthzClient: one method per RPC, errors rebuilt as authz.errors exceptions
+credentials.py  AccessKeyCredentials, SessionCredentials, RefreshingCredentialsProvider
+_status.py      status → exception decoding (ErrorInfo / x-authz-error-code)
+"""
+
+from authz.client.client import AuthzClient, build_authorize_request
+from authz.client.credentials import (
+    AccessKeyCredentials,
+    Credentials,
+    CredentialsProvider,
+    RefreshingCredentialsProvider,
+    SessionCredentials,
+)
+
+__all__ = [
+    "AccessKeyCredentials",
+    "AuthzClient",
+    "Credentials",
+    "CredentialsProvider",
+    "RefreshingCredentialsProvider",
+    "SessionCredentials",
+    "build_authorize_request",
+]

@@ -1,0 +1,108 @@
+"""Prometheus metrics of one server, in its own ``CollectorRegistry``.
+
+Owns metric names (``authz_<area>_<name>_<unit>``) and the optional HTTP exporter on a separate
+port. A dedicated registry per server keeps in-process test servers from colliding.
+
+    authz_grpc_requests_total{method,code}             counter
+    authz_grpc_request_duration_seconds{method,code}   histogram
+    authz_grpc_inflight_requests                       gauge
+    authz_grpc_rejected_requests_total{reason}         counter (overload, ...)
+    authz_decisions_total{effect}                      counter (allowed/explicitDeny/...)
+    authz_reload_total{outcome}                        counter (changed/unchanged/failed)
+    authz_snapshot_revision_info{revision}             gauge = 1, read from backend.status()
+    authz_audit_dropped_events_total                   counter (audit queue full)
+    authz_cache_stat{stat}                             gauge, read from backend.status()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+_log = logging.getLogger("authz.server.metrics")
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+StatusSource = Callable[[], tuple[str | None, Mapping[str, int]]]
+
+
+class _BackendCollector(Collector):
+    """Reads (revision, cache stats) at scrape time; a failing source yields no samples."""
+
+    def __init__(self, source: StatusSource) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        stats = GaugeMetricFamily(
+            "authz_cache_stat", "Cache statistics reported by the backend", labels=["stat"]
+        )
+        revision = GaugeMetricFamily(
+            "authz_snapshot_revision_info", "The policy revision being served", labels=["revision"]
+        )
+        try:
+            current, values = self._source()
+        except Exception:  # a scrape must not fail because the backend is not ready
+            _log.debug("backend status unavailable", exc_info=True)
+            current, values = None, {}
+        for name, value in sorted(values.items()):
+            stats.add_metric([name], float(value))
+        if current:
+            revision.add_metric([current], 1.0)
+        yield stats
+        yield revision
+
+
+class ServerMetrics:
+    """All metrics of one server instance."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "authz_grpc_requests", "RPCs handled, by method and status code",
+            ["method", "code"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "authz_grpc_request_duration_seconds", "RPC latency, by method and status code",
+            ["method", "code"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.inflight = Gauge("authz_grpc_inflight_requests", "RPCs being served", registry=r)
+        self.rejected = Counter(
+            "authz_grpc_rejected_requests", "RPCs refused before running", ["reason"], registry=r
+        )
+        self.decisions = Counter(
+            "authz_decisions", "Authorization decisions, by effect", ["effect"], registry=r
+        )
+        self.reloads = Counter("authz_reload", "Reloads, by outcome", ["outcome"], registry=r)
+        self.audit_dropped = Counter(
+            "authz_audit_dropped_events", "Audit events dropped: queue full", registry=r
+        )
+        self._http: WSGIServer | None = None
+
+    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+        self.requests.labels(method, code).inc()
+        self.latency.labels(method, code).observe(seconds)
+
+    def watch_backend(self, source: StatusSource) -> None:
+        """Report the revision and cache statistics from ``source`` at each scrape."""
+        self.registry.register(_BackendCollector(source))
+
+    def serve_http(self, listen: str) -> int:
+        """Start the exporter on ``host:port`` (port 0 picks one); returns the bound port."""
+        host, _, port = listen.rpartition(":")
+        server, _thread = start_http_server(int(port), addr=host or "127.0.0.1",
+                                            registry=self.registry)  # fmt: skip
+        self._http = server
+        return int(server.server_port)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None

@@ -1,0 +1,198 @@
+"""The port between the gRPC edge and the service logic: the ``Backend`` protocol.
+
+Owns the plain-Python request/response shapes of every RPC. The edge (servicers,
+interceptors) speaks only these; the lead's adapter over engine + sts implements ``Backend``.
+Imports no grpc and no generated code, so the backend side never sees protobuf.
+
+Rules every implementation follows:
+
+- Errors are raised as ``authz.errors.AuthzError`` subclasses (``AccessDenied``,
+  ``InvalidClientTokenId``, ``ExpiredToken``, ``ValidationError``, ``ServiceUnavailable`` when
+  no snapshot is loaded, ...). Any other exception becomes ``INTERNAL`` with a generic message.
+- Methods are called concurrently from the server's worker threads.
+- A deny from ``authorize`` is a normal result, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from authz.engine.decision import Decision
+from authz.iam.model import Caller, ContextValue, PolicyType
+
+
+class AuthMethod(StrEnum):
+    """How the caller proved who it is."""
+
+    ACCESS_KEY = "access_key"
+    SESSION_TOKEN = "session_token"
+    PEER_CERTIFICATE = "peer_certificate"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated caller. ``session`` is the backend's verified session claims object
+    (opaque to the edge) for role sessions; ``access_key_id`` is set for access-key callers
+    (it is not a secret and appears in the audit log)."""
+
+    caller: Caller
+    method: AuthMethod
+    session: object | None = None
+    access_key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssumeRoleParams:
+    """AWS STS AssumeRole parameters; empty strings from the wire arrive as ``None``."""
+
+    role_arn: str
+    role_session_name: str
+    duration_seconds: int | None = None
+    external_id: str | None = None
+    policy: str | None = None
+    policy_arns: tuple[str, ...] = ()
+    tags: tuple[Tag, ...] = ()
+    transitive_tag_keys: tuple[str, ...] = ()
+    serial_number: str | None = None
+    token_code: str | None = None
+    source_identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssumeRoleResult:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: datetime  # timezone-aware (UTC)
+    assumed_role_arn: str
+    assumed_role_id: str
+    effective_duration_seconds: int
+    duration_capped_by: str | None = None
+    packed_policy_size: int | None = None
+    source_identity: str | None = None
+    revision: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallerIdentityResult:
+    user_id: str
+    account: str
+    arn: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeParams:
+    """One authorization question about ``Identity.caller``. ``context`` keys are lowercased
+    (as ``authz.iam.model.normalize_context`` does); list-typed keys carry tuples."""
+
+    action: str
+    resource: str
+    resource_account: str | None = None
+    context: Mapping[str, ContextValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeResult:
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatePolicyResult:
+    valid: bool
+    error_code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    revision: str | None
+    changed: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResult:
+    revision: str | None
+    loaded_at: datetime | None
+    counts: Mapping[str, int] = field(default_factory=dict)
+    last_reload_error: str | None = None
+    cache_stats: Mapping[str, int] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the gRPC edge needs from the service. See the module docstring for the rules."""
+
+    # -- authentication (called by the interceptor, before any servicer) -------------------
+    def authenticate_access_key(self, key_id: str, secret: str) -> Identity:
+        """A long-term access key. Unknown key or wrong secret: ``InvalidClientTokenId``."""
+        ...
+
+    def authenticate_session_token(self, token: str) -> Identity:
+        """A session token from AssumeRole: ``InvalidClientTokenId`` / ``ExpiredToken``."""
+        ...
+
+    def authenticate_peer(self, sans: Sequence[str]) -> Identity:
+        """An mTLS client certificate's subject alternative names (DNS, URI, ...) when no
+        entry of ``ServerConfig.san_principals`` matched. Unknown peer:
+        ``InvalidClientTokenId``."""
+        ...
+
+    def resolve_principal(self, principal_arn: str) -> Identity:
+        """The principal a trusted enforcement point names in ``Authorize``:
+        ``NoSuchEntity`` when it does not exist."""
+        ...
+
+    # -- SecurityTokenService --------------------------------------------------------------
+    def assume_role(self, identity: Identity, params: AssumeRoleParams) -> AssumeRoleResult: ...
+
+    def get_caller_identity(self, identity: Identity) -> CallerIdentityResult: ...
+
+    def signing_keys_jwks(self) -> str:
+        """The public JWKS document (JSON text). Needs no authentication."""
+        ...
+
+    # -- Authorizer -------------------------------------------------------------------------
+    def authorize(self, identity: Identity, params: AuthorizeParams) -> AuthorizeResult: ...
+
+    # -- PolicySimulator (AWS-shaped dicts: the IAM API's PascalCase request/response) -------
+    def simulate_principal_policy(
+        self, identity: Identity, request: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """``request`` as the IAM API (``PolicySourceArn``, ``ActionNames``, ...) plus
+        ``SessionPolicyInputList`` and ``ServiceControlPolicyLevels``
+        (``[{"PolicyInputList": [...]}, ...]``); returns ``{"EvaluationResults": [...],
+        "IsTruncated": bool, "Marker": str}`` (``MatchedStatements`` entries may add
+        ``StatementId``, ``Effect``, ``SourceFile``)."""
+        ...
+
+    def simulate_custom_policy(
+        self, identity: Identity, request: Mapping[str, Any]
+    ) -> Mapping[str, Any]: ...
+
+    def validate_policy(
+        self, identity: Identity, policy_type: PolicyType, document: str
+    ) -> ValidatePolicyResult:
+        """May also raise ``MalformedPolicyDocument``: the edge reports it as not valid."""
+        ...
+
+    # -- PolicyAdmin ------------------------------------------------------------------------
+    def reload(self, identity: Identity) -> ReloadResult: ...
+
+    def status(self, identity: Identity | None) -> StatusResult:
+        """``identity`` is ``None`` when the metrics exporter asks for cache statistics."""
+        ...
+
+    def ready(self) -> bool:
+        """True once a snapshot is loaded (drives the health status). Must be cheap."""
+        ...

@@ -1,0 +1,150 @@
+"""Authorizer servicer: Authorize / AuthorizeBatch ↔ ``Backend.authorize``.
+
+Owns the wire ↔ model conversion of a decision question (context entries, decision enum,
+matched statements) and the rule for deciding on behalf of another principal: only trusted
+enforcement points (service principals, or ARNs listed in ``trusted_principal_arns``) may set
+``principal``; a batch fails as a whole on the first invalid item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import grpc
+
+from authz import errors
+from authz._gen.authz.v1 import authorizer_pb2, authorizer_pb2_grpc, common_pb2
+from authz.engine.decision import Decision, EvalDecision
+from authz.iam.model import CallerKind, ContextValue
+from authz.server import callctx
+from authz.server.ports import AuthorizeParams, Backend, Identity
+from authz.server.servicers._fields import at_most, optional, required
+
+_DECISION = {
+    EvalDecision.ALLOWED: authorizer_pb2.DECISION_ALLOWED,
+    EvalDecision.EXPLICIT_DENY: authorizer_pb2.DECISION_EXPLICIT_DENY,
+    EvalDecision.IMPLICIT_DENY: authorizer_pb2.DECISION_IMPLICIT_DENY,
+}
+
+_LIST_TYPES = frozenset(
+    {
+        common_pb2.CONTEXT_KEY_TYPE_STRING_LIST,
+        common_pb2.CONTEXT_KEY_TYPE_NUMERIC_LIST,
+        common_pb2.CONTEXT_KEY_TYPE_BOOLEAN_LIST,
+        common_pb2.CONTEXT_KEY_TYPE_DATE_LIST,
+        common_pb2.CONTEXT_KEY_TYPE_IP_LIST,
+        common_pb2.CONTEXT_KEY_TYPE_BINARY_LIST,
+    }
+)
+_BOOLEAN_TYPES = frozenset(
+    {common_pb2.CONTEXT_KEY_TYPE_BOOLEAN, common_pb2.CONTEXT_KEY_TYPE_BOOLEAN_LIST}
+)
+
+
+def context_from_wire(
+    entries: Iterable[common_pb2.ContextEntry], prefix: str = ""
+) -> dict[str, ContextValue]:
+    """Context entries → lowercased keys; list types (or several values) become tuples."""
+    out: dict[str, ContextValue] = {}
+    for i, entry in enumerate(entries):
+        key = required(entry.key, f"{prefix}context.{i + 1}.key").lower()
+        if key in out:
+            raise errors.ValidationError(f"duplicate context key `{entry.key}`")
+        values = tuple(entry.values)
+        if entry.type in _BOOLEAN_TYPES:
+            values = tuple(v.lower() for v in values)
+        if entry.type in _LIST_TYPES or (
+            entry.type == common_pb2.CONTEXT_KEY_TYPE_UNSPECIFIED and len(values) != 1
+        ):
+            out[key] = values
+        elif len(values) != 1:
+            raise errors.ValidationError(
+                f"context key `{entry.key}` has a single-valued type but {len(values)} values"
+            )
+        else:
+            out[key] = values[0]
+    return out
+
+
+def decision_to_wire(
+    decision: Decision, action: str, principal_arn: str
+) -> authorizer_pb2.AuthorizeResponse:
+    return authorizer_pb2.AuthorizeResponse(
+        decision=_DECISION[decision.decision],
+        matched_statements=[
+            common_pb2.MatchedStatement(
+                source_policy_id=m.policy,
+                source_policy_type=m.layer.value,
+                statement_id=m.statement,
+                effect=m.effect,
+                source_file=m.source or "",
+            )
+            for m in decision.matched
+        ],
+        failing_layer=decision.failing_layer.value if decision.failing_layer else "",
+        reason=decision.reason(action),
+        missing_context_values=list(decision.missing_context),
+        revision=decision.revision or "",
+        principal_arn=principal_arn,
+    )
+
+
+class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        max_batch_size: int,
+        trusted_principal_arns: frozenset[str],
+        on_decision: Callable[[Decision], None] | None = None,
+    ) -> None:
+        self._backend = backend
+        self._max_batch = max_batch_size
+        self._trusted = trusted_principal_arns
+        self._on_decision = on_decision
+
+    def Authorize(
+        self, request: authorizer_pb2.AuthorizeRequest, context: grpc.ServicerContext
+    ) -> authorizer_pb2.AuthorizeResponse:
+        return self._decide(callctx.require_identity(), request, "")
+
+    def AuthorizeBatch(
+        self, request: authorizer_pb2.AuthorizeBatchRequest, context: grpc.ServicerContext
+    ) -> authorizer_pb2.AuthorizeBatchResponse:
+        ident = callctx.require_identity()
+        at_most(request.items, self._max_batch, "items")
+        results = [
+            self._decide(ident, item, f"items.{i + 1}.") for i, item in enumerate(request.items)
+        ]
+        return authorizer_pb2.AuthorizeBatchResponse(results=results)
+
+    def _decide(
+        self, ident: Identity, request: authorizer_pb2.AuthorizeRequest, prefix: str
+    ) -> authorizer_pb2.AuthorizeResponse:
+        params = AuthorizeParams(
+            action=required(request.action, f"{prefix}action"),
+            resource=required(request.resource, f"{prefix}resource"),
+            resource_account=optional(request.resource_account),
+            context=context_from_wire(request.context, prefix),
+        )
+        subject = self._subject(ident, request)
+        decision = self._backend.authorize(subject, params).decision
+        if self._on_decision is not None:
+            self._on_decision(decision)
+        return decision_to_wire(decision, params.action, subject.caller.arn)
+
+    def _subject(self, ident: Identity, request: authorizer_pb2.AuthorizeRequest) -> Identity:
+        which = request.WhichOneof("principal")
+        if which is None:
+            return ident
+        caller = ident.caller
+        if caller.kind is not CallerKind.SERVICE and caller.arn not in self._trusted:
+            raise errors.AccessDenied(
+                f"User: {caller.arn or 'anonymous'} is not authorized to perform: "
+                "authz:AuthorizeOnBehalfOf: only trusted enforcement points may set `principal`"
+            )
+        if which == "session_token":
+            return self._backend.authenticate_session_token(
+                required(request.session_token, "sessionToken")
+            )
+        return self._backend.resolve_principal(required(request.principal_arn, "principalArn"))

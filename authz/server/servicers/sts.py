@@ -1,0 +1,72 @@
+"""SecurityTokenService servicer: AssumeRole / GetCallerIdentity / GetSigningKeys ↔ Backend."""
+
+from __future__ import annotations
+
+import grpc
+
+from authz._gen.authz.v1 import sts_pb2, sts_pb2_grpc
+from authz.server import callctx
+from authz.server.ports import AssumeRoleParams, Backend, Tag
+from authz.server.servicers._fields import optional, required, timestamp
+
+
+class SecurityTokenServiceServicer(sts_pb2_grpc.SecurityTokenServiceServicer):
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    def AssumeRole(
+        self, request: sts_pb2.AssumeRoleRequest, context: grpc.ServicerContext
+    ) -> sts_pb2.AssumeRoleResponse:
+        params = AssumeRoleParams(
+            role_arn=required(request.role_arn, "roleArn"),
+            role_session_name=required(request.role_session_name, "roleSessionName"),
+            duration_seconds=(
+                request.duration_seconds if request.HasField("duration_seconds") else None
+            ),
+            external_id=optional(request.external_id),
+            policy=optional(request.policy),
+            policy_arns=tuple(
+                required(p.arn, f"policyArns.{i + 1}.member.arn")
+                for i, p in enumerate(request.policy_arns)
+            ),
+            tags=tuple(
+                Tag(required(t.key, f"tags.{i + 1}.member.key"), t.value)
+                for i, t in enumerate(request.tags)
+            ),
+            transitive_tag_keys=tuple(request.transitive_tag_keys),
+            serial_number=optional(request.serial_number),
+            token_code=optional(request.token_code),
+            source_identity=optional(request.source_identity),
+        )
+        result = self._backend.assume_role(callctx.require_identity(), params)
+        response = sts_pb2.AssumeRoleResponse(
+            credentials=sts_pb2.Credentials(
+                access_key_id=result.access_key_id,
+                secret_access_key=result.secret_access_key,
+                session_token=result.session_token,
+                expiration=timestamp(result.expiration),
+            ),
+            assumed_role_user=sts_pb2.AssumedRoleUser(
+                arn=result.assumed_role_arn, assumed_role_id=result.assumed_role_id
+            ),
+            source_identity=result.source_identity or "",
+            effective_duration_seconds=result.effective_duration_seconds,
+            duration_capped_by=result.duration_capped_by or "",
+            revision=result.revision or "",
+        )
+        if result.packed_policy_size is not None:
+            response.packed_policy_size = result.packed_policy_size
+        return response
+
+    def GetCallerIdentity(
+        self, request: sts_pb2.GetCallerIdentityRequest, context: grpc.ServicerContext
+    ) -> sts_pb2.GetCallerIdentityResponse:
+        result = self._backend.get_caller_identity(callctx.require_identity())
+        return sts_pb2.GetCallerIdentityResponse(
+            user_id=result.user_id, account=result.account, arn=result.arn
+        )
+
+    def GetSigningKeys(
+        self, request: sts_pb2.GetSigningKeysRequest, context: grpc.ServicerContext
+    ) -> sts_pb2.GetSigningKeysResponse:
+        return sts_pb2.GetSigningKeysResponse(jwks_json=self._backend.signing_keys_jwks())
