@@ -21,11 +21,16 @@ _COMMAND_MODULES = (
     "authz.cli_repo",
     "authz.cli_keys",
     "authz.cli_server",
+    "authz.cli_client",
+    "authz.bench.cli",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="authz", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="authz",
+        description="IAM-compatible STS and authorization decision point (gRPC, Cedar).",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in _COMMAND_MODULES:
         try:
