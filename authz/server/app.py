@@ -65,6 +65,7 @@ class ServerConfig:
     health_interval_seconds: float = 1.0
     shutdown_grace_seconds: float = 10.0
     reuse_port: bool = False
+    trusted_proxies: frozenset[str] = frozenset()  # peers whose x-forwarded-for is believed
 
     def validate(self) -> None:
         if not 0 < self.max_concurrent_rpcs < self.max_workers:
@@ -216,6 +217,7 @@ def create_server(backend: Backend, config: ServerConfig | None = None) -> Authz
         admin_principal_arns=config.admin_principal_arns,
         on_decision=lambda d: metrics.decisions.labels(d.decision.value).inc(),
         on_reload=on_reload,
+        trusted_proxies=config.trusted_proxies,
     )
     health_pb2_grpc.add_HealthServicer_to_server(monitor.servicer, server)
     reflection.enable_server_reflection(

@@ -66,6 +66,10 @@ class AssumeRoleParams:
     serial_number: str | None = None
     token_code: str | None = None
     source_identity: str | None = None
+    # Where the call came from (the edge fills these): the caller's IP address (the peer, or
+    # ``x-forwarded-for`` from a trusted proxy) and whether the channel is TLS.
+    source_ip: str | None = None
+    secure_transport: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,11 @@ class Backend(Protocol):
     def resolve_principal(self, principal_arn: str) -> Identity:
         """The principal a trusted enforcement point names in ``Authorize``:
         ``NoSuchEntity`` when it does not exist."""
+        ...
+
+    def may_authorize_on_behalf(self, identity: Identity) -> bool:
+        """Whether the caller's IAM policies allow ``authz:AuthorizeOnBehalf`` (acting as a
+        policy enforcement point that asks about other principals)."""
         ...
 
     # -- SecurityTokenService --------------------------------------------------------------

@@ -54,10 +54,11 @@ def add_servicers(
     admin_principal_arns: frozenset[str] | None,
     on_decision: Callable[[Decision], None] | None = None,
     on_reload: Callable[[ReloadResult], None] | None = None,
+    trusted_proxies: frozenset[str] = frozenset(),
 ) -> None:
     """Register the four ``authz.v1`` services on ``server``."""
     sts_pb2_grpc.add_SecurityTokenServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        SecurityTokenServiceServicer(backend), server
+        SecurityTokenServiceServicer(backend, trusted_proxies), server
     )
     authorizer_pb2_grpc.add_AuthorizerServicer_to_server(  # type: ignore[no-untyped-call]
         AuthorizerServicer(

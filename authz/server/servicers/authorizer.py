@@ -2,8 +2,9 @@
 
 Owns the wire ↔ model conversion of a decision question (context entries, decision enum,
 matched statements) and the rule for deciding on behalf of another principal: only trusted
-enforcement points (service principals, or ARNs listed in ``trusted_principal_arns``) may set
-``principal``; a batch fails as a whole on the first invalid item.
+enforcement points (service principals, ARNs listed in ``trusted_principal_arns``, or callers
+whose IAM policies allow ``authz:AuthorizeOnBehalf``) may set ``principal``; a batch fails as
+a whole on the first invalid item.
 """
 
 from __future__ import annotations
@@ -138,10 +139,14 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         if which is None:
             return ident
         caller = ident.caller
-        if caller.kind is not CallerKind.SERVICE and caller.arn not in self._trusted:
+        if (
+            caller.kind is not CallerKind.SERVICE
+            and caller.arn not in self._trusted
+            and not self._backend.may_authorize_on_behalf(ident)
+        ):
             raise errors.AccessDenied(
                 f"User: {caller.arn or 'anonymous'} is not authorized to perform: "
-                "authz:AuthorizeOnBehalfOf: only trusted enforcement points may set `principal`"
+                "authz:AuthorizeOnBehalf: only trusted enforcement points may set `principal`"
             )
         if which == "session_token":
             return self._backend.authenticate_session_token(

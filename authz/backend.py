@@ -1,0 +1,239 @@
+"""The service behind the gRPC edge: ``AuthzBackend`` implements ``authz.server.ports.Backend``
+over the snapshot holder and reloader, the STS service, the key ring and the access-key store.
+
+Owns the meaning of each RPC in terms of the library: who a credential is, which snapshot a
+call uses (read once, used to the end), and how a session's claims shape a decision. Imports
+no grpc and no cedarpy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from authz.engine import simulate
+from authz.engine.decision import Decision
+from authz.engine.reload import Reloader, SnapshotHolder
+from authz.engine.simulate import simulate_principal_policy
+from authz.engine.snapshot import Snapshot, authorize
+from authz.errors import InvalidClientTokenId, MalformedPolicyDocument, NoSuchEntity
+from authz.iam.model import Caller, CallerKind, PolicyType
+from authz.iam.parse import parse_policy
+from authz.server.ports import (
+    AssumeRoleParams,
+    AssumeRoleResult,
+    AuthMethod,
+    AuthorizeParams,
+    AuthorizeResult,
+    CallerIdentityResult,
+    Identity,
+    ReloadResult,
+    StatusResult,
+    ValidatePolicyResult,
+)
+from authz.sts import assume_role as rules
+from authz.sts.credentials import CredentialStore
+from authz.sts.keys import KeyRing
+from authz.sts.service import StsService, caller_identity, decide_as_session, session_caller
+from authz.sts.tokens import SessionClaims, TokenVerifier
+
+log = logging.getLogger("authz.backend")
+
+ON_BEHALF_ACTION = "authz:AuthorizeOnBehalf"
+
+
+class AuthzBackend:
+    """One process's service. Thread-safe: every call reads ``holder.current`` once."""
+
+    def __init__(
+        self,
+        reloader: Reloader,
+        sts: StsService,
+        verifier: TokenVerifier,
+        keyring: KeyRing,
+        credentials: CredentialStore,
+        service_principals: Mapping[str, str] | None = None,
+    ) -> None:
+        self.reloader = reloader
+        self.holder: SnapshotHolder = reloader.holder
+        self.sts = sts
+        self.verifier = verifier
+        self.keyring = keyring
+        self.credentials = credentials
+        self.service_principals = dict(service_principals or {})
+
+    # -- authentication ----------------------------------------------------------------------
+    def authenticate_access_key(self, key_id: str, secret: str) -> Identity:
+        user_arn = self.credentials.authenticate(key_id, secret)
+        snapshot = self.holder.current
+        if user_arn not in snapshot.repository.users_by_arn:
+            # the key outlived its user: refuse it like an unknown key
+            raise InvalidClientTokenId()
+        caller = snapshot.caller(user_arn)
+        return Identity(caller, AuthMethod.ACCESS_KEY, access_key_id=key_id)
+
+    def authenticate_session_token(self, token: str) -> Identity:
+        claims = self.verifier.verify(token)
+        return Identity(session_caller(claims), AuthMethod.SESSION_TOKEN, session=claims)
+
+    def authenticate_peer(self, sans: Sequence[str]) -> Identity:
+        for san in sans:
+            service = self.service_principals.get(san)
+            if service is not None:
+                caller = Caller(CallerKind.SERVICE, service)
+                return Identity(caller, AuthMethod.PEER_CERTIFICATE)
+        raise InvalidClientTokenId()
+
+    def resolve_principal(self, principal_arn: str) -> Identity:
+        caller = self.holder.current.caller(principal_arn)
+        return Identity(caller, AuthMethod.ACCESS_KEY)
+
+    def may_authorize_on_behalf(self, identity: Identity) -> bool:
+        decision = self._decide(self.holder.current, identity, ON_BEHALF_ACTION, "*", {})
+        return decision.allowed
+
+    # -- STS ---------------------------------------------------------------------------------
+    def assume_role(self, identity: Identity, params: AssumeRoleParams) -> AssumeRoleResult:
+        snapshot = self.holder.current
+        outcome = self.sts.assume_role(
+            snapshot,
+            identity.caller,
+            _claims(identity),
+            _rules_params(params),
+            _origin_context(params),
+        )
+        return AssumeRoleResult(
+            access_key_id=outcome.access_key_id,
+            secret_access_key=outcome.secret_access_key,
+            session_token=outcome.session_token,
+            expiration=outcome.expiration,
+            assumed_role_arn=outcome.assumed_role_arn,
+            assumed_role_id=outcome.assumed_role_id,
+            effective_duration_seconds=outcome.duration.seconds,
+            duration_capped_by=outcome.duration.capped_by,
+            packed_policy_size=outcome.packed_policy_size,
+            source_identity=outcome.source_identity,
+            revision=outcome.revision,
+        )
+
+    def get_caller_identity(self, identity: Identity) -> CallerIdentityResult:
+        found = caller_identity(identity.caller)
+        return CallerIdentityResult(found["UserId"], found["Account"], found["Arn"])
+
+    def signing_keys_jwks(self) -> str:
+        self.keyring.maybe_refresh()
+        return json.dumps(self.keyring.jwks(), sort_keys=True)
+
+    # -- Authorizer --------------------------------------------------------------------------
+    def authorize(self, identity: Identity, params: AuthorizeParams) -> AuthorizeResult:
+        snapshot = self.holder.current
+        decision = self._decide(snapshot, identity, params.action, params.resource, params.context)
+        return AuthorizeResult(decision)
+
+    def _decide(
+        self,
+        snapshot: Snapshot,
+        identity: Identity,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any],
+    ) -> Decision:
+        claims = _claims(identity)
+        if claims is not None:
+            return decide_as_session(snapshot, claims, action, resource, context)
+        return authorize(snapshot, identity.caller, action, resource, context)
+
+    # -- PolicySimulator ---------------------------------------------------------------------
+    def simulate_principal_policy(
+        self, identity: Identity, request: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        return simulate_principal_policy(self.holder.current, request)
+
+    def simulate_custom_policy(
+        self, identity: Identity, request: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        return simulate.simulate_custom_policy(request)
+
+    def validate_policy(
+        self, identity: Identity, policy_type: PolicyType, document: str
+    ) -> ValidatePolicyResult:
+        try:
+            parse_policy(document, policy_type, name="document")
+        except MalformedPolicyDocument as err:
+            return ValidatePolicyResult(False, err.code, str(err))
+        return ValidatePolicyResult(True)
+
+    # -- PolicyAdmin -------------------------------------------------------------------------
+    def reload(self, identity: Identity) -> ReloadResult:
+        outcome = self.reloader.reload(wait=True, timeout=120)
+        if outcome is None:
+            return ReloadResult(self._revision(), False, "reload still running")
+        return ReloadResult(outcome.revision, outcome.changed, outcome.error)
+
+    def status(self, identity: Identity | None) -> StatusResult:
+        snapshot = self.holder.peek()
+        reload = self.reloader.status()
+        stats: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        if snapshot is not None:
+            stats = {f"partition_{k}": v for k, v in snapshot.cache_stats().items()}
+            counts = dict(snapshot.repository.counts)
+        stats["token_cache_hits"] = self.verifier.hits
+        stats["token_cache_misses"] = self.verifier.misses
+        return StatusResult(
+            revision=snapshot.revision if snapshot else None,
+            loaded_at=snapshot.loaded_at if snapshot else None,
+            counts=counts,
+            last_reload_error=reload.last_error,
+            cache_stats=stats,
+        )
+
+    def ready(self) -> bool:
+        return self.holder.loaded
+
+    def _revision(self) -> str | None:
+        snapshot = self.holder.peek()
+        return snapshot.revision if snapshot else None
+
+    # -- revocation (the verifier's hook) ----------------------------------------------------
+    def is_revoked(self, claims: SessionClaims) -> bool:
+        """Per-session revocation declared in the repository (``RevokedSessionIds``)."""
+        snapshot = self.holder.peek()
+        if snapshot is None:
+            return False
+        role = snapshot.repository.roles_by_arn.get(claims.role_arn)
+        return role is not None and claims.session_id in role.revoked_session_ids
+
+
+def _origin_context(params: AssumeRoleParams) -> dict[str, str]:
+    """Keys the server itself knows about an AssumeRole call (spec §5)."""
+    ctx = {"aws:securetransport": "true" if params.secure_transport else "false"}
+    if params.source_ip:
+        ctx["aws:sourceip"] = params.source_ip
+    return ctx
+
+
+def _claims(identity: Identity) -> SessionClaims | None:
+    return identity.session if isinstance(identity.session, SessionClaims) else None
+
+
+def _rules_params(p: AssumeRoleParams) -> rules.AssumeRoleParams:
+    return rules.AssumeRoleParams(
+        role_arn=p.role_arn,
+        role_session_name=p.role_session_name,
+        duration_seconds=p.duration_seconds,
+        external_id=p.external_id,
+        policy=p.policy,
+        policy_arns=p.policy_arns,
+        tags=tuple((t.key, t.value) for t in p.tags),
+        transitive_tag_keys=p.transitive_tag_keys,
+        serial_number=p.serial_number,
+        token_code=p.token_code,
+        source_identity=p.source_identity,
+    )
+
+
+def unknown_principal(arn: str) -> NoSuchEntity:
+    return NoSuchEntity(f"the principal `{arn}` does not exist")

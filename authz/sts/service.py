@@ -1,0 +1,267 @@
+"""The security token service: AssumeRole end to end, GetCallerIdentity, and what a verified
+session means for a later request (its session policies, tags and context keys).
+
+Owns the order of an AssumeRole call (spec §3.5, §6): parameter rules → the role → session
+policies → tags and source identity → authorization of ``sts:AssumeRole`` (and
+``sts:TagSession`` / ``sts:SetSourceIdentity``) with the trust policy as the resource policy →
+duration → packed size → credentials and a signed token. Works on one snapshot from start to
+end. Imports neither grpc nor cedarpy.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from authz.engine.decision import Decision, EvalDecision
+from authz.engine.snapshot import Snapshot, authorize
+from authz.errors import AccessDenied, ValidationError
+from authz.iam.model import Caller, CallerKind, ContextValue, Policy, PolicyType
+from authz.iam.parse import parse_policy
+from authz.repo.entities import Role
+from authz.sts import assume_role as rules
+from authz.sts.tokens import (
+    SessionClaims,
+    TokenSigner,
+    new_secret_access_key,
+    new_temporary_access_key_id,
+    policy_digest,
+)
+
+
+@dataclass(frozen=True)
+class AssumeRoleOutcome:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: datetime
+    assumed_role_arn: str
+    assumed_role_id: str
+    duration: rules.Duration
+    packed_policy_size: int | None
+    source_identity: str | None
+    revision: str
+    claims: SessionClaims
+
+
+def iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@lru_cache(maxsize=4096)
+def _parse_session_policy(text: str) -> Policy:
+    return parse_policy(text, PolicyType.SESSION, name="session-policy")
+
+
+def session_policies(
+    snapshot: Snapshot, inline: str | None, arns: tuple[str, ...]
+) -> tuple[Policy, ...]:
+    """The session policies of a session: the inline ``Policy`` and the managed ``PolicyArns``
+    (resolved in this snapshot; a missing ARN is a ``ValidationError`` naming it)."""
+    out: list[Policy] = []
+    if inline:
+        out.append(_parse_session_policy(inline))
+    for arn in arns:
+        managed = snapshot.repository.managed_policy(arn)
+        if managed is None:
+            raise ValidationError(f"Policy {arn} does not exist or is not attachable.")
+        out.append(managed.policy)
+    return tuple(out)
+
+
+def session_context(claims: SessionClaims) -> dict[str, ContextValue]:
+    """Keys a request signed with session credentials carries (spec §6.2); the caller cannot
+    override them. MFA is not verified by authz, so ``aws:MultiFactorAuthPresent`` is false."""
+    ctx: dict[str, ContextValue] = {
+        "aws:tokenissuetime": iso(claims.issued_at),
+        "aws:multifactorauthpresent": "false",
+    }
+    if claims.source_identity:
+        ctx["aws:sourceidentity"] = claims.source_identity
+    return ctx
+
+
+def session_caller(claims: SessionClaims) -> Caller:
+    return Caller(
+        CallerKind.ASSUMED_ROLE,
+        claims.session_arn,
+        claims.account,
+        claims.role_arn,
+        claims.assumed_role_id,
+    )
+
+
+def decide_as_session(
+    snapshot: Snapshot,
+    claims: SessionClaims,
+    action: str,
+    resource: str,
+    context: Mapping[str, ContextValue],
+    *,
+    resource_policy: Policy | None = None,
+) -> Decision:
+    """A request made with session credentials: role identity ∩ boundary ∩ session policies,
+    session tags over role tags, the session's context keys."""
+    own = session_context(claims)
+    merged = {k: v for k, v in context.items() if k.lower() not in own}
+    merged.update(own)
+    return authorize(
+        snapshot,
+        session_caller(claims),
+        action,
+        resource,
+        merged,
+        session_policies=session_policies(
+            snapshot, claims.session_policy, claims.session_policy_arns
+        ),
+        session_tags=dict(claims.session_tags),
+        resource_policy=resource_policy,
+    )
+
+
+class StsService:
+    """AssumeRole and GetCallerIdentity on the snapshot the caller hands in."""
+
+    def __init__(
+        self,
+        signer: TokenSigner,
+        issuer: str,
+        ttl: rules.TtlPolicy,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._signer = signer
+        self._issuer = issuer
+        self._ttl = ttl
+        self._clock = clock
+
+    def assume_role(
+        self,
+        snapshot: Snapshot,
+        caller: Caller,
+        session: SessionClaims | None,
+        params: rules.AssumeRoleParams,
+        context: Mapping[str, ContextValue],
+    ) -> AssumeRoleOutcome:
+        rules.validate_params(params)
+        role = snapshot.repository.roles_by_arn.get(params.role_arn)
+        if role is not None:  # a malformed session policy or unknown ARN fails here, early
+            session_policies(snapshot, params.policy, params.policy_arns)
+        inherited = dict(session.session_tags) if session else {}
+        transitive = {k: inherited[k] for k in (session.transitive_tag_keys if session else ())
+                      if k in inherited}  # fmt: skip
+        tags = rules.session_tags(params.tags, params.transitive_tag_keys, transitive)
+        source = rules.source_identity(
+            params.source_identity, session.source_identity if session else None
+        )
+        self._authorize(snapshot, caller, session, params, context)
+        assert role is not None  # _authorize denies a role that does not exist
+        chaining = caller.kind is CallerKind.ASSUMED_ROLE
+        duration = rules.session_duration(
+            params.duration_seconds, role.max_session_duration, chaining, self._ttl
+        )
+        packed = None
+        if params.policy or params.policy_arns or params.tags:
+            packed = rules.packed_policy_size(params.policy, params.policy_arns, dict(params.tags))
+        return self._issue(snapshot, role, params, tags, source, duration, packed, session)
+
+    def _authorize(
+        self,
+        snapshot: Snapshot,
+        caller: Caller,
+        session: SessionClaims | None,
+        params: rules.AssumeRoleParams,
+        context: Mapping[str, ContextValue],
+    ) -> None:
+        ctx = dict(trust_context(params))
+        ctx.update({k.lower(): v for k, v in context.items() if k.lower() not in ctx})
+        actions = ["sts:AssumeRole"]
+        if params.tags:
+            actions.append("sts:TagSession")
+        if params.source_identity:
+            actions.append("sts:SetSourceIdentity")
+        for action in actions:
+            if params.role_arn not in snapshot.repository.roles_by_arn:
+                decision = Decision(EvalDecision.IMPLICIT_DENY)
+            elif session is not None:
+                decision = decide_as_session(snapshot, session, action, params.role_arn, ctx)
+            else:
+                decision = authorize(snapshot, caller, action, params.role_arn, ctx)
+            if not decision.allowed:
+                raise AccessDenied(
+                    decision.denial_message(caller.arn, action, params.role_arn),
+                    decision=decision,
+                )
+
+    def _issue(
+        self,
+        snapshot: Snapshot,
+        role: Role,
+        params: rules.AssumeRoleParams,
+        tags: rules.SessionTags,
+        source: str | None,
+        duration: rules.Duration,
+        packed: int | None,
+        session: SessionClaims | None,
+    ) -> AssumeRoleOutcome:
+        now = int(self._clock())
+        session_arn = (
+            f"arn:aws:sts::{role.account}:assumed-role/{role.name}/{params.role_session_name}"
+        )
+        claims = SessionClaims(
+            issuer=self._issuer,
+            session_arn=session_arn,
+            role_arn=role.arn,
+            account=role.account,
+            issued_at=now,
+            expires_at=now + duration.seconds,
+            session_id=secrets.token_hex(16),
+            assumed_role_id=f"{role.unique_id}:{params.role_session_name}",
+            access_key_id=new_temporary_access_key_id(),
+            source_identity=source,
+            session_tags=tags.tags,
+            transitive_tag_keys=tags.transitive_keys,
+            session_policy=params.policy,
+            session_policy_digest=policy_digest(params.policy) if params.policy else None,
+            session_policy_arns=params.policy_arns,
+            chain_depth=(session.chain_depth + 1) if session else 0,
+            policy_revision=snapshot.revision,
+        )
+        return AssumeRoleOutcome(
+            access_key_id=claims.access_key_id,
+            secret_access_key=new_secret_access_key(),
+            session_token=self._signer.sign(claims),
+            expiration=datetime.fromtimestamp(claims.expires_at, UTC),
+            assumed_role_arn=session_arn,
+            assumed_role_id=claims.assumed_role_id,
+            duration=duration,
+            packed_policy_size=packed,
+            source_identity=source,
+            revision=snapshot.revision,
+            claims=claims,
+        )
+
+
+def trust_context(params: rules.AssumeRoleParams) -> dict[str, ContextValue]:
+    """The keys an AssumeRole call itself implies (spec §5; cases README)."""
+    ctx: dict[str, ContextValue] = {"sts:rolesessionname": params.role_session_name}
+    if params.external_id is not None:
+        ctx["sts:externalid"] = params.external_id
+    if params.source_identity is not None:
+        ctx["sts:sourceidentity"] = params.source_identity
+    if params.tags:
+        for key, value in params.tags:
+            ctx[f"aws:requesttag/{key.lower()}"] = value
+        ctx["aws:tagkeys"] = tuple(k for k, _ in params.tags)
+    if params.transitive_tag_keys:
+        ctx["sts:transitivetagkeys"] = tuple(params.transitive_tag_keys)
+    return ctx
+
+
+def caller_identity(caller: Caller) -> dict[str, str]:
+    """GetCallerIdentity (spec §6.3): no permission needed."""
+    user_id = caller.account if caller.kind is CallerKind.ROOT else caller.unique_id
+    return {"UserId": user_id or caller.arn, "Account": caller.account or "", "Arn": caller.arn}
