@@ -198,10 +198,12 @@ class AuthzBackend:
         return snapshot.revision if snapshot else None
 
     # -- revocation (the verifier's hook) ----------------------------------------------------
-    def is_revoked(self, claims: SessionClaims) -> bool:
-        """Per-session revocation declared in the repository (``RevokedSessionIds``)."""
-        snapshot = self.holder.peek()
-        if snapshot is None:
+    @staticmethod
+    def session_revoked(holder: SnapshotHolder, claims: object) -> bool:
+        """Per-session revocation declared in the repository (``RevokedSessionIds``), read
+        from the serving snapshot, so it takes effect on reload."""
+        snapshot = holder.peek()
+        if snapshot is None or not isinstance(claims, SessionClaims):
             return False
         role = snapshot.repository.roles_by_arn.get(claims.role_arn)
         return role is not None and claims.session_id in role.revoked_session_ids

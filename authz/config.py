@@ -21,8 +21,8 @@ class Settings:
     repo: Path = Path("policies")
     listen: str = "127.0.0.1:50051"
     workers: int = 1
-    max_threads: int = 16
-    max_concurrent_rpcs: int = 256
+    max_threads: int = 64
+    max_concurrent_rpcs: int = 60
     max_message_bytes: int = 4 * 1024 * 1024
     max_batch_size: int = 1000
     keys_dir: Path = Path(".authz-local/keys")

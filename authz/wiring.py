@@ -1,0 +1,88 @@
+"""Assembling one process's service from ``Settings``: key ring, access-key store, reloader
+(first snapshot, file watching, SIGHUP), STS, token verifier and the backend, plus the gRPC
+``ServerConfig``. ``worker(settings)`` is the picklable factory ``--workers N`` spawns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from authz.backend import AuthzBackend
+from authz.config import Settings
+from authz.engine.reload import Reloader
+from authz.server.app import ServerConfig
+from authz.sts.credentials import CredentialStore
+from authz.sts.keys import KeyRing
+from authz.sts.service import StsService
+from authz.sts.tokens import TokenSigner, TokenVerifier
+
+log = logging.getLogger("authz.wiring")
+
+
+def open_keyring(settings: Settings) -> KeyRing:
+    """The signing keys; a first start creates them (logged, never the key material)."""
+    index = settings.keys_dir / "index.json"
+    if not index.exists():
+        log.warning("no signing keys in %s: generating a new Ed25519 key", settings.keys_dir)
+        return KeyRing.generate(settings.keys_dir, max_token_ttl=settings.ttl.maximum_seconds)
+    return KeyRing.load(settings.keys_dir)
+
+
+def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
+    """Everything behind the edge. ``start`` loads the first snapshot (``RepositoryError``
+    lists every problem of a broken repository unless ``wait_for_valid_repo``) and starts
+    watching the repository when ``settings.watch``."""
+    keyring = open_keyring(settings)
+    reloader = Reloader(
+        settings.repo,
+        cache_size=settings.partition_cache_size,
+        cooldown=settings.reload_debounce_ms / 1000,
+    )
+    holder = reloader.holder
+
+    def revoked(claims: object) -> bool:
+        return AuthzBackend.session_revoked(holder, claims)
+
+    verifier = TokenVerifier(
+        keyring, settings.issuer, settings.token_leeway_seconds, is_revoked=revoked
+    )
+    sts = StsService(TokenSigner(keyring, settings.issuer), settings.issuer, settings.ttl)
+    backend = AuthzBackend(
+        reloader,
+        sts,
+        verifier,
+        keyring,
+        CredentialStore(settings.credentials_file),
+        settings.service_principals,
+    )
+    if start:
+        if settings.watch:
+            reloader.watch()
+        reloader.start(wait_for_valid=settings.wait_for_valid_repo)
+        if threading.current_thread() is threading.main_thread():
+            reloader.install_sighup()
+    return backend
+
+
+def server_config(settings: Settings) -> ServerConfig:
+    threads = max(settings.max_threads, settings.max_concurrent_rpcs + 4)
+    return ServerConfig(
+        listen=settings.listen,
+        max_workers=threads,
+        max_concurrent_rpcs=settings.max_concurrent_rpcs,
+        max_message_bytes=settings.max_message_bytes,
+        max_batch_size=settings.max_batch_size,
+        tls_cert_file=str(settings.tls_cert) if settings.tls_cert else None,
+        tls_key_file=str(settings.tls_key) if settings.tls_key else None,
+        client_ca_file=str(settings.tls_client_ca) if settings.tls_client_ca else None,
+        san_principals=dict(settings.service_principals),
+        metrics_listen=settings.metrics_listen,
+        audit_path=str(settings.audit_log) if settings.audit_log else None,
+        trusted_proxies=frozenset(settings.trusted_proxies),
+    )
+
+
+def worker(settings: Settings) -> tuple[AuthzBackend, ServerConfig]:
+    """The factory each ``--workers`` process calls (use ``functools.partial``)."""
+    return build_backend(settings), server_config(settings)
