@@ -1,0 +1,81 @@
+"""``make run``: set up a local playground once, then serve the example repository.
+
+Creates, in the git-ignored ``.authz-local/``, a signing key ring and an access key for the
+example user Bob (the server stores only a salted hash; Bob's client-side copy goes to
+``.authz-local/bob.credentials.json`` with mode 0600, like ``~/.aws/credentials``), prints
+copy-paste commands that assume role ``foo`` as Bob and use the session, and serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from authz import cli
+from authz.sts.credentials import CredentialStore
+from authz.sts.keys import KeyRing
+
+LOCAL = Path(".authz-local")
+BOB = "arn:aws:iam::111122223333:user/Bob"
+FOO = "arn:aws:iam::444455556666:role/foo"
+
+
+def ensure_playground(local: Path = LOCAL) -> Path:
+    """Keys and Bob's access key, created on the first run only. Returns Bob's file."""
+    local.mkdir(mode=0o700, exist_ok=True)
+    if not (local / "keys" / "index.json").exists():
+        KeyRing.generate(local / "keys")
+    bob = local / "bob.credentials.json"
+    if not bob.exists():
+        key_id, secret = CredentialStore(local / "credentials.json").create(BOB)
+        fd = os.open(bob, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"AccessKeyId": key_id, "SecretAccessKey": secret}, out)
+    return bob
+
+
+def instructions(bob: Path, listen: str) -> str:
+    authz = ".venv/bin/authz"
+    target = f"--target {listen}"
+    return f"""
+authz is starting on {listen} with the example repository.
+In another terminal, as Bob (111122223333) assume role foo (444455556666):
+
+  AUTHZ_CREDENTIALS_FILE={bob} {authz} sts assume-role {target} \\
+      --role-arn {FOO} --role-session-name demo > .authz-local/foo-session.json
+
+then use the session:
+
+  AUTHZ_CREDENTIALS_FILE=.authz-local/foo-session.json {authz} check {target} \\
+      --action s3:GetObject --resource arn:aws:s3:::example-reports/q1.csv
+  AUTHZ_CREDENTIALS_FILE=.authz-local/foo-session.json {authz} check {target} \\
+      --action s3:DeleteObject --resource arn:aws:s3:::example-reports/q1.csv
+
+Edit files under policies/ and the server reloads them; Ctrl-C stops it.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="authz-devrun")
+    parser.add_argument("--repo", default="policies")
+    parser.add_argument("--listen", default="127.0.0.1:50051")
+    args = parser.parse_args(argv)
+    bob = ensure_playground()
+    print(instructions(bob, args.listen), flush=True)
+    return cli.main(
+        [
+            "serve",
+            "--repo", args.repo,
+            "--listen", args.listen,
+            "--keys-dir", str(LOCAL / "keys"),
+            "--credentials-file", str(LOCAL / "credentials.json"),
+            "--audit-log", str(LOCAL / "audit.jsonl"),
+        ]
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
