@@ -1,0 +1,210 @@
+"""One IAM condition (operator, key, values) → one guarded Cedar boolean expression (spec §4,
+design note §4.2). Every context access sits behind a ``has`` guard in the validator-friendly
+forms: positive ``(G && P)``, negated and ``…IfExists`` ``(!present || (G && …))``. What Cedar
+cannot express becomes an oracle fact (see ``authz.cedar.oracle``).
+
+Owns operator → Cedar mapping and compile-time variable substitution in condition values. Must
+not import cedarpy.
+"""
+
+from __future__ import annotations
+
+from authz.cedar import values as val
+from authz.cedar.emit import ARN_FIELDS, Emitter
+from authz.cedar.oracle import ConditionFact
+from authz.cedar.pattern import (
+    Pattern,
+    cedar_like,
+    cedar_string,
+    has_qmark,
+    has_wildcard,
+    is_star,
+    literal_text,
+    parse_pattern,
+    split_components,
+    substitute,
+    variables_of,
+)
+from authz.iam.conditions import OPERATORS, VARIABLE_FAMILIES, Family
+from authz.iam.model import Condition
+
+_NATIVE_QUALIFIED = frozenset(
+    {"StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"}
+)
+_ORDER = {"LessThan": "<", "LessThanEquals": "<=", "GreaterThan": ">", "GreaterThanEquals": ">="}
+_DECIMAL_METHOD = {
+    "LessThan": "lessThan",
+    "LessThanEquals": "lessThanOrEqual",
+    "GreaterThan": "greaterThan",
+    "GreaterThanEquals": "greaterThanOrEqual",
+}
+
+
+class _NeedsOracle(Exception):
+    """A value Cedar cannot represent exactly: evaluate the whole condition in Python."""
+
+
+def condition_expr(cond: Condition, em: Emitter, *, variables: bool) -> str:
+    """The Cedar expression for one condition; ``"false"`` when it can never hold."""
+    family, negated = OPERATORS[cond.base]
+    key = cond.key_lc
+    em.keys.add(key)
+    wild = cond.base in ("StringLike", "StringNotLike") or family is Family.ARN
+    allow_vars = variables and family in VARIABLE_FAMILIES
+    parsed = [parse_pattern(v, variables=allow_vars, wildcards=wild) for v in cond.values]
+    substituted = [substitute(p, em.lookup) for p in parsed]
+    kept = [p for p in substituted if p is not None]
+    for pattern in kept:
+        em.keys.update(variables_of(pattern))
+    fact = ConditionFact(cond.base, cond.qualifier, cond.if_exists, key, tuple(kept))
+    if any(variables_of(p) for p in kept) or (wild and any(has_qmark(p) for p in kept)):
+        return em.fact(fact)
+    if cond.qualifier and cond.base not in _NATIVE_QUALIFIED:
+        return em.fact(fact)
+    if family is Family.NULL:
+        return _null(key, kept, em)
+    try:
+        if cond.qualifier:
+            return _qualified(cond, negated, kept, em)
+        return _plain(cond, family, negated, kept, em)
+    except _NeedsOracle:
+        return em.fact(fact)
+
+
+def _null(key: str, values: list[Pattern], em: Emitter) -> str:
+    wanted = {val.parse_bool(literal_text(v)) for v in values} - {None}
+    if wanted == {True, False}:
+        return "true"
+    if not wanted:
+        return "false"
+    present = em.presence(key)
+    return f"!{present}" if True in wanted else present
+
+
+def _qualified(cond: Condition, negated: bool, values: list[Pattern], em: Emitter) -> str:
+    ignore_case = cond.base.endswith("IgnoreCase")
+    rep = "mvci" if ignore_case else "mv"
+    texts = sorted({literal_text(v).lower() if ignore_case else literal_text(v) for v in values})
+    listed = "[" + ", ".join(cedar_string(t) for t in texts) + "]"
+    guard, items = em.guard(cond.key_lc, rep), em.access(cond.key_lc, rep)
+    if cond.qualifier == "ForAllValues":
+        if negated:
+            return f"!({guard} && {items}.containsAny({listed}))"
+        return f"!({guard} && !({listed}.containsAll({items})))"
+    test = f"!({listed}.containsAll({items}))" if negated else f"{items}.containsAny({listed})"
+    if cond.if_exists:
+        return f"!({guard} && !({test}))"
+    return f"({guard} && {test})"
+
+
+def _plain(
+    cond: Condition, family: Family, negated: bool, values: list[Pattern], em: Emitter
+) -> str:
+    rep, preds = _predicates(cond, family, values, em)
+    key = cond.key_lc
+    guard = em.guard(key, rep)
+    matched = " || ".join(preds)
+    if not negated and not cond.if_exists:
+        return f"({guard} && ({matched}))" if preds else "false"
+    if negated:
+        inner = f"({guard} && !({matched}))" if preds else f"({guard})"
+    else:
+        inner = f"({guard} && ({matched}))" if preds else "false"
+    return f"(!{em.presence(key)} || {inner})"
+
+
+def _predicates(
+    cond: Condition, family: Family, values: list[Pattern], em: Emitter
+) -> tuple[str, list[str]]:
+    """(representation, one Cedar test per usable policy value)."""
+    key, base = cond.key_lc, cond.base
+    if family is Family.STRING:
+        if base.endswith("IgnoreCase"):
+            return "ci", _equals(em.access(key, "ci"), {literal_text(v).lower() for v in values})
+        if base in ("StringLike", "StringNotLike"):
+            x = em.access(key, "s")
+            return "s", [_like(x, v) for v in values]
+        return "s", _equals(em.access(key, "s"), {literal_text(v) for v in values})
+    if family is Family.BINARY:
+        decoded = {d for v in values if (d := val.decode_binary(literal_text(v))) is not None}
+        return "s", _equals(em.access(key, "s"), decoded)
+    if family is Family.BOOL:
+        wanted = {b for v in values if (b := val.parse_bool(literal_text(v))) is not None}
+        x = em.access(key, "bool")
+        return "bool", [f"{x} == {str(b).lower()}" for b in sorted(wanted)]
+    if family is Family.IP:
+        nets = {str(n) for v in values if (n := val.parse_network(literal_text(v))) is not None}
+        x = em.access(key, "ip")
+        return "ip", [f"{x}.isInRange(ip({cedar_string(n)}))" for n in sorted(nets)]
+    if family is Family.ARN:
+        x = em.access(key, "arn")
+        return "arn", [_arn_test(x, v) for v in values]
+    if family is Family.NUMERIC:
+        return "num", _numeric(base, em.access(key, "num"), values)
+    return "date", _dates(base, em.access(key, "date"), values)
+
+
+def _equals(x: str, texts: set[str]) -> list[str]:
+    if len(texts) > 1:
+        return ["[" + ", ".join(cedar_string(t) for t in sorted(texts)) + f"].contains({x})"]
+    return [f"{x} == {cedar_string(t)}" for t in texts]
+
+
+def _like(x: str, pattern: Pattern) -> str:
+    if has_wildcard(pattern):
+        return f"{x} like {cedar_like(pattern)}"
+    return f"{x} == {cedar_string(literal_text(pattern))}"
+
+
+def _numeric(base: str, x: str, values: list[Pattern]) -> list[str]:
+    op = base[len("Numeric") :]
+    out = []
+    for v in values:
+        number = val.parse_number(literal_text(v))
+        if number is None:
+            continue  # a non-numeric policy value never matches
+        text = val.cedar_decimal(number)
+        if text is None:
+            raise _NeedsOracle
+        literal = f'decimal("{text}")'
+        if op in ("Equals", "NotEquals"):
+            out.append(f"{x} == {literal}")
+        else:
+            out.append(f"{x}.{_DECIMAL_METHOD[op]}({literal})")
+    return out
+
+
+def _dates(base: str, x: str, values: list[Pattern]) -> list[str]:
+    op = base[len("Date") :]
+    out = []
+    for v in values:
+        stamp = val.parse_date(literal_text(v))
+        text = val.cedar_datetime(stamp) if stamp is not None else None
+        if stamp is not None and text is None:
+            raise _NeedsOracle
+        if text is not None:
+            symbol = "==" if op in ("Equals", "NotEquals") else _ORDER[op]
+            out.append(f'{x} {symbol} datetime("{text}")')
+    return out
+
+
+def _arn_test(x: str, pattern: Pattern) -> str:
+    if is_star(pattern):
+        return "true"  # any ARN (the guard already requires one)
+    comps = split_components(pattern)
+    if comps is None:
+        return "false"
+    return arn_components(x, comps)
+
+
+def arn_components(x: str, comps: list[Pattern]) -> str:
+    """Per-component ARN match on an ``ArnParts`` record; whole-component ``*`` is dropped."""
+    tests = []
+    for name, comp in zip(ARN_FIELDS, comps, strict=True):
+        if is_star(comp):
+            continue
+        if has_wildcard(comp):
+            tests.append(f"{x}.{name} like {cedar_like(comp)}")
+        else:
+            tests.append(f"{x}.{name} == {cedar_string(literal_text(comp))}")
+    return "(" + " && ".join(tests) + ")" if tests else "true"

@@ -1,0 +1,132 @@
+"""The typed Cedar request context of one partition: only the keys and representations the
+partition's policies read (design note §6: every unused key costs 1-10 µs per call).
+
+A condition key's raw value goes to ``context["<key>"]`` when it is single-valued; each operator
+family reads its own typed copy (``num``, ``date``, ``ip``, ``bool``, ``arn``, ``ci``), so a key
+used by two families works and a value a family cannot parse has no copy (it never matches).
+Multivalued values (lists, even of one element) only get the set copies ``mv``/``mvci``.
+IPv4-mapped IPv6 addresses are sent as IPv4 (Cedar rejects them).
+
+Owns context construction. Must not import cedarpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from authz.cedar import values as val
+from authz.cedar.emit import ARN_FIELDS
+from authz.iam.model import ContextValue
+
+JsonValue = object
+_SCALAR_REPS = ("s", "ci", "num", "date", "ip", "bool", "arn")
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPlan:
+    """What one partition reads from the request."""
+
+    uses: tuple[tuple[str, str], ...]  # (representation, key), sorted
+    flags: frozenset[str]
+
+    @classmethod
+    def of(cls, uses: frozenset[tuple[str, str]], flags: frozenset[str]) -> ContextPlan:
+        return cls(tuple(sorted(uses)), flags)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """The per-request inputs of every partition: the lowercased action, the resource, the
+    effective (lowercased, empty-lists-dropped) condition context and the caller's ids."""
+
+    action: str
+    resource: str
+    context: Mapping[str, ContextValue]
+    pids: tuple[str, ...]
+    pself: tuple[str, ...]
+
+
+def build_context(plan: ContextPlan, req: RequestFacts, oracle: list[str]) -> dict[str, JsonValue]:
+    out: dict[str, JsonValue] = {}
+    flags = plan.flags
+    if "iam_action" in flags:
+        out["iam_action"] = req.action
+    if "res_arn" in flags:
+        out["res_arn"] = req.resource
+    if "res" in flags:
+        parts = val.parse_arn(req.resource)
+        if parts is not None:
+            out["res"] = dict(zip(ARN_FIELDS, parts, strict=True))
+    if "oracle" in flags:
+        out["oracle"] = oracle
+    if "pids" in flags:
+        out["pids"] = list(req.pids)
+    if "pself" in flags:
+        out["pself"] = list(req.pself)
+    records: dict[str, dict[str, JsonValue]] = {}
+    keys: list[str] = []
+    for rep, key in plan.uses:
+        value = req.context.get(key)
+        if rep == "keys":
+            if value is not None:
+                keys.append(key)
+            continue
+        record = records.setdefault(rep, {}) if rep != "s" else out
+        if value is None:
+            continue
+        typed = typed_copy(rep, key, value)
+        if typed is not None:
+            record[key] = typed
+    if any(rep == "keys" for rep, _ in plan.uses):
+        out["keys"] = keys
+    for rep, record in records.items():
+        out[rep] = record
+    return out
+
+
+def typed_copy(rep: str, key: str, value: ContextValue) -> JsonValue | None:
+    """One representation of a context value, or None when the family cannot read it."""
+    multi = isinstance(value, tuple)
+    if rep in ("mv", "mvci"):
+        items = value if isinstance(value, tuple) else (value,)
+        return [v.lower() for v in items] if rep == "mvci" else list(items)
+    if multi or not isinstance(value, str):
+        return None
+    if rep == "s":
+        return value
+    if rep == "ci":
+        return value.lower()
+    return _typed_scalar(rep, value)
+
+
+@lru_cache(maxsize=8192)
+def _typed_scalar(rep: str, value: str) -> JsonValue | None:
+    """Cached: the returned JSON is shared between requests and must not be mutated."""
+    if rep == "num":
+        number = val.parse_number(value)
+        text = val.cedar_decimal(number) if number is not None else None
+        return _extn("decimal", text)
+    if rep == "date":
+        stamp = val.parse_date(value)
+        return _extn("datetime", val.cedar_datetime(stamp) if stamp is not None else None)
+    if rep == "ip":
+        addr = val.parse_ip(value)
+        return _extn("ip", str(addr) if addr is not None else None)
+    if rep == "bool":
+        return val.parse_bool(value)
+    if rep == "arn":
+        parts = val.parse_arn(value)
+        return dict(zip(ARN_FIELDS, parts, strict=True)) if parts is not None else None
+    raise ValueError(f"unknown context representation `{rep}`")
+
+
+def _extn(fn: str, arg: str | None) -> JsonValue | None:
+    return {"__extn": {"fn": fn, "arg": arg}} if arg is not None else None
+
+
+def effective_context(context: Mapping[str, ContextValue]) -> dict[str, ContextValue]:
+    """Lowercased keys. An empty list stays present: set qualifiers see an empty set, plain
+    operators a multivalued value (never matches), ``Null`` a present key."""
+    return {k.lower(): v for k, v in context.items()}

@@ -1,0 +1,221 @@
+"""IAM value patterns as segments: literal text, the ``*``/``?`` wildcards and policy variables
+(spec §2, §4.6), plus their renderings (Cedar string / ``like`` literal, Python regex).
+
+Owns variable syntax (``${key}``, ``${key, 'default'}``, ``${*}``, ``${?}``, ``${$}``), compile-time
+and request-time substitution, and ARN component splitting of a pattern. Must not import cedarpy:
+it renders Cedar *text* only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from authz.iam.model import ContextValue
+
+
+@dataclass(frozen=True, slots=True)
+class Wild:
+    """A wildcard: ``*`` (any run of characters) or ``?`` (exactly one character)."""
+
+    char: str
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """A policy variable ``${key}``; ``key`` is lowercased; ``default`` is the quoted fallback."""
+
+    key: str
+    default: str | None = None
+
+
+STAR = Wild("*")
+QMARK = Wild("?")
+Segment = str | Wild | Var
+Pattern = tuple[Segment, ...]
+
+_VAR = re.compile(r"\$\{([^}]*)\}")
+_VAR_BODY = re.compile(r"^\s*([^,\s]+)\s*(?:,\s*'((?:[^']|'')*)'\s*)?$")
+_ESCAPES = {"*": "*", "?": "?", "$": "$"}
+
+
+def parse_pattern(text: str, *, variables: bool, wildcards: bool) -> Pattern:
+    """Split an IAM value into segments. Without ``variables`` (Version 2008-10-17, or an
+    operator that takes none) ``${…}`` is literal text; without ``wildcards`` ``*``/``?`` are."""
+    out: list[Segment] = []
+    pos = 0
+    if variables:
+        for match in _VAR.finditer(text):
+            _literal(text[pos : match.start()], wildcards, out)
+            out.append(_variable(match.group(0), match.group(1)))
+            pos = match.end()
+    _literal(text[pos:], wildcards, out)
+    return _merge(out)
+
+
+def _variable(whole: str, body: str) -> Segment:
+    if body in _ESCAPES:
+        return _ESCAPES[body]
+    parsed = _VAR_BODY.match(body)
+    if parsed is None:
+        return whole  # not a variable: literal text
+    default = parsed.group(2)
+    return Var(parsed.group(1).lower(), default.replace("''", "'") if default is not None else None)
+
+
+def _literal(text: str, wildcards: bool, out: list[Segment]) -> None:
+    if not wildcards:
+        if text:
+            out.append(text)
+        return
+    buf: list[str] = []
+    for ch in text:
+        if ch in "*?":
+            if buf:
+                out.append("".join(buf))
+                buf = []
+            out.append(STAR if ch == "*" else QMARK)
+        else:
+            buf.append(ch)
+    if buf:
+        out.append("".join(buf))
+
+
+def _merge(segments: list[Segment]) -> Pattern:
+    out: list[Segment] = []
+    for seg in segments:
+        if isinstance(seg, str) and out and isinstance(out[-1], str):
+            out[-1] = out[-1] + seg
+        elif not (isinstance(seg, str) and not seg):
+            out.append(seg)
+    return tuple(out)
+
+
+def variables_of(pattern: Pattern) -> frozenset[str]:
+    return frozenset(seg.key for seg in pattern if isinstance(seg, Var))
+
+
+def has_qmark(pattern: Pattern) -> bool:
+    return any(seg == QMARK for seg in pattern)
+
+
+def has_wildcard(pattern: Pattern) -> bool:
+    return any(isinstance(seg, Wild) for seg in pattern)
+
+
+def substitute(pattern: Pattern, lookup: Callable[[str], str | bool | None]) -> Pattern | None:
+    """Replace the variables ``lookup`` knows. ``lookup`` returns the value, ``None`` when the
+    key is known to be absent, or ``False`` to leave the variable in place (request-time).
+    Returns None when an absent variable has no default: the element matches nothing."""
+    out: list[Segment] = []
+    for seg in pattern:
+        if not isinstance(seg, Var):
+            out.append(seg)
+            continue
+        value = lookup(seg.key)
+        if value is False:
+            out.append(seg)
+        elif isinstance(value, str):
+            out.append(value)
+        elif seg.default is not None:
+            out.append(seg.default)
+        else:
+            return None
+    return _merge(out)
+
+
+def context_lookup(context: Mapping[str, ContextValue]) -> Callable[[str], str | bool | None]:
+    """A request-time ``lookup``: single-valued keys only (spec §4.6)."""
+
+    def lookup(key: str) -> str | None:
+        value = context.get(key)
+        return value if isinstance(value, str) else None
+
+    return lookup
+
+
+def literal_text(pattern: Pattern) -> str:
+    """The pattern as plain text, wildcards as their characters (equality operators)."""
+    return "".join(
+        seg if isinstance(seg, str) else seg.char for seg in pattern if not isinstance(seg, Var)
+    )
+
+
+def cedar_string(text: str) -> str:
+    """A Cedar string literal."""
+    return '"' + _escape(text, like=False) + '"'
+
+
+def cedar_like(pattern: Pattern) -> str:
+    """A Cedar ``like`` literal; only ``*`` segments are wildcards (caller excludes ``?``)."""
+    body = "".join(
+        _escape(seg, like=True) if isinstance(seg, str) else "*"
+        for seg in pattern
+        if isinstance(seg, str) or seg == STAR
+    )
+    return '"' + body + '"'
+
+
+def _escape(text: str, *, like: bool) -> str:
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif like and ch == "*":
+            out.append("\\*")
+        elif ord(ch) < 0x20 or ch == "\x7f":
+            out.append(f"\\u{{{ord(ch):x}}}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def to_regex(pattern: Pattern, *, case_insensitive: bool = False) -> re.Pattern[str]:
+    """An anchored regex for a variable-free pattern (``*`` → ``.*``, ``?`` → ``.``)."""
+    parts = []
+    for seg in pattern:
+        if isinstance(seg, Wild):
+            parts.append(".*" if seg.char == "*" else ".")
+        elif isinstance(seg, str):
+            parts.append(re.escape(seg))
+    flags = re.DOTALL | (re.IGNORECASE if case_insensitive else 0)
+    return re.compile("".join(parts) + r"\Z", flags)
+
+
+def split_components(pattern: Pattern) -> list[Pattern] | None:
+    """Split on the first five literal colons into six component patterns (spec §2.2);
+    None when there are fewer than six components."""
+    comps: list[list[Segment]] = [[]]
+    for seg in pattern:
+        if not isinstance(seg, str) or len(comps) == 6:
+            comps[-1].append(seg)
+            continue
+        pieces = seg.split(":", 6 - len(comps))
+        comps[-1].append(pieces[0])
+        for piece in pieces[1:]:
+            comps.append([piece])
+    if len(comps) != 6:
+        return None
+    return [_merge(c) for c in comps]
+
+
+def is_star(pattern: Pattern) -> bool:
+    return pattern == (STAR,)
+
+
+def pattern_text(pattern: Pattern) -> str:
+    """The pattern in IAM spelling (``${key}`` for variables), for diagnostics."""
+    out = []
+    for seg in pattern:
+        if isinstance(seg, Var):
+            out.append(
+                "${" + seg.key + (f", '{seg.default}'" if seg.default is not None else "") + "}"
+            )
+        elif isinstance(seg, Wild):
+            out.append(seg.char)
+        else:
+            out.append(seg.replace("*", "${*}").replace("?", "${?}"))
+    return "".join(out)

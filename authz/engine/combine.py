@@ -1,0 +1,110 @@
+"""Combining per-layer verdicts with the IAM rules (spec §3.3-§3.8): explicit deny anywhere wins;
+every SCP level must allow; resource-policy grants are direct (user / session / wildcard), role
+(capped by boundary and session policies) or account (delegating to identity policies);
+cross-account needs both sides; trust policies must always allow and a direct grant still needs
+the caller's boundary; root has full identity access; anonymous and service callers only have the
+resource policy.
+
+Owns the combination rules only: pure Python over ``LayerResult`` values. Must not import cedarpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from authz.cedar.policyset import LayerResult
+from authz.engine.decision import EvalDecision, Layer
+from authz.iam.model import Caller, CallerKind
+
+GrantKinds = Callable[[str], set[str]]  # matched resource statement id -> grant kinds
+
+
+@dataclass
+class Verdicts:
+    """The evaluated layers of one request (absent layer = None / empty)."""
+
+    scp: list[LayerResult] = field(default_factory=list)
+    resource: LayerResult | None = None
+    identity: LayerResult | None = None
+    boundary: LayerResult | None = None
+    session: LayerResult | None = None
+    resource_layer: Layer = Layer.RESOURCE
+
+    def ordered(self) -> list[tuple[Layer, LayerResult]]:
+        out = [(Layer.SCP, r) for r in self.scp]
+        for layer, result in (
+            (self.resource_layer, self.resource),
+            (Layer.IDENTITY, self.identity),
+            (Layer.BOUNDARY, self.boundary),
+            (Layer.SESSION, self.session),
+        ):
+            if result is not None:
+                out.append((layer, result))
+        return out
+
+
+@dataclass(frozen=True)
+class Outcome:
+    decision: EvalDecision
+    failing_layer: Layer | None = None
+    deciding: tuple[tuple[Layer, str], ...] = ()  # (layer, statement id)
+
+
+def combine(
+    verdicts: Verdicts, caller: Caller, *, same_account: bool, trust: bool, kinds: GrantKinds
+) -> Outcome:
+    ordered = verdicts.ordered()
+    for layer, result in ordered:
+        if result.errors:
+            return Outcome(EvalDecision.IMPLICIT_DENY, layer)
+    for layer, result in ordered:
+        if result.explicit_deny:
+            return Outcome(
+                EvalDecision.EXPLICIT_DENY, layer, tuple((layer, m) for m in result.matched)
+            )
+    for result in verdicts.scp:
+        if not result.allowed:
+            return Outcome(EvalDecision.IMPLICIT_DENY, Layer.SCP)
+    return _allow_rules(verdicts, caller, same_account=same_account, trust=trust, kinds=kinds)
+
+
+def _allow_rules(
+    v: Verdicts, caller: Caller, *, same_account: bool, trust: bool, kinds: GrantKinds
+) -> Outcome:
+    res = v.resource if v.resource is not None and v.resource.allowed else None
+    grants: set[str] = set()
+    if res is not None:
+        for sid in res.matched:
+            grants |= kinds(sid)
+    res_refs = tuple((v.resource_layer, m) for m in res.matched) if res is not None else ()
+    if caller.kind in (CallerKind.ANONYMOUS, CallerKind.SERVICE):
+        if grants & {"direct", "service"}:
+            return Outcome(EvalDecision.ALLOWED, deciding=res_refs)
+        return Outcome(EvalDecision.IMPLICIT_DENY, v.resource_layer)
+    if trust and not grants:
+        return Outcome(EvalDecision.IMPLICIT_DENY, Layer.TRUST)
+    b_ok = v.boundary is None or v.boundary.allowed
+    s_ok = v.session is None or v.session.allowed
+    root = caller.kind is CallerKind.ROOT
+    id_allow = root or (v.identity is not None and v.identity.allowed)
+    caps = _refs(v, Layer.BOUNDARY, v.boundary) + _refs(v, Layer.SESSION, v.session)
+    if same_account:
+        direct_ok = "direct" in grants and (b_ok or not trust)
+        if direct_ok or "service" in grants:
+            return Outcome(EvalDecision.ALLOWED, deciding=res_refs)
+        if "role" in grants and b_ok and s_ok:
+            return Outcome(EvalDecision.ALLOWED, deciding=res_refs + caps)
+    elif not grants:
+        return Outcome(EvalDecision.IMPLICIT_DENY, v.resource_layer)
+    if id_allow and b_ok and s_ok:
+        refs = _refs(v, Layer.IDENTITY, v.identity) + caps + (res_refs if not same_account else ())
+        return Outcome(EvalDecision.ALLOWED, deciding=refs)
+    failing = Layer.IDENTITY if not id_allow else Layer.BOUNDARY if not b_ok else Layer.SESSION
+    return Outcome(EvalDecision.IMPLICIT_DENY, failing)
+
+
+def _refs(v: Verdicts, layer: Layer, result: LayerResult | None) -> tuple[tuple[Layer, str], ...]:
+    if result is None or not result.allowed:
+        return ()
+    return tuple((layer, m) for m in result.matched)

@@ -1,0 +1,236 @@
+"""The evaluation engine: ``Evaluator.evaluate(layers, request, trust=...)`` → ``Decision``.
+
+One small compiled partition per layer (each SCP level, resource / trust, identity, boundary,
+session) and service prefix, cached in a bounded LRU keyed by what it depends on: the layer, the
+policies (digest, name, source), the service prefix and the values of the compile-time variables
+those policies reference. Principals with identical attachments share partitions. Principal keys
+(``aws:PrincipalArn`` = role ARN for sessions, ``aws:PrincipalAccount``, ``aws:PrincipalType``,
+``aws:username``, ``aws:userid``) are derived from the caller unless the request lists them.
+
+Owns request preparation, the partition cache and decision assembly; combination rules live in
+``authz.engine.combine``. Must not import cedarpy (only ``authz.cedar`` does).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+
+from authz.cedar.context import RequestFacts
+from authz.cedar.emit import is_compile_time
+from authz.cedar.pattern import parse_pattern, variables_of
+from authz.cedar.policyset import LayerResult, Partition
+from authz.cedar.principals import caller_ids, grant_kinds
+from authz.cedar.translate import CedarStatement, translate_policies
+from authz.engine.combine import Verdicts, combine
+from authz.engine.decision import Decision, EvalDecision, Layer, MatchedStatement
+from authz.errors import AuthzError
+from authz.iam.model import (
+    AuthRequest,
+    Caller,
+    CallerKind,
+    ContextValue,
+    Policy,
+    PolicyLayers,
+)
+
+_PRINCIPAL_TYPE = {
+    CallerKind.USER: "User",
+    CallerKind.ROOT: "Account",
+    CallerKind.ROLE: "Role",
+    CallerKind.ASSUMED_ROLE: "AssumedRole",
+    CallerKind.FEDERATED_USER: "FederatedUser",
+}
+PartitionKey = tuple[object, ...]
+
+
+@lru_cache(maxsize=4096)
+def _caller_facts(
+    caller: Caller,
+) -> tuple[dict[str, ContextValue], tuple[str, ...], tuple[str, ...]]:
+    """Per-caller constants (cached; never mutate the returned dict)."""
+    pids, pself = caller_ids(caller)
+    return principal_keys(caller), tuple(sorted(pids)), tuple(sorted(pself))
+
+
+def principal_keys(caller: Caller) -> dict[str, ContextValue]:
+    """Context keys the caller implies (spec §5, §4.6); the request's own values win."""
+    if caller.kind not in _PRINCIPAL_TYPE:
+        return {}
+    out: dict[str, ContextValue] = {"aws:principaltype": _PRINCIPAL_TYPE[caller.kind]}
+    if caller.entity_arn:
+        out["aws:principalarn"] = caller.entity_arn
+    if caller.account:
+        out["aws:principalaccount"] = caller.account
+    if caller.user_name is not None:
+        out["aws:username"] = caller.user_name
+    userid = caller.account if caller.kind is CallerKind.ROOT else caller.unique_id
+    if userid:
+        out["aws:userid"] = userid
+    return out
+
+
+class Evaluator:
+    """Decides requests; holds the partition cache. Not thread-safe for writes (one per worker)."""
+
+    def __init__(self, *, cache_size: int = 4096) -> None:
+        self._cache: OrderedDict[PartitionKey, Partition] = OrderedDict()
+        self._cache_size = cache_size
+        self._stats = {"hits": 0, "misses": 0, "evictions": 0}
+        self._variables: dict[str, frozenset[str]] = {}
+        self._static: dict[
+            tuple[object, ...], tuple[tuple[Policy, ...], tuple[object, ...], tuple[str, ...]]
+        ] = {}
+
+    def cache_stats(self) -> dict[str, int]:
+        return {**self._stats, "size": len(self._cache)}
+
+    def evaluate(
+        self, layers: PolicyLayers, request: AuthRequest, *, trust: bool = False
+    ) -> Decision:
+        caller = request.caller
+        action = request.action.lower()
+        derived, pids, pself = _caller_facts(caller)
+        context = {**derived, **request.context} if derived else dict(request.context)
+        if action == "sts:getcalleridentity" and caller.kind in _PRINCIPAL_TYPE:
+            return Decision(EvalDecision.ALLOWED)  # needs no permission (spec §3.3 step 0)
+        facts = RequestFacts(action, request.resource, context, pids, pself)
+        run = _Run(self, facts, action.split(":", 1)[0])
+        verdicts = self._verdicts(run, layers, caller, trust)
+        same = request.resource_account is None or request.resource_account == caller.account
+        outcome = combine(
+            verdicts,
+            caller,
+            same_account=same,
+            trust=trust,
+            kinds=lambda sid: grant_kinds(run.statements[sid].statement, caller),
+        )
+        return Decision(
+            decision=outcome.decision,
+            matched=tuple(run.matched(layer, sid) for layer, sid in outcome.deciding),
+            failing_layer=outcome.failing_layer
+            if outcome.decision is not EvalDecision.ALLOWED
+            else None,
+            missing_context=tuple(sorted(k for k in run.keys if k not in context)),
+            errors=tuple(run.errors),
+        )
+
+    def _verdicts(self, run: _Run, layers: PolicyLayers, caller: Caller, trust: bool) -> Verdicts:
+        resource_layer = Layer.TRUST if trust else Layer.RESOURCE
+        v = Verdicts(resource_layer=resource_layer)
+        if layers.resource is not None:
+            v.resource = run.layer(resource_layer, (layers.resource,))
+        if caller.kind in (CallerKind.ANONYMOUS, CallerKind.SERVICE):
+            return v  # no identity policies, boundaries, sessions or SCPs
+        v.scp = [run.layer(Layer.SCP, level) for level in layers.scp]
+        if caller.kind is CallerKind.ROOT:
+            return v  # root has no identity policies, boundary or session (full access)
+        v.identity = run.layer(Layer.IDENTITY, layers.identity)
+        if layers.boundary is not None:
+            v.boundary = run.layer(Layer.BOUNDARY, (layers.boundary,))
+        if layers.session and caller.kind in (CallerKind.ASSUMED_ROLE, CallerKind.FEDERATED_USER):
+            v.session = run.layer(Layer.SESSION, layers.session)
+        return v
+
+    def partition(
+        self,
+        layer: Layer,
+        policies: Sequence[Policy],
+        service: str,
+        context: Mapping[str, ContextValue],
+    ) -> Partition:
+        """The compiled partition for these policies (cached)."""
+        static, names = self._static_key(layer, policies)
+        env = {k: v if isinstance(v := context.get(k), str) else None for k in names}
+        key = (static, service, tuple(env.items()))
+        found = self._cache.get(key)
+        if found is not None:
+            self._cache.move_to_end(key)
+            self._stats["hits"] += 1
+            return found
+        self._stats["misses"] += 1
+
+        def lookup(name: str) -> str | bool | None:
+            return env.get(name) if name in env else False
+
+        built = Partition(translate_policies(policies, layer.value, service=service, lookup=lookup))
+        self._cache[key] = built
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+            self._stats["evictions"] += 1
+        return built
+
+    def _static_key(
+        self, layer: Layer, policies: Sequence[Policy]
+    ) -> tuple[tuple[object, ...], tuple[str, ...]]:
+        """(layer + policy identities, compile-time variables referenced, sorted), memoised
+        per policy tuple; the memo holds the policies, so the ids in its key stay unique."""
+        ids = (layer.value, *map(id, policies))
+        found = self._static.get(ids)
+        if found is not None and all(a is b for a, b in zip(found[0], policies, strict=True)):
+            return found[1], found[2]
+        static = (layer.value, tuple((p.digest, p.name, p.source) for p in policies))
+        referenced = frozenset().union(*(self._policy_variables(p) for p in policies))
+        names = tuple(sorted(k for k in referenced if is_compile_time(k)))
+        if len(self._static) > self._cache_size:
+            self._static.clear()
+        self._static[ids] = (tuple(policies), static, names)
+        return static, names
+
+    def _policy_variables(self, policy: Policy) -> frozenset[str]:
+        if not policy.variables:
+            return frozenset()
+        cache_key = policy.digest or str(id(policy))
+        found = self._variables.get(cache_key)
+        if found is None:
+            texts = [t for st in policy.statements for t in (*st.resources, *st.not_resources)]
+            texts += [v for st in policy.statements for c in st.conditions for v in c.values]
+            found = frozenset().union(
+                *(
+                    variables_of(parse_pattern(t, variables=True, wildcards=False))
+                    for t in texts
+                    if "${" in t
+                )
+            )
+            self._variables[cache_key] = found
+        return found
+
+
+class _Run:
+    """The state of one evaluation: partitions used, statements seen, errors, keys read."""
+
+    def __init__(self, evaluator: Evaluator, facts: RequestFacts, service: str) -> None:
+        self.evaluator = evaluator
+        self.facts = facts
+        self.service = service
+        self.statements: dict[str, CedarStatement] = {}
+        self.errors: list[str] = []
+        self.keys: set[str] = set()
+
+    def layer(self, layer: Layer, policies: Sequence[Policy]) -> LayerResult:
+        try:
+            part = self.evaluator.partition(layer, policies, self.service, self.facts.context)
+        except AuthzError as err:
+            message = f"layer `{layer.value}`: {err.message}"
+            self.errors.append(message)
+            return LayerResult(False, False, errors=(message,))
+        self.statements.update(part.statements)
+        self.keys |= part.keys
+        result = part.decide(self.facts)
+        self.errors.extend(f"layer `{layer.value}`: {e}" for e in result.errors)
+        return result
+
+    def matched(self, layer: Layer, sid: str) -> MatchedStatement:
+        st = self.statements.get(sid)
+        if st is None:
+            return MatchedStatement(policy=sid, layer=layer, statement="", effect="")
+        return MatchedStatement(st.policy, layer, st.label, st.statement.effect.value, st.source)
+
+
+_DEFAULT = Evaluator()
+
+
+def evaluate(layers: PolicyLayers, request: AuthRequest, *, trust: bool = False) -> Decision:
+    """Decide with the process-wide default ``Evaluator``."""
+    return _DEFAULT.evaluate(layers, request, trust=trust)

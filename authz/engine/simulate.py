@@ -1,0 +1,309 @@
+"""The AWS ``SimulateCustomPolicy`` API on the Cedar engine: request dict → response dict.
+
+Request: ``PolicyInputList``, ``PermissionsBoundaryPolicyInputList``, ``ActionNames``,
+``ResourceArns``, ``ResourcePolicy``, ``ResourceOwner``, ``CallerArn``, ``ContextEntries``, plus
+the extensions ``SessionPolicyInputList`` and ``ServiceControlPolicyLevels`` (list of lists of
+JSON strings, root first). ``CallerArn`` may be a user, the account root, an assumed-role session
+(role ARN from the context key ``aws:PrincipalArn`` when given), a service principal name, or
+absent (anonymous). ``ContextKeyType`` only decides list vs. single value: each condition operator
+reads the value itself. Bad input raises ``ValidationError`` / ``MalformedPolicyDocument``.
+
+``simulate_principal_policy(snapshot, request)`` is the ``SimulatePrincipalPolicy`` variant over a
+repository snapshot (``PolicySourceArn`` resolved in the snapshot, ``PolicyInputList`` added to its
+identity policies, ``ResourcePolicy`` overriding the repository's). Its results also carry
+``OrganizationsDecisionDetail``, ``PermissionsBoundaryDecisionDetail``, ``Revision`` and
+``FailingLayer``.
+
+Owns the API shapes. Must not import cedarpy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from authz.engine.decision import Decision, Layer
+from authz.engine.evaluate import Evaluator, evaluate
+from authz.errors import MalformedPolicyDocument, ValidationError
+from authz.iam.model import (
+    AuthRequest,
+    Caller,
+    CallerKind,
+    ContextValue,
+    Policy,
+    PolicyLayers,
+    PolicyType,
+)
+from authz.iam.parse import parse_policy
+
+if TYPE_CHECKING:
+    from authz.engine.snapshot import Snapshot
+
+_CONTEXT_TYPES = frozenset(
+    {"string", "numeric", "boolean", "ip", "binary", "date"}
+    | {f"{t}List" for t in ("string", "numeric", "boolean", "ip", "binary", "date")}
+)
+_SOURCE_TYPE = {
+    Layer.IDENTITY: "IAM Policy",
+    Layer.RESOURCE: "Resource Policy",
+    Layer.TRUST: "Resource Policy",
+    Layer.BOUNDARY: "Permissions Boundary Policy",
+    Layer.SESSION: "Session Policy",
+    Layer.SCP: "Service Control Policy",
+}
+_ACCOUNT = re.compile(r"^\d{12}$")
+_ARN = re.compile(r"^arn:(?P<part>[^:]+):(?P<svc>iam|sts)::(?P<acct>\d{12}):(?P<rest>.+)$")
+
+
+def simulate_custom_policy(
+    request: Mapping[str, Any], *, evaluator: Evaluator | None = None
+) -> dict[str, Any]:
+    """Evaluate every (action, resource) pair of the request."""
+    if not isinstance(request, Mapping):
+        raise ValidationError("the request must be a json object")
+    actions = _strings(request, "ActionNames", required=True)
+    resources = _strings(request, "ResourceArns") or ["*"]
+    layers = _layers(request)
+    caller = caller_from_arn(request.get("CallerArn"), _context(request))
+    context = _context(request)
+    owner = _owner(request.get("ResourceOwner"))
+    results = []
+    for action in actions:
+        for resource in resources:
+            auth = AuthRequest(caller, action, resource, owner, context)
+            decision = evaluator.evaluate(layers, auth) if evaluator else evaluate(layers, auth)
+            results.append(_result(action, resource, decision))
+    return {"EvaluationResults": results, "IsTruncated": False}
+
+
+def source_type(layer: Layer, policy: str, *, repository: bool = False) -> str:
+    """``SourcePolicyType``: the custom-policy wording, or AWS's PolicySourceType for
+    repository policies (named by ARN or ``<account>:<kind>/<name>/inline/<policy>``)."""
+    if not repository:
+        return _SOURCE_TYPE[layer]
+    if layer in (Layer.RESOURCE, Layer.TRUST):
+        return "resource"
+    if layer is Layer.SCP:
+        return "organizations"
+    if policy.startswith("arn:aws:iam::aws:policy/"):
+        return "aws-managed"
+    if ":policy/" in policy:
+        return "user-managed"
+    for kind in ("user", "group", "role"):
+        if f":{kind}/" in policy:
+            return kind
+    return "none"
+
+
+def _result(action: str, resource: str, decision: Decision) -> dict[str, Any]:
+    return {
+        "EvalActionName": action,
+        "EvalResourceName": resource,
+        "EvalDecision": decision.decision.value,
+        "MatchedStatements": [
+            {
+                "SourcePolicyId": m.policy,
+                "SourcePolicyType": source_type(m.layer, m.policy),
+                "Sid": m.statement,
+            }
+            for m in decision.matched
+        ],
+        "MissingContextValues": list(decision.missing_context),
+    }
+
+
+def _strings(request: Mapping[str, Any], name: str, *, required: bool = False) -> list[str]:
+    value = request.get(name)
+    if value is None:
+        if required:
+            raise ValidationError(f"missing required parameter `{name}`")
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError(f"parameter `{name}` must be a list of strings")
+    if required and not value:
+        raise ValidationError(f"parameter `{name}` must not be empty")
+    return value
+
+
+def _policies(request: Mapping[str, Any], name: str, ptype: PolicyType) -> tuple[Policy, ...]:
+    return tuple(
+        _parse(text, ptype, f"{name}.{i}") for i, text in enumerate(_strings(request, name), 1)
+    )
+
+
+def _parse(text: str, ptype: PolicyType, name: str) -> Policy:
+    try:
+        return parse_policy(text, ptype, name=name)
+    except MalformedPolicyDocument as err:
+        raise MalformedPolicyDocument(
+            f"while parsing `{name}`: {err.message}",
+            document=name,
+            statement=err.statement,
+            path=err.path,
+        ) from err
+
+
+def _layers(request: Mapping[str, Any]) -> PolicyLayers:
+    boundaries = _policies(request, "PermissionsBoundaryPolicyInputList", PolicyType.BOUNDARY)
+    if len(boundaries) > 1:
+        raise ValidationError("`PermissionsBoundaryPolicyInputList` holds at most one policy")
+    resource_text = request.get("ResourcePolicy")
+    if resource_text is not None and not isinstance(resource_text, str):
+        raise ValidationError("parameter `ResourcePolicy` must be a string")
+    levels = request.get("ServiceControlPolicyLevels") or []
+    if not isinstance(levels, list) or not all(isinstance(level, list) for level in levels):
+        raise ValidationError("parameter `ServiceControlPolicyLevels` must be a list of lists")
+    scp = tuple(
+        tuple(
+            _parse(
+                _text(t, "ServiceControlPolicyLevels"),
+                PolicyType.SCP,
+                f"ServiceControlPolicyLevels.{n}.{i}",
+            )
+            for i, t in enumerate(level, 1)
+        )
+        for n, level in enumerate(levels, 1)
+    )
+    return PolicyLayers(
+        identity=_policies(request, "PolicyInputList", PolicyType.IDENTITY),
+        resource=_parse(resource_text, PolicyType.RESOURCE, "ResourcePolicy")
+        if resource_text
+        else None,
+        boundary=boundaries[0] if boundaries else None,
+        session=_policies(request, "SessionPolicyInputList", PolicyType.SESSION),
+        scp=scp,
+    )
+
+
+def _text(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"parameter `{name}` must hold json policy strings")
+    return value
+
+
+def _context(request: Mapping[str, Any]) -> dict[str, ContextValue]:
+    entries = request.get("ContextEntries") or []
+    if not isinstance(entries, list):
+        raise ValidationError("parameter `ContextEntries` must be a list")
+    out: dict[str, ContextValue] = {}
+    for n, entry in enumerate(entries, 1):
+        where = f"ContextEntries.{n}"
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("ContextKeyName"), str):
+            raise ValidationError(f"`{where}` needs a string `ContextKeyName`")
+        kind = entry.get("ContextKeyType", "string")
+        if kind not in _CONTEXT_TYPES:
+            raise ValidationError(f"`{where}`: unknown `ContextKeyType` `{kind}`")
+        values = entry.get("ContextKeyValues", [])
+        if not isinstance(values, list) or not all(
+            isinstance(v, str | int | float | bool) for v in values
+        ):
+            raise ValidationError(f"`{where}`: `ContextKeyValues` must be a list of strings")
+        texts = tuple(_scalar(v) for v in values)
+        many = kind.endswith("List") or len(texts) != 1
+        out[entry["ContextKeyName"].lower()] = texts if many else texts[0]
+    return out
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _owner(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if _ACCOUNT.match(value):
+            return value
+        match = _ARN.match(value)
+        if match is not None:
+            return match.group("acct")
+    raise ValidationError(
+        f"parameter `ResourceOwner` must be an account id or root arn, got `{value}`"
+    )
+
+
+def caller_from_arn(arn: object, context: Mapping[str, ContextValue]) -> Caller:
+    """``CallerArn`` → ``Caller`` (absent = anonymous; a dotted name = a service principal)."""
+    if arn is None or arn == "":
+        return Caller(CallerKind.ANONYMOUS)
+    if not isinstance(arn, str):
+        raise ValidationError("parameter `CallerArn` must be a string")
+    if not arn.startswith("arn:") and "." in arn and "/" not in arn:
+        return Caller(CallerKind.SERVICE, arn=arn)
+    match = _ARN.match(arn)
+    if match is None:
+        raise ValidationError(f"parameter `CallerArn` is not a supported principal arn: `{arn}`")
+    part, svc, acct, rest = match.group("part", "svc", "acct", "rest")
+    userid = context.get("aws:userid")
+    uid = userid if isinstance(userid, str) else None
+    if svc == "iam" and rest == "root":
+        return Caller(CallerKind.ROOT, arn, acct, unique_id=acct)
+    if svc == "iam" and rest.startswith("user/"):
+        return Caller(CallerKind.USER, arn, acct, unique_id=uid)
+    if svc == "iam" and rest.startswith("role/"):
+        return Caller(CallerKind.ROLE, arn, acct, role_arn=arn, unique_id=uid)
+    if svc == "sts" and rest.startswith("assumed-role/") and rest.count("/") >= 2:
+        listed = context.get("aws:principalarn")
+        role_name = rest.split("/")[1]
+        role_arn = listed if isinstance(listed, str) else f"arn:{part}:iam::{acct}:role/{role_name}"
+        return Caller(CallerKind.ASSUMED_ROLE, arn, acct, role_arn=role_arn, unique_id=uid)
+    if svc == "sts" and rest.startswith("federated-user/"):
+        return Caller(CallerKind.FEDERATED_USER, arn, acct, unique_id=uid)
+    raise ValidationError(f"parameter `CallerArn` is not a supported principal arn: `{arn}`")
+
+
+def simulate_many(requests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [simulate_custom_policy(r) for r in requests]
+
+
+def simulate_principal_policy(snapshot: Snapshot, request: Mapping[str, Any]) -> dict[str, Any]:
+    """``SimulatePrincipalPolicy`` on a repository snapshot."""
+    from authz.engine.snapshot import build_request
+
+    if not isinstance(request, Mapping):
+        raise ValidationError("the request must be a json object")
+    source = request.get("PolicySourceArn")
+    if not isinstance(source, str) or not source:
+        raise ValidationError("missing required parameter `PolicySourceArn`")
+    actions = _strings(request, "ActionNames", required=True)
+    resources = _strings(request, "ResourceArns") or ["*"]
+    extra = _policies(request, "PolicyInputList", PolicyType.IDENTITY)
+    text = request.get("ResourcePolicy")
+    if text is not None and not isinstance(text, str):
+        raise ValidationError("parameter `ResourcePolicy` must be a string")
+    override = _parse(text, PolicyType.RESOURCE, "ResourcePolicy") if text else None
+    context: dict[str, object] = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in _context(request).items()
+    }
+    caller = snapshot.caller(source)
+    results = []
+    for action in actions:
+        for resource in resources:
+            layers, trust = snapshot.layers(caller, action, resource, resource_policy=override)
+            if extra:
+                layers = replace(layers, identity=layers.identity + extra)
+            auth = build_request(snapshot, caller, action, resource, context)
+            decision = snapshot.evaluate(layers, auth, trust=trust)
+            results.append(_principal_result(action, resource, decision, layers, snapshot.revision))
+    return {"EvaluationResults": results, "IsTruncated": False}
+
+
+def _principal_result(
+    action: str, resource: str, decision: Decision, layers: PolicyLayers, revision: str
+) -> dict[str, Any]:
+    result = _result(action, resource, decision)
+    for statement, matched in zip(result["MatchedStatements"], decision.matched, strict=True):
+        statement["SourcePolicyType"] = source_type(matched.layer, matched.policy, repository=True)
+    failing = decision.failing_layer
+    result["OrganizationsDecisionDetail"] = {"AllowedByOrganizations": failing is not Layer.SCP}
+    if layers.boundary is not None:
+        result["PermissionsBoundaryDecisionDetail"] = {
+            "AllowedByPermissionsBoundary": failing is not Layer.BOUNDARY
+        }
+    result["Revision"] = revision
+    result["FailingLayer"] = failing.value if failing is not None else None
+    return result
