@@ -41,6 +41,7 @@ _PRINCIPAL_TYPE = {
     CallerKind.ROLE: "Role",
     CallerKind.ASSUMED_ROLE: "AssumedRole",
     CallerKind.FEDERATED_USER: "FederatedUser",
+    CallerKind.ANONYMOUS: "Anonymous",
 }
 PartitionKey = tuple[object, ...]
 

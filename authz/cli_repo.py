@@ -1,0 +1,128 @@
+"""``authz validate | test | import | simulate-principal-policy``: the policy repository on the
+command line.
+
+Owns argument wiring and output formats only: validation is ``authz.repo.load``, policy tests
+``authz.repo.policytests`` (run on a snapshot), import ``authz.repo.importer``, simulation
+``authz.engine.simulate``. Exit codes follow ``authz.cli``: 0 success, 1 problems found or tests
+failed, 2 bad input (AWS-style error JSON on stderr). Must not import grpc.
+
+    authz validate --repo DIR [--json]
+    authz test --repo DIR [--json] [--quiet]
+    authz import --authorization-details FILE --account ID --out DIR
+    authz simulate-principal-policy --repo DIR --cli-input-json FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from authz.errors import Problem, RepositoryError, ValidationError
+from authz.repo.importer import import_authorization_details
+from authz.repo.load import check_repository, describe, problem_dict
+
+__all__ = ["register"]
+
+
+def _print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2))
+
+
+def _print_problems(problems: list[Problem], as_json: bool) -> None:
+    if as_json:
+        _print_json({"Problems": [problem_dict(p) for p in problems]})
+    else:
+        print(describe(problems))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    result = check_repository(Path(args.repo))
+    _print_problems(result.problems, args.json)
+    return 1 if result.problems else 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from authz.engine.snapshot import build_snapshot, run_repo_tests
+    from authz.repo.policytests import as_json, report
+
+    try:
+        snapshot = build_snapshot(Path(args.repo))
+    except RepositoryError as err:
+        _print_problems(err.problems, args.json)
+        return 1
+    results = run_repo_tests(snapshot)
+    if args.json:
+        _print_json({"Revision": snapshot.revision, "Results": as_json(results)})
+    else:
+        print(report(results, verbose=not args.quiet))
+    if not results:
+        print("no policy tests found", file=sys.stderr)
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return json.loads(text)
+    except OSError as err:
+        raise ValidationError(f"cannot read {what} `{path}`: {err.strerror}") from err
+    except ValueError as err:
+        raise ValidationError(f"{what} `{path}` is not valid JSON: {err}") from err
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    data = _read_json(args.authorization_details, "authorization details")
+    summary = import_authorization_details(data, args.account, Path(args.out))
+    _print_json(summary.as_dict())
+    result = check_repository(Path(args.out))
+    if result.problems:
+        print(describe(result.problems), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from authz.engine.simulate import simulate_principal_policy
+    from authz.engine.snapshot import build_snapshot
+
+    payload = _read_json(args.cli_input_json.removeprefix("file://"), "--cli-input-json")
+    if not isinstance(payload, dict):
+        raise ValidationError("--cli-input-json must hold a JSON object")
+    try:
+        snapshot = build_snapshot(Path(args.repo))
+    except RepositoryError as err:
+        _print_problems(err.problems, False)
+        return 1
+    _print_json(simulate_principal_policy(snapshot, payload))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("validate", help="validate a policy repository (all problems)")
+    p.add_argument("--repo", required=True, help="repository directory")
+    p.add_argument("--json", action="store_true", help="print problems as JSON")
+    p.set_defaults(handler=cmd_validate)
+
+    p = subparsers.add_parser("test", help="run the repository's policy tests")
+    p.add_argument("--repo", required=True, help="repository directory")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.add_argument("--quiet", action="store_true", help="print failures and the summary only")
+    p.set_defaults(handler=cmd_test)
+
+    p = subparsers.add_parser(
+        "import", help="convert `aws iam get-account-authorization-details` output to a repo"
+    )
+    p.add_argument("--authorization-details", required=True, help="JSON file, or - for stdin")
+    p.add_argument("--account", required=True, help="12-digit account id")
+    p.add_argument("--out", required=True, help="repository directory to write")
+    p.set_defaults(handler=cmd_import)
+
+    p = subparsers.add_parser(
+        "simulate-principal-policy", help="SimulatePrincipalPolicy against a repository"
+    )
+    p.add_argument("--repo", required=True, help="repository directory")
+    p.add_argument("--cli-input-json", required=True, help="request JSON file, or - for stdin")
+    p.set_defaults(handler=cmd_simulate)

@@ -1,0 +1,330 @@
+"""Hot reload: build a new snapshot aside, gate it on the repository's own tests, swap it in by
+reference; on any failure keep serving the last good snapshot and report why.
+
+Owns ``SnapshotHolder`` (requests read ``holder.current`` once and finish on that snapshot),
+``Reloader`` (programmatic ``reload()``, debounced file watching with watchfiles in a thread,
+a SIGHUP handler, ``start`` with an optional wait for a valid repository) and ``ReloadStatus``
+(last error, last success, counters; exported as metrics by the server through a listener).
+
+Concurrency: one build at a time. Triggers that arrive during a build are coalesced into exactly
+one more build, which starts after the current one and covers all of them. Waiting callers get
+the outcome of the first build that started after their trigger.
+
+Must not import grpc or cedarpy.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from authz.engine.snapshot import Snapshot, build_snapshot, run_repo_tests
+from authz.errors import Problem, RepositoryError, ServiceUnavailable
+from authz.repo.policytests import failure_problems
+from authz.repo.watch import DirectoryWatcher
+
+log = logging.getLogger("authz.reload")
+
+Builder = Callable[[Path], Snapshot]
+Listener = Callable[["ReloadStatus"], None]
+
+
+class SnapshotHolder:
+    """The current snapshot, swapped by reference (an attribute store is atomic)."""
+
+    def __init__(self, snapshot: Snapshot | None = None) -> None:
+        self._snapshot = snapshot
+
+    @property
+    def current(self) -> Snapshot:
+        snapshot = self._snapshot
+        if snapshot is None:
+            raise ServiceUnavailable("no policy snapshot is loaded yet")
+        return snapshot
+
+    @property
+    def loaded(self) -> bool:
+        return self._snapshot is not None
+
+    def peek(self) -> Snapshot | None:
+        return self._snapshot
+
+    def swap(self, snapshot: Snapshot) -> Snapshot | None:
+        old, self._snapshot = self._snapshot, snapshot
+        return old
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadOutcome:
+    ok: bool
+    revision: str | None  # the revision serving after this attempt
+    changed: bool = False
+    problems: tuple[Problem, ...] = ()
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadStatus:
+    revision: str | None = None
+    last_success: datetime | None = None
+    last_attempt: datetime | None = None
+    last_error: str | None = None
+    last_problems: tuple[Problem, ...] = ()
+    attempts: int = 0
+    activated: int = 0
+    failed: int = 0
+    unchanged: int = 0
+    last_seconds: float = 0.0
+    watching: bool = False
+
+    def as_metrics(self) -> dict[str, float]:
+        """Flat values for Prometheus gauges/counters (``authz_reload_*``)."""
+        return {
+            "authz_reload_attempts_total": self.attempts,
+            "authz_reload_activated_total": self.activated,
+            "authz_reload_failures_total": self.failed,
+            "authz_reload_unchanged_total": self.unchanged,
+            "authz_reload_last_duration_seconds": self.last_seconds,
+            "authz_reload_last_success_timestamp_seconds": (
+                self.last_success.timestamp() if self.last_success else 0.0
+            ),
+            "authz_reload_last_failed": 1.0 if self.last_error else 0.0,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "last_success": self.last_success.isoformat() if self.last_success else None,
+            "last_attempt": self.last_attempt.isoformat() if self.last_attempt else None,
+            "last_error": self.last_error,
+            "last_problems": [str(p) for p in self.last_problems],
+            "attempts": self.attempts,
+            "activated": self.activated,
+            "failed": self.failed,
+            "unchanged": self.unchanged,
+            "watching": self.watching,
+        }
+
+
+@dataclass
+class _Gate:
+    """Coalescing state: request sequence numbers and the last outcome."""
+
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    requested: int = 0
+    started: int = 0
+    finished: int = 0
+    building: bool = False
+    outcome: ReloadOutcome | None = None
+
+
+class Reloader:
+    """Builds snapshots of ``root`` into ``holder``. ``gate_tests`` runs the repository's policy
+    tests before activation; ``cooldown`` is the file-watch quiet period in seconds."""
+
+    def __init__(
+        self,
+        root: Path | str,
+        holder: SnapshotHolder | None = None,
+        *,
+        gate_tests: bool = True,
+        cache_size: int = 4096,
+        cooldown: float = 0.2,
+        git: bool = True,
+        builder: Builder | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.holder = holder if holder is not None else SnapshotHolder()
+        self.gate_tests = gate_tests
+        self.cooldown = cooldown
+        self._builder = builder or (lambda r: build_snapshot(r, cache_size=cache_size, git=git))
+        self._gate = _Gate()
+        self._status = ReloadStatus()
+        self._status_lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        self._watcher: DirectoryWatcher | None = None
+        self._stop = threading.Event()
+
+    # -- triggers --------------------------------------------------------------------------
+
+    def reload(self, *, wait: bool = True, timeout: float | None = None) -> ReloadOutcome | None:
+        """Request a reload. Builds in this thread unless a build is running; then the request
+        is coalesced into the next build and (``wait``) its outcome returned."""
+        gate = self._gate
+        with gate.cond:
+            gate.requested += 1
+            mine = gate.requested
+            if gate.building:
+                if not wait:
+                    return None
+                gate.cond.wait_for(lambda: gate.finished >= mine, timeout)
+                return gate.outcome if gate.finished >= mine else None
+            gate.building = True
+        return self._drain()
+
+    def trigger(self) -> None:
+        """Fire-and-forget reload in a background thread (SIGHUP, file events)."""
+        threading.Thread(
+            target=self.reload, kwargs={"wait": False}, name="authz-reload", daemon=True
+        ).start()
+
+    def install_sighup(self) -> None:
+        """Reload on SIGHUP (call from the main thread)."""
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: self.trigger())
+
+    def watch(self, *, max_batch: float = 2.0) -> None:
+        """Start watching the repository; bursts of events within ``cooldown`` coalesce."""
+        if self._watcher is not None:
+            return
+        self._watcher = DirectoryWatcher(
+            self.root, self._on_change, cooldown=self.cooldown, max_batch=max_batch
+        )
+        self._watcher.start()
+        self._set_status(watching=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+            self._set_status(watching=False)
+
+    def _on_change(self, paths: set[str]) -> None:
+        log.debug("repository changed: %d path(s)", len(paths))
+        self.reload(wait=True)
+
+    # -- start -----------------------------------------------------------------------------
+
+    def start(
+        self,
+        *,
+        wait_for_valid: bool = False,
+        poll_interval: float = 1.0,
+        timeout: float | None = None,
+    ) -> Snapshot:
+        """The first build. A broken repository raises ``RepositoryError`` with every problem,
+        unless ``wait_for_valid``: then keep retrying (and watching, if started) until valid."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        outcome = self.reload()
+        while not self.holder.loaded:
+            problems = list(outcome.problems) if outcome else []
+            if not wait_for_valid or (deadline is not None and time.monotonic() >= deadline):
+                if not problems:
+                    message = outcome.error if outcome and outcome.error else "build failed"
+                    problems = [Problem(".", "", "build_failed", message)]
+                raise RepositoryError(problems)
+            if self._stop.wait(poll_interval):
+                raise ServiceUnavailable("reloader closed while waiting for a valid repository")
+            if not self.holder.loaded:
+                outcome = self.reload()
+        return self.holder.current
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self) -> ReloadStatus:
+        return self._status
+
+    def add_listener(self, listener: Listener) -> None:
+        """Called with the new ``ReloadStatus`` after every attempt (metrics export)."""
+        self._listeners.append(listener)
+        listener(self._status)
+
+    def _set_status(self, **changes: Any) -> ReloadStatus:
+        with self._status_lock:
+            self._status = replace(self._status, **changes)
+            status = self._status
+        for listener in list(self._listeners):
+            try:
+                listener(status)
+            except Exception:
+                log.exception("reload status listener failed")
+        return status
+
+    # -- building --------------------------------------------------------------------------
+
+    def _drain(self) -> ReloadOutcome:
+        gate = self._gate
+        outcome: ReloadOutcome | None = None
+        try:
+            while True:
+                with gate.cond:
+                    if gate.started >= gate.requested:
+                        gate.building = False
+                        gate.cond.notify_all()
+                        assert outcome is not None
+                        return outcome
+                    gate.started = gate.requested
+                outcome = self._attempt()
+                with gate.cond:
+                    gate.finished = gate.started
+                    gate.outcome = outcome
+                    gate.cond.notify_all()
+        except BaseException:
+            with gate.cond:
+                gate.building = False
+                gate.cond.notify_all()
+            raise
+
+    def _attempt(self) -> ReloadOutcome:
+        started = time.perf_counter()
+        when = datetime.now(UTC)
+        current = self.holder.peek()
+        try:
+            snapshot = self._builder(self.root)
+            if current is not None and snapshot.revision == current.revision:
+                outcome = ReloadOutcome(True, current.revision, changed=False)
+            else:
+                self._run_gate(snapshot)
+                self.holder.swap(snapshot)
+                outcome = ReloadOutcome(True, snapshot.revision, changed=True)
+        except RepositoryError as err:
+            outcome = self._failure(current, tuple(err.problems), str(err))
+        except Exception as err:  # a bug must not take the service down: keep the last good
+            log.exception("reload failed unexpectedly")
+            outcome = self._failure(current, (), f"{type(err).__name__}: {err}")
+        outcome = replace(outcome, seconds=time.perf_counter() - started)
+        self._record(outcome, when)
+        return outcome
+
+    def _run_gate(self, snapshot: Snapshot) -> None:
+        if not self.gate_tests or not snapshot.repository.tests:
+            return
+        failures = failure_problems(run_repo_tests(snapshot))
+        if failures:
+            raise RepositoryError(failures)
+
+    def _failure(
+        self, current: Snapshot | None, problems: tuple[Problem, ...], message: str
+    ) -> ReloadOutcome:
+        serving = current.revision if current else None
+        shown = "; ".join(str(p) for p in problems[:5]) or message
+        log.warning("reload refused, still serving %s: %s", serving or "nothing", shown)
+        return ReloadOutcome(False, serving, problems=problems, error=message)
+
+    def _record(self, outcome: ReloadOutcome, when: datetime) -> None:
+        status = self._status
+        if outcome.ok and outcome.changed:
+            log.info("activated revision %s in %.3fs", outcome.revision, outcome.seconds)
+        changes: dict[str, Any] = {
+            "revision": outcome.revision,
+            "last_attempt": when,
+            "attempts": status.attempts + 1,
+            "last_seconds": outcome.seconds,
+        }
+        if outcome.ok:
+            changes.update(last_success=when, last_error=None, last_problems=())
+            key = "activated" if outcome.changed else "unchanged"
+            changes[key] = getattr(status, key) + 1
+        else:
+            changes.update(
+                last_error=outcome.error, last_problems=outcome.problems, failed=status.failed + 1
+            )
+        self._set_status(**changes)

@@ -1,0 +1,153 @@
+"""Repository files → ``Repository``, with every problem of the repository collected and sorted.
+
+Owns the meaning of each document kind (users, groups, roles, managed and resource policies,
+AWS managed policies, the organization), dangling-reference and duplicate-name checks, and the
+IAM quotas (via ``authz.iam.quotas``). Reading files is ``authz.repo.layout``; policy tests are
+``authz.repo.policytests``. Imports neither cedarpy nor grpc.
+
+Problem codes: ``MalformedPolicyDocument``, ``NoSuchEntity`` (dangling reference),
+``EntityAlreadyExists`` (duplicate name), ``ValidationError`` (bad account id, bad value),
+``LimitExceeded`` and the other quota codes, and the file-level codes of ``layout``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from authz.errors import Problem, RepositoryError
+from authz.iam.model import PolicyType
+from authz.repo.accounts import AccountBuilder, Reference
+from authz.repo.entities import Account, ManagedPolicy, Organization, Repository
+from authz.repo.fields import FieldReader, Problems
+from authz.repo.layout import Document, RepoFiles, read_repository
+from authz.repo.organization import build_organization
+from authz.repo.policytests import load_suites
+
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+@dataclass
+class LoadResult:
+    """The outcome of loading: the repository (None when nothing usable) and all problems."""
+
+    repository: Repository | None
+    problems: list[Problem] = field(default_factory=list)
+    files: RepoFiles | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.repository is not None
+
+
+def check_repository(root: Path) -> LoadResult:
+    """Read and validate the repository at ``root``; never raises for content problems."""
+    files = read_repository(root)
+    problems = Problems(files.problems)
+    aws_managed = _aws_managed(files.aws_managed, problems)
+    accounts: dict[str, Account] = {}
+    references: list[Reference] = []
+    for acct_files in files.accounts:
+        if not ACCOUNT_ID.match(acct_files.id):
+            msg = f"account id `{acct_files.id}` must be 12 digits"
+            problems.add(acct_files.rel + "/", "", "ValidationError", msg)
+            continue
+        builder = AccountBuilder(acct_files, problems)
+        accounts[acct_files.id] = builder.build()
+        references.extend(builder.references)
+    organization: Organization | None = None
+    if files.organization is not None:
+        organization = build_organization(files.organization, problems)
+    repository = Repository(
+        accounts=accounts,
+        aws_managed=aws_managed,
+        organization=organization,
+        content_hash=files.content_hash,
+        tests=tuple(load_suites(files.tests, problems)),
+    )
+    _check_references(repository, references, problems)
+    _check_resources(accounts, problems)
+    return LoadResult(repository, problems.sorted(), files)
+
+
+def load_repository(root: Path) -> Repository:
+    """Load the repository at ``root`` or raise ``RepositoryError`` listing every problem."""
+    result = check_repository(root)
+    if result.problems or result.repository is None:
+        raise RepositoryError(result.problems)
+    return result.repository
+
+
+def _aws_managed(docs: list[Document], problems: Problems) -> dict[str, ManagedPolicy]:
+    out: dict[str, ManagedPolicy] = {}
+    for doc in docs:
+        fields = FieldReader(problems, doc.rel, doc.data)
+        if not fields.ok:
+            continue
+        fields.allow_only(("PolicyName", "Arn", "Path", "Document"))
+        name = fields.string("PolicyName", Path(doc.rel).stem)
+        assert name is not None
+        path = fields.string("Path", "/") or "/"
+        arn = fields.string("Arn", f"arn:aws:iam::aws:policy{path}{name}")
+        assert arn is not None
+        if not arn.startswith("arn:aws:iam::aws:policy/"):
+            fields.bad("$.Arn", f"AWS managed policy ARN `{arn}` must be arn:aws:iam::aws:policy/…")
+        policy, _ = fields.policy("Document", PolicyType.MANAGED, arn)  # AWS's: no size quota
+        if arn in out:
+            msg = f"AWS managed policy `{arn}` is already defined in {out[arn].source}"
+            problems.add(doc.rel, "$.Arn", "EntityAlreadyExists", msg)
+        elif policy is not None:
+            out[arn] = ManagedPolicy(arn, name, path, policy, doc.rel)
+    return out
+
+
+def _check_references(
+    repository: Repository, references: list[Reference], problems: Problems
+) -> None:
+    for ref in references:
+        if ref.kind == "group":
+            account = repository.accounts[ref.account]
+            if ref.value.lower() not in account.groups:
+                msg = f"group `{ref.value}` not found in account {ref.account}"
+                problems.add(ref.file, ref.path, "NoSuchEntity", msg)
+            continue
+        if repository.managed_policy(ref.value) is None:
+            what = "permissions boundary" if ref.kind == "boundary" else "managed policy"
+            problems.add(ref.file, ref.path, "NoSuchEntity", f"{what} `{ref.value}` not found")
+        elif ref.kind == "policy" and not _policy_usable_from(ref.value, ref.account):
+            msg = f"managed policy `{ref.value}` belongs to another account"
+            problems.add(ref.file, ref.path, "ValidationError", msg)
+
+
+def _policy_usable_from(arn: str, account: str) -> bool:
+    owner = arn.split(":")[4]
+    return owner in ("aws", account)
+
+
+def _check_resources(accounts: dict[str, Account], problems: Problems) -> None:
+    seen: dict[str, str] = {}
+    for account in accounts.values():
+        for arn, resource in account.resources.items():
+            if arn in seen:
+                msg = f"a resource policy for `{arn}` is already defined in {seen[arn]}"
+                problems.add(resource.source, "$.ResourceArn", "EntityAlreadyExists", msg)
+            else:
+                seen[arn] = resource.source
+
+
+def describe(problems: list[Problem]) -> str:
+    """A human-readable listing, one problem per line, and a summary line."""
+    lines = [str(p) for p in problems]
+    lines.append(f"{len(problems)} problem(s)" if problems else "repository is valid")
+    return "\n".join(lines)
+
+
+def problem_dict(problem: Problem) -> dict[str, Any]:
+    return {
+        "File": problem.file,
+        "Path": problem.path,
+        "Code": problem.code,
+        "Message": problem.message,
+    }

@@ -1,0 +1,282 @@
+"""The reference IAM evaluator: the slow, plain-Python test oracle for the Cedar path.
+
+Written straight from ``/work/shared/design/iam-semantics.md`` and working on raw JSON
+dicts in the shape of the ``authorize`` decision vectors (cases README). It must import
+neither ``cedarpy`` nor the product's parser (``authz.iam.parse``): it is an independent
+second implementation. Owns ``evaluate`` and ``RefDecision``.
+
+Sections implemented here: statement applicability §3.1, principals and NotPrincipal §2.3,
+the same-account algorithm §3.3 (direct / role / account grants, root, anonymous and service
+callers, sts:GetCallerIdentity), cross-account §3.4, the role-trust rules §3.3 step 4 and
+§3.5 (``trust=True``), session policies §3.6, boundaries §3.7 and SCP levels §3.8. Matching
+(§2.1, §2.2) lives in ``matching``, conditions (§4) in ``conditions``, the request context
+(§4.6, §5) in ``context``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tests.reference.conditions import condition_block_holds
+from tests.reference.context import Context, build_context
+from tests.reference.matching import action_match, as_list, resource_match
+
+Json = Mapping[str, Any]
+
+ALLOW_EFFECT, DENY_EFFECT = "Allow", "Deny"
+ACCOUNT_CALLERS = ("user", "root", "assumed_role")
+
+# How a resource-policy principal matched (§3.3 step 3): "direct" grants outright (same
+# account), "role" is capped by the session's boundary/session policy, "account" only
+# delegates to the account's identity policies.
+DIRECT, ROLE, ACCOUNT = "direct", "role", "account"
+_RANK = {DIRECT: 3, ROLE: 2, ACCOUNT: 1}
+
+
+@dataclass(frozen=True, slots=True)
+class RefDecision:
+    """``decision`` is ``Allow``, ``ExplicitDeny`` or ``ImplicitDeny`` (vector spelling);
+    ``layer`` names the layer that decided a deny (``scp``, ``resource``, ``trust``,
+    ``identity``, ``boundary``, ``session``), None for Allow."""
+
+    decision: str
+    layer: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == "Allow"
+
+
+ALLOW = RefDecision("Allow")
+
+
+def _explicit(layer: str) -> RefDecision:
+    return RefDecision("ExplicitDeny", layer)
+
+
+def _implicit(layer: str) -> RefDecision:
+    return RefDecision("ImplicitDeny", layer)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    principal: Json
+    action: str
+    resource: str
+    context: Context
+
+
+def statements(policy: Json) -> list[Json]:
+    return [s for s in as_list(policy["Statement"]) if isinstance(s, Mapping)]
+
+
+# --- principals (§2.3) ------------------------------------------------------------------
+
+
+def _aws_entry_grant(entry: str, principal: Json) -> str | None:
+    """One ``AWS`` principal entry against the caller."""
+    if entry == "*":
+        return DIRECT
+    if principal["type"] not in ACCOUNT_CALLERS:
+        return None
+    account, arn = principal["account"], principal["arn"]
+    partition = arn.split(":")[1]
+    if entry in (account, f"arn:{partition}:iam::{account}:root"):
+        return ACCOUNT
+    if entry == arn:  # the user ARN or the session ARN (no wildcards, case-sensitive)
+        return DIRECT
+    if principal["type"] == "user" and entry == principal.get("user_id"):
+        return DIRECT
+    if principal["type"] == "assumed_role" and entry in (
+        principal["role_arn"],
+        principal.get("role_id"),
+    ):
+        return ROLE
+    return None
+
+
+def _principal_grant(element: object, principal: Json) -> str | None:
+    """The strongest way a ``Principal`` element matches the caller (OR over entries)."""
+    if element == "*":
+        return DIRECT
+    if not isinstance(element, Mapping):
+        return None
+    kinds = [_aws_entry_grant(str(e), principal) for e in as_list(element.get("AWS", []))]
+    if principal["type"] == "service" and principal["arn"] in as_list(element.get("Service", [])):
+        kinds.append(DIRECT)
+    found = [k for k in kinds if k is not None]
+    return max(found, key=_RANK.__getitem__) if found else None
+
+
+def _listed(element: object, principal: Json) -> bool:
+    """``NotPrincipal`` (Decision §2.3): the caller is listed when ``*`` is, or when its own
+    most specific identifier is (user / session ARN, root ARN or account id, service name)."""
+    if element == "*":
+        return True
+    if not isinstance(element, Mapping):
+        return False
+    aws = [str(e) for e in as_list(element.get("AWS", []))]
+    kind = principal["type"]
+    if "*" in aws:
+        return True
+    if kind in ("user", "assumed_role"):
+        return principal["arn"] in aws
+    if kind == "root":
+        return principal["arn"] in aws or principal["account"] in aws
+    if kind == "service":
+        return principal["arn"] in as_list(element.get("Service", []))
+    return False
+
+
+def _statement_principal(statement: Json, principal: Json) -> str | None:
+    """How a resource-policy statement's principal part matches; a statement with neither
+    ``Principal`` nor ``NotPrincipal`` matches nobody. ``NotPrincipal`` acts like ``*``."""
+    if "Principal" in statement:
+        return _principal_grant(statement["Principal"], principal)
+    if "NotPrincipal" in statement:
+        return None if _listed(statement["NotPrincipal"], principal) else DIRECT
+    return None
+
+
+# --- statement applicability (§3.1) ---------------------------------------------------
+
+
+def _in_scope(statement: Json, request: _Request, version: str | None) -> bool:
+    """Action, resource and Condition parts of a statement (not the principal)."""
+    if "Action" in statement:
+        action_ok = any(action_match(str(p), request.action) for p in as_list(statement["Action"]))
+    else:
+        patterns = as_list(statement.get("NotAction", []))
+        action_ok = not any(action_match(str(p), request.action) for p in patterns)
+    if not action_ok:
+        return False
+    if "Resource" in statement or "NotResource" in statement:
+        listed = as_list(statement.get("Resource", statement.get("NotResource")))
+        hit = any(
+            resource_match(str(p), request.resource, request.context, version) for p in listed
+        )
+        if hit != ("Resource" in statement):
+            return False
+    # No resource element: a trust policy, whose resource is implicitly the role (§3.1).
+    return condition_block_holds(statement.get("Condition"), request.context, version)
+
+
+def _has(policy: Json | None, request: _Request, effect: str) -> bool:
+    """Does an identity-style policy (no principal) hold an applicable statement of
+    ``effect``?"""
+    if policy is None:
+        return False
+    version = policy.get("Version")
+    return any(s["Effect"] == effect and _in_scope(s, request, version) for s in statements(policy))
+
+
+def _any_has(policies: Iterable[Json], request: _Request, effect: str) -> bool:
+    return any(_has(p, request, effect) for p in policies)
+
+
+def _resource_grants(policy: Json | None, request: _Request, effect: str) -> set[str]:
+    """The principal-match kinds of the applicable ``effect`` statements of a resource
+    policy."""
+    if policy is None:
+        return set()
+    version = policy.get("Version")
+    kinds = set()
+    for statement in statements(policy):
+        if statement["Effect"] != effect:
+            continue
+        kind = _statement_principal(statement, request.principal)
+        if kind is not None and _in_scope(statement, request, version):
+            kinds.add(kind)
+    return kinds
+
+
+# --- the algorithm (§3.3 - §3.8) ------------------------------------------------------
+
+
+def evaluate(request: Json, policies: Json, trust: bool = False) -> RefDecision:
+    """Decide one ``authorize``-shaped request against ``authorize``-shaped policies.
+
+    With ``trust=True`` the resource policy is a role trust policy (§3.3 step 4, §3.5): it
+    must itself allow the caller; an account grant also needs an identity Allow; a direct
+    grant still needs the caller's permissions boundary to allow.
+    """
+    principal = request["principal"]
+    resource = request["resource"]
+    req = _Request(
+        principal=principal,
+        action=request["action"],
+        resource=resource["arn"],
+        context=build_context(principal, request.get("context") or {}),
+    )
+    kind = principal["type"]
+    resource_layer = "trust" if trust else "resource"
+    resource_policy = policies.get("resource")
+
+    if kind in ACCOUNT_CALLERS and req.action.lower() == "sts:getcalleridentity":
+        return ALLOW  # §3.3 step 0: callers with account credentials; denies are ignored
+
+    if kind in ("anonymous", "service"):  # only a resource policy can speak for them
+        if _resource_grants(resource_policy, req, DENY_EFFECT):
+            return _explicit(resource_layer)
+        if _resource_grants(resource_policy, req, ALLOW_EFFECT):
+            return ALLOW
+        return _implicit(resource_layer)
+    if kind not in ACCOUNT_CALLERS:
+        raise ValueError(f"unknown principal type `{kind}`")
+
+    # Root has no identity policies, boundary or session; it may do anything its account can.
+    identity = [] if kind == "root" else list(policies.get("identity") or [])
+    boundary = None if kind == "root" else policies.get("permissions_boundary")
+    session = list(policies.get("session") or []) if kind == "assumed_role" else []
+    scp_levels = [list(level) for level in policies.get("scp") or []]
+
+    # Step 1: an applicable Deny anywhere.
+    deny_checks = (
+        ("scp", any(_any_has(level, req, DENY_EFFECT) for level in scp_levels)),
+        (resource_layer, bool(_resource_grants(resource_policy, req, DENY_EFFECT))),
+        ("identity", _any_has(identity, req, DENY_EFFECT)),
+        ("boundary", _has(boundary, req, DENY_EFFECT)),
+        ("session", _any_has(session, req, DENY_EFFECT)),
+    )
+    for layer, denied in deny_checks:
+        if denied:
+            return _explicit(layer)
+
+    # Step 2: every SCP level must allow (§3.8).
+    if not all(_any_has(level, req, ALLOW_EFFECT) for level in scp_levels):
+        return _implicit("scp")
+
+    grants = _resource_grants(resource_policy, req, ALLOW_EFFECT)
+    identity_allows = kind == "root" or _any_has(identity, req, ALLOW_EFFECT)
+    caps = (
+        ("boundary", boundary is None or _has(boundary, req, ALLOW_EFFECT)),
+        ("session", not session or _any_has(session, req, ALLOW_EFFECT)),
+    )
+    owner = resource.get("account")
+    if owner is not None and owner != principal["account"]:
+        # §3.4: the resource account must grant (any form) and the caller's account must
+        # allow on its own (identity ∩ boundary ∩ session).
+        if not grants:
+            return _implicit(resource_layer)
+        return _capped(identity_allows, caps)
+
+    if DIRECT in grants:  # §3.3 step 3a
+        if trust and not caps[0][1]:
+            return _implicit("boundary")  # [TRUSTEDIT]
+        return ALLOW
+    if trust and not grants:  # §3.3 step 4 special case: the trust policy must name the caller
+        return _implicit("trust")
+    # §3.3 steps 3b/3c/4: a role grant or an identity Allow, then the caps.
+    return _capped(ROLE in grants or identity_allows, caps)
+
+
+def _capped(granted: bool, caps: tuple[tuple[str, bool], ...]) -> RefDecision:
+    """Steps 4-7: something must grant, then the boundary and session policies must allow."""
+    if not granted:
+        return _implicit("identity")
+    for layer, allows in caps:
+        if not allows:
+            return _implicit(layer)
+    return ALLOW
