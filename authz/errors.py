@@ -107,8 +107,11 @@ class InvalidClientTokenId(AuthzError):
     code = "InvalidClientTokenId"
     http_status = 403
 
-    def __init__(self, message: str = "The security token included in the request is invalid.",
-                 **details: Any) -> None:
+    def __init__(
+        self,
+        message: str = "The security token included in the request is invalid.",
+        **details: Any,
+    ) -> None:
         super().__init__(message, **details)
 
 
@@ -116,8 +119,9 @@ class ExpiredToken(AuthzError):
     code = "ExpiredToken"
     http_status = 403
 
-    def __init__(self, message: str = "The security token included in the request is expired",
-                 **details: Any) -> None:
+    def __init__(
+        self, message: str = "The security token included in the request is expired", **details: Any
+    ) -> None:
         super().__init__(message, **details)
 
 
