@@ -94,10 +94,14 @@ class Decision:
         )
         return table[self.failing_layer].format(action=action)
 
-    def denial_message(self, caller_arn: str, action: str, resource: str) -> str:
-        """The AccessDenied message in the current AWS style (spec §6.4)."""
+    def denial_message(
+        self, caller_arn: str, action: str, resource: str, *, reason_action: str | None = None
+    ) -> str:
+        """The AccessDenied message in the current AWS style (spec §6.4). ``reason_action``
+        names the permission that was missing when it differs from the refused operation
+        (AssumeRole refused for want of ``sts:TagSession``)."""
         who = caller_arn or "anonymous"
         base = f"User: {who} is not authorized to perform: {action} on resource: {resource}"
         if self.failing_layer is None:
             return base
-        return f"{base} {self.reason(action)}"
+        return f"{base} {self.reason(reason_action or action)}"

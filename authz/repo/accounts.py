@@ -9,13 +9,14 @@ Imports neither cedarpy nor grpc.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
 from authz.iam import quotas
 from authz.iam.glob import split_arn
 from authz.iam.model import Policy, PolicyType
+from authz.iam.parse import parse_policy
 from authz.repo.entities import (
     Account,
     Group,
@@ -36,6 +37,29 @@ _ROLE_KEYS = (
     "RevokeSessionsIssuedBefore", "RevokedSessionIds", *_ENTITY_KEYS,
 )  # fmt: skip
 _GROUP_KEYS = ("GroupName", "GroupId", "Path", "Arn", "AttachedManagedPolicies", "GroupPolicyList")
+
+
+REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
+
+
+def revoke_older_sessions(account: str, role: str, before: datetime, source: str) -> Policy:
+    """The inline role policy AWS attaches for "revoke active sessions" (spec §6.5): Deny
+    everything to sessions whose ``aws:TokenIssueTime`` is earlier than ``before`` (rounded up
+    to the second, the resolution of token issue times). Long-term credentials carry no
+    ``aws:TokenIssueTime`` and are not affected."""
+    whole = before.astimezone(UTC).replace(microsecond=0)
+    if whole < before:
+        whole += timedelta(seconds=1)
+    instant = whole.strftime("%Y-%m-%dT%H:%M:%SZ")
+    statement = {
+        "Effect": "Deny",
+        "Action": ["*"],
+        "Resource": ["*"],
+        "Condition": {"DateLessThan": {"aws:TokenIssueTime": instant}},
+    }
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    label = f"{account}:role/{role}/inline/{REVOKE_POLICY_NAME}"
+    return parse_policy(document, PolicyType.IDENTITY, name=label, source=source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +248,13 @@ class AccountBuilder:
         revoke = self.revoke_time(fields)
         if trust is None:
             return None
+        inline = common.inline
+        if revoke is not None:
+            inline = (*inline, revoke_older_sessions(self.account, common.name, revoke, doc.rel))
         return Role(
             self.account, common.name, common.path, common.arn, common.unique_id,
             trust_policy=trust, max_session_duration=duration, attached=common.attached,
-            inline=common.inline, boundary=common.boundary, tags=common.tags,
+            inline=inline, boundary=common.boundary, tags=common.tags,
             revoke_sessions_issued_before=revoke,
             revoked_session_ids=frozenset(fields.strings("RevokedSessionIds")),
             description=str(fields.obj.get("Description", "")), source=doc.rel,

@@ -191,10 +191,12 @@ class StsService:
             else:
                 decision = authorize(snapshot, caller, action, params.role_arn, ctx)
             if not decision.allowed:
-                raise AccessDenied(
-                    decision.denial_message(caller.arn, action, params.role_arn),
-                    decision=decision,
+                # The refused operation is AssumeRole, also when sts:TagSession or
+                # sts:SetSourceIdentity was the missing permission (spec §6.4).
+                message = decision.denial_message(
+                    caller.arn, "sts:AssumeRole", params.role_arn, reason_action=action
                 )
+                raise AccessDenied(message, decision=decision)
 
     def _issue(
         self,
