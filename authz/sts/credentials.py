@@ -25,7 +25,6 @@ import os
 import re
 import secrets
 import string
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from authz.errors import InvalidClientTokenId, NoSuchEntity, ValidationError
+from authz.sts.securefile import atomic_write_private
 from authz.sts.tokens import new_secret_access_key
 
 __all__ = ["AccessKeyInfo", "CredentialStore", "new_access_key_id"]
@@ -141,18 +141,7 @@ def _read(path: Path) -> _State:
 def _write(path: Path, records: dict[str, _Record]) -> None:
     doc = {"version": 1, "access_keys": {k: r.to_json() for k, r in sorted(records.items())}}
     data = (json.dumps(doc, indent=2) + "\n").encode()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_private(path, data)
 
 
 class CredentialStore:

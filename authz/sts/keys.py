@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from authz.errors import ValidationError
+from authz.sts.securefile import atomic_write_private, file_stamp
 
 __all__ = [
     "DEFAULT_MAX_TOKEN_TTL",
@@ -127,27 +127,6 @@ class _State:
     max_token_ttl: int
     skew: int
     stamp: tuple[int, int, int]  # (inode, mtime_ns, size) of index.json when read
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` with mode 0600 via a temp file in the same dir + os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _stamp(path: Path) -> tuple[int, int, int]:
-    st = path.stat()
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 @contextlib.contextmanager
@@ -255,7 +234,7 @@ class KeyRing:
     def refresh(self) -> bool:
         """Reload from disk if ``index.json`` changed (another process rotated); True if so."""
         try:
-            if _stamp(self._dir / INDEX_FILE) == self._state.stamp:
+            if file_stamp(self._dir / INDEX_FILE) == self._state.stamp:
                 return False
             self._state = _read_state(self._dir)
         except (OSError, ValidationError) as err:  # keep the last good ring
@@ -307,7 +286,7 @@ class KeyRing:
             serialization.NoEncryption(),
         )
         kid = thumbprint(private.public_key())
-        _atomic_write(directory / f"{kid}.pem", pem)
+        atomic_write_private(directory / f"{kid}.pem", pem)
         return _make_entry(KeyInfo(kid=kid, created_at=now), private)
 
 
@@ -331,7 +310,7 @@ def _write_index(directory: Path, infos: tuple[KeyInfo, ...], ttl: int, skew: in
         "skew": skew,
         "keys": [i.to_json() for i in infos],
     }
-    _atomic_write(directory / INDEX_FILE, (json.dumps(doc, indent=2) + "\n").encode())
+    atomic_write_private(directory / INDEX_FILE, (json.dumps(doc, indent=2) + "\n").encode())
 
 
 def _opt_int(raw: dict[str, Any], name: str) -> int | None:
@@ -368,7 +347,7 @@ def _load_private(directory: Path, info: KeyInfo) -> Ed25519PrivateKey:
 def _read_state(directory: Path) -> _State:
     index = directory / INDEX_FILE
     try:
-        stamp = _stamp(index)
+        stamp = file_stamp(index)
         doc = json.loads(index.read_bytes())
         if not isinstance(doc, dict) or doc.get("version") != 1:
             raise ValueError("index must be an object with `version` 1")
