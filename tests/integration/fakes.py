@@ -213,4 +213,6 @@ def worker_factory(port: int) -> tuple[FakeBackend, Any]:
     """For ``run_workers`` (picklable through ``functools.partial``)."""
     from authz.server import ServerConfig
 
-    return FakeBackend(), ServerConfig(listen=f"127.0.0.1:{port}", metrics_listen=None)
+    return FakeBackend(), ServerConfig(
+        listen=f"127.0.0.1:{port}", metrics_listen=None, shutdown_grace_seconds=2.0
+    )
