@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except AuthzError as err:
-        print(json.dumps(err.to_dict()), file=sys.stderr)
+        print(json.dumps(err.to_dict(), indent=2), file=sys.stderr)
         return 2
     return code
 

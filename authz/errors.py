@@ -168,3 +168,12 @@ class RepositoryError(AuthzError):
 
     def __str__(self) -> str:
         return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error with every problem, so a refused start names all of them."""
+        out = super().to_dict()
+        out["Error"]["Problems"] = [
+            {"File": p.file, "Path": p.path, "Code": p.code, "Message": p.message}
+            for p in self.problems
+        ]
+        return out
