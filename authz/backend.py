@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from authz.engine import simulate
@@ -141,6 +143,7 @@ class AuthzBackend:
         context: Mapping[str, Any],
     ) -> Decision:
         claims = _claims(identity)
+        context = with_clock(context)
         if claims is not None:
             return decide_as_session(snapshot, claims, action, resource, context)
         return authorize(snapshot, identity.caller, action, resource, context)
@@ -178,7 +181,7 @@ class AuthzBackend:
         stats: dict[str, int] = {}
         counts: dict[str, int] = {}
         if snapshot is not None:
-            stats = {f"partition_{k}": v for k, v in snapshot.cache_stats().items()}
+            stats = dict(snapshot.cache_stats())  # partition_* and decision_*
             counts = dict(snapshot.repository.counts)
         stats["token_cache_hits"] = self.verifier.hits
         stats["token_cache_misses"] = self.verifier.misses
@@ -209,12 +212,44 @@ class AuthzBackend:
         return role is not None and claims.session_id in role.revoked_session_ids
 
 
-def _origin_context(params: AssumeRoleParams) -> dict[str, str]:
+def _origin_context(params: AssumeRoleParams) -> Mapping[str, Any]:
     """Keys the server itself knows about an AssumeRole call (spec §5)."""
     ctx = {"aws:securetransport": "true" if params.secure_transport else "false"}
     if params.source_ip:
         ctx["aws:sourceip"] = params.source_ip
-    return ctx
+    return with_clock(ctx)
+
+
+_CLOCK_KEYS = ("aws:currenttime", "aws:epochtime")
+_clock_memo: tuple[int, str, str] = (-1, "", "")
+
+
+def clock_keys(now: float | None = None) -> tuple[str, str]:
+    """(``aws:CurrentTime``, ``aws:EpochTime``) for ``now`` (default: the wall clock), to the
+    second; formatted once per second."""
+    global _clock_memo
+    second = int(time.time() if now is None else now)
+    memo = _clock_memo
+    if memo[0] != second:
+        stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        memo = _clock_memo = (second, stamp, str(second))
+    return memo[1], memo[2]
+
+
+def with_clock(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``context`` plus ``aws:CurrentTime`` and ``aws:EpochTime`` when absent: AWS supplies
+    them on every request. (The decision cache keys only on keys the policies read, so these
+    split it only for principals whose policies read the clock.)"""
+    present = {k.lower() for k in context}
+    if all(k in present for k in _CLOCK_KEYS):
+        return context
+    current, epoch = clock_keys()
+    out = dict(context)
+    if "aws:currenttime" not in present:
+        out["aws:currenttime"] = current
+    if "aws:epochtime" not in present:
+        out["aws:epochtime"] = epoch
+    return out
 
 
 def _claims(identity: Identity) -> SessionClaims | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import os
 import sys
@@ -24,7 +25,7 @@ from pathlib import Path
 from authz.bench.loadgen import LoadConfig, check_loopback, run_load
 from authz.bench.report import BenchReport, environment
 from authz.bench.scenarios import ECHO, Scenario, get_scenario, scenario_names
-from authz.bench.spawn import SERVER_CPU, Spawned, server_names, spawn_server
+from authz.bench.spawn import SERVER_CPU, Spawned, server_names, server_spec, spawn_server
 
 __all__ = ["main", "register", "run"]
 
@@ -96,8 +97,26 @@ def _server(args: argparse.Namespace, name: str) -> Iterator[Spawned]:
         check_loopback(args.target)
         yield Spawned("target", args.target, 0, None)
         return
-    with spawn_server(name, pin=not args.no_pin) as spawned:
-        yield spawned
+    spec = server_spec(name)
+    pinned = os.sched_getaffinity(0)
+    unpin = spec is not None and not spec.pin and len(pinned) < (os.cpu_count() or 1)
+    if unpin:  # an unpinned server (several workers): the generator may use every core too
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    try:
+        with spawn_server(name, pin=not args.no_pin) as spawned:
+            yield spawned
+    finally:
+        if unpin:
+            os.sched_setaffinity(0, pinned)
+
+
+def _config_for(config: LoadConfig, scenario: Scenario) -> LoadConfig:
+    """The run's load shape, raised to the scenario's minimum concurrency / connections."""
+    concurrency = max(config.concurrency, scenario.min_concurrency)
+    connections = max(config.connections, scenario.min_connections)
+    if (concurrency, connections) == (config.concurrency, config.connections):
+        return config
+    return dataclasses.replace(config, concurrency=concurrency, connections=connections)
 
 
 def _pin_client(args: argparse.Namespace) -> dict[str, object]:
@@ -137,9 +156,15 @@ def run(args: argparse.Namespace) -> int:
                 wanted.insert(0, get_scenario(ECHO))
             for scenario in wanted:
                 compare_to[scenario.name] = scenario.compare_to
+                shape = _config_for(config, scenario)
+                if shape is not config:
+                    report.notes.append(
+                        f"{scenario.name} ({server_name}): {shape.concurrency} in flight over "
+                        f"{shape.connections} connections"
+                    )
                 result = run_load(
                     scenario.connection_factory(server.target),
-                    config,
+                    shape,
                     scenario=scenario.name,
                     target=server.target,
                     items_per_request=scenario.items_per_request,

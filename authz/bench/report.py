@@ -12,6 +12,7 @@ histograms) and a section appended to ``<out>/summary.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -36,6 +37,9 @@ class Comparison:
     kind: str
     throughput_ratio: float
     p99_ratio: float
+    # For scenario comparisons across servers: (subject / its server's echo) ÷ (baseline /
+    # its server's echo), which cancels load drift between the two measurements.
+    echo_normalized_ratio: float | None = None
 
 
 @dataclass
@@ -98,10 +102,30 @@ class BenchReport:
             if echo is not None:
                 found.append(_compare(res, echo, "echo", items=False))
             for other_name in compare_to.get(res.scenario, ()):
-                other = self._find(other_name)
-                if other is not None:
-                    found.append(_compare(res, other, "scenario", items=True))
+                other_entry = self._entry(other_name)
+                if other_entry is None:
+                    continue
+                other = other_entry.result
+                comp = _compare(res, other, "scenario", items=True)
+                other_echo = self._find("echo", other_entry.server)
+                if echo is not None and other_echo is not None and comp.throughput_ratio:
+                    mine = res.success_rps / echo.success_rps if echo.success_rps else 0.0
+                    theirs = (
+                        other.success_rps / other_echo.success_rps if other_echo.success_rps else 0
+                    )
+                    if mine and theirs:
+                        per_item = res.items_per_request / other.items_per_request
+                        comp = dataclasses.replace(
+                            comp, echo_normalized_ratio=mine / theirs * per_item
+                        )
+                found.append(comp)
         return found
+
+    def _entry(self, scenario: str) -> _Entry | None:
+        for entry in reversed(self.entries):
+            if entry.result.scenario == scenario:
+                return entry
+        return None
 
     def to_dict(self, compare_to: dict[str, tuple[str, ...]]) -> dict[str, Any]:
         return {
@@ -140,13 +164,14 @@ class BenchReport:
         if comps:
             lines += [
                 "",
-                "| subject | against | throughput ratio | p99 ratio |",
-                "|---|---|---:|---:|",
+                "| subject | against | throughput ratio | echo-normalized | p99 ratio |",
+                "|---|---|---:|---:|---:|",
             ]
             for c in comps:
+                norm = "-" if c.echo_normalized_ratio is None else f"{c.echo_normalized_ratio:.3f}"
                 lines.append(
                     f"| {c.subject} | {c.baseline} ({c.kind}) | {c.throughput_ratio:.3f} "
-                    f"| {c.p99_ratio:.3f} |"
+                    f"| {norm} | {c.p99_ratio:.3f} |"
                 )
         lines += [f"- {note}" for note in self.notes]
         return "\n".join(lines) + "\n\n"

@@ -64,6 +64,8 @@ class Scenario:
     echo_baseline: bool = True
     compare_to: tuple[str, ...] = ()
     description: str = ""
+    min_concurrency: int = 0  # the run uses at least this many requests in flight
+    min_connections: int = 0  # ... and connections (e.g. to reach several server workers)
 
     def connection_factory(self, target: str) -> ConnectionFactory:
         """The picklable per-connection factory the load generator runs."""
@@ -88,6 +90,8 @@ def register_scenario(
     compare_to: tuple[str, ...] = (),
     description: str = "",
     replace: bool = False,
+    min_concurrency: int = 0,
+    min_connections: int = 0,
 ) -> Scenario:
     """Add a scenario under ``name``; refuses a duplicate unless ``replace``."""
     if name in _REGISTRY and not replace:
@@ -103,6 +107,8 @@ def register_scenario(
         echo_baseline=echo_baseline,
         compare_to=compare_to,
         description=description,
+        min_concurrency=min_concurrency,
+        min_connections=min_connections,
     )
     _REGISTRY[name] = scenario
     return scenario

@@ -4,7 +4,8 @@ Owns the server registry (``register_server``), launching a server as a subproce
 127.0.0.1 (pinned to one core with ``taskset`` when the machine has two or more), waiting
 until it is ready (gRPC health SERVING, or an HTTP answer), and stopping it for sure
 (SIGTERM, then SIGKILL). Built-ins: ``cedar`` and ``sts`` (the harnesses in
-``benchmarks/harness/``) and ``moto`` (``moto_server``). The lead adds ``authz``.
+``benchmarks/harness/``) and ``moto`` (``moto_server``); ``authz.bench.api_scenarios``
+adds the ``authz*`` servers.
 
     with spawn_server("cedar") as server:
         run_load(..., target=server.target, server_pid=server.pid)
@@ -42,12 +43,14 @@ def harness_dir() -> Path:
 class ServerSpec:
     """How to start one server. ``argv(port)`` builds the command; with ``announces_port``
     the server binds port 0 itself and prints ``LISTENING 127.0.0.1:<port>``; ``protocol``
-    is ``grpc`` (ready = health SERVING) or ``http`` (ready = any HTTP answer)."""
+    is ``grpc`` (ready = health SERVING) or ``http`` (ready = any HTTP answer); ``pin=False``
+    runs it on every core (e.g. ``--workers 2``), and the generator then unpins itself too."""
 
     name: str
     argv: Callable[[int], list[str]]
     protocol: str = "grpc"
     announces_port: bool = True
+    pin: bool = True  # False: the server may use every core (and so does the client)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,10 @@ def register_server(spec: ServerSpec, *, replace: bool = False) -> None:
 
 def server_names() -> list[str]:
     return sorted(_SERVERS)
+
+
+def server_spec(name: str) -> ServerSpec | None:
+    return _SERVERS.get(name)
 
 
 def _harness(script: str) -> Callable[[int], list[str]]:
@@ -114,7 +121,7 @@ def spawn_server(name: str, *, pin: bool = True) -> Iterator[Spawned]:
     except KeyError:
         raise KeyError(f"unknown server `{name}` (known: {', '.join(server_names())})") from None
     port = 0 if spec.announces_port else free_port()
-    prefix = pin_prefix(SERVER_CPU) if pin else []
+    prefix = pin_prefix(SERVER_CPU) if pin and spec.pin else []
     proc = subprocess.Popen(
         prefix + spec.argv(port),
         stdout=subprocess.PIPE,

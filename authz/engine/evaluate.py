@@ -13,6 +13,7 @@ Owns request preparation, the partition cache and decision assembly; combination
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -73,9 +74,12 @@ def principal_keys(caller: Caller) -> dict[str, ContextValue]:
 
 
 class Evaluator:
-    """Decides requests; holds the partition cache. Not thread-safe for writes (one per worker)."""
+    """Decides requests; holds the partition cache. Thread-safe: a lock guards the cache
+    bookkeeping only; compiling a partition and the Cedar call run outside it (two threads may
+    compile the same partition at once; the first one stored wins)."""
 
     def __init__(self, *, cache_size: int = 4096) -> None:
+        self._lock = threading.Lock()
         self._cache: OrderedDict[PartitionKey, Partition] = OrderedDict()
         self._cache_size = cache_size
         self._stats = {"hits": 0, "misses": 0, "evictions": 0}
@@ -85,17 +89,32 @@ class Evaluator:
         ] = {}
 
     def cache_stats(self) -> dict[str, int]:
-        return {**self._stats, "size": len(self._cache)}
+        with self._lock:
+            return {**self._stats, "size": len(self._cache)}
 
     def evaluate(
         self, layers: PolicyLayers, request: AuthRequest, *, trust: bool = False
     ) -> Decision:
+        return self.decide(layers, request, trust=trust)[0]
+
+    def decide(
+        self,
+        layers: PolicyLayers,
+        request: AuthRequest,
+        *,
+        trust: bool = False,
+        revision: str | None = None,
+    ) -> tuple[Decision, frozenset[str]]:
+        """The decision (stamped with ``revision``) and every context key the evaluated
+        partitions read (condition keys, runtime and compile-time variables): what a decision
+        cache must key on."""
         caller = request.caller
         action = request.action.lower()
         derived, pids, pself = _caller_facts(caller)
         context = {**derived, **request.context} if derived else dict(request.context)
         if action == "sts:getcalleridentity" and caller.kind in _PRINCIPAL_TYPE:
-            return Decision(EvalDecision.ALLOWED)  # needs no permission (spec §3.3 step 0)
+            # needs no permission (spec §3.3 step 0)
+            return Decision(EvalDecision.ALLOWED, revision=revision), frozenset()
         facts = RequestFacts(action, request.resource, context, pids, pself)
         run = _Run(self, facts, action.split(":", 1)[0])
         verdicts = self._verdicts(run, layers, caller, trust)
@@ -107,7 +126,7 @@ class Evaluator:
             trust=trust,
             kinds=lambda sid: grant_kinds(run.statements[sid].statement, caller),
         )
-        return Decision(
+        decision = Decision(
             decision=outcome.decision,
             matched=tuple(run.matched(layer, sid) for layer, sid in outcome.deciding),
             failing_layer=outcome.failing_layer
@@ -115,7 +134,9 @@ class Evaluator:
             else None,
             missing_context=tuple(sorted(k for k in run.keys if k not in context)),
             errors=tuple(run.errors),
+            revision=revision,
         )
+        return decision, frozenset(run.keys | run.variables)
 
     def _verdicts(self, run: _Run, layers: PolicyLayers, caller: Caller, trust: bool) -> Verdicts:
         resource_layer = Layer.TRUST if trust else Layer.RESOURCE
@@ -142,25 +163,40 @@ class Evaluator:
         context: Mapping[str, ContextValue],
     ) -> Partition:
         """The compiled partition for these policies (cached)."""
+        return self.partition_and_variables(layer, policies, service, context)[0]
+
+    def partition_and_variables(
+        self,
+        layer: Layer,
+        policies: Sequence[Policy],
+        service: str,
+        context: Mapping[str, ContextValue],
+    ) -> tuple[Partition, tuple[str, ...]]:
+        """The partition and the compile-time variables whose values selected it."""
         static, names = self._static_key(layer, policies)
         env = {k: v if isinstance(v := context.get(k), str) else None for k in names}
         key = (static, service, tuple(env.items()))
-        found = self._cache.get(key)
-        if found is not None:
-            self._cache.move_to_end(key)
-            self._stats["hits"] += 1
-            return found
-        self._stats["misses"] += 1
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+                self._stats["hits"] += 1
+                return found, names
+            self._stats["misses"] += 1
 
         def lookup(name: str) -> str | bool | None:
             return env.get(name) if name in env else False
 
         built = Partition(translate_policies(policies, layer.value, service=service, lookup=lookup))
-        self._cache[key] = built
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-            self._stats["evictions"] += 1
-        return built
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:  # another thread compiled it meanwhile: share theirs
+                return found, names
+            self._cache[key] = built
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+                self._stats["evictions"] += 1
+        return built, names
 
     def _static_key(
         self, layer: Layer, policies: Sequence[Policy]
@@ -168,15 +204,16 @@ class Evaluator:
         """(layer + policy identities, compile-time variables referenced, sorted), memoised
         per policy tuple; the memo holds the policies, so the ids in its key stay unique."""
         ids = (layer.value, *map(id, policies))
-        found = self._static.get(ids)
+        found = self._static.get(ids)  # a dict read is atomic; writes take the lock
         if found is not None and all(a is b for a, b in zip(found[0], policies, strict=True)):
             return found[1], found[2]
         static = (layer.value, tuple((p.digest, p.name, p.source) for p in policies))
         referenced = frozenset().union(*(self._policy_variables(p) for p in policies))
         names = tuple(sorted(k for k in referenced if is_compile_time(k)))
-        if len(self._static) > self._cache_size:
-            self._static.clear()
-        self._static[ids] = (tuple(policies), static, names)
+        with self._lock:
+            if len(self._static) > self._cache_size:
+                self._static.clear()
+            self._static[ids] = (tuple(policies), static, names)
         return static, names
 
     def _policy_variables(self, policy: Policy) -> frozenset[str]:
@@ -194,7 +231,7 @@ class Evaluator:
                     if "${" in t
                 )
             )
-            self._variables[cache_key] = found
+            self._variables[cache_key] = found  # idempotent: a racing writer stores the same
         return found
 
 
@@ -208,10 +245,14 @@ class _Run:
         self.statements: dict[str, CedarStatement] = {}
         self.errors: list[str] = []
         self.keys: set[str] = set()
+        self.variables: set[str] = set()  # compile-time variables that selected partitions
 
     def layer(self, layer: Layer, policies: Sequence[Policy]) -> LayerResult:
         try:
-            part = self.evaluator.partition(layer, policies, self.service, self.facts.context)
+            part, names = self.evaluator.partition_and_variables(
+                layer, policies, self.service, self.facts.context
+            )
+            self.variables.update(names)
         except AuthzError as err:
             message = f"layer `{layer.value}`: {err.message}"
             self.errors.append(message)

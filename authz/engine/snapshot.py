@@ -1,8 +1,9 @@
 """One immutable revision of the policy repository, ready to answer requests.
 
 Owns ``Snapshot`` (the loaded ``Repository``, its revision, one ``Evaluator`` whose partition
-cache is shared by principals with identical attachments), ``build_snapshot`` and
-``authorize``, which stamps every ``Decision`` with the revision that made it.
+cache is shared by principals with identical attachments, and one ``DecisionCache``, so a
+reload starts with an empty one), ``build_snapshot`` and ``authorize``, which answers from the
+decision cache when it can and stamps every ``Decision`` with the revision that made it.
 
 Revision = the first 16 hex digits of the repository's content hash, plus ``+g<commit>`` when the
 repository is a git checkout (``git rev-parse HEAD``; no git is fine).
@@ -12,15 +13,14 @@ Must not import grpc or cedarpy (Cedar lives behind ``authz.engine.evaluate``).
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from authz.engine.cache import DEFAULT_SIZE, DecisionCache, request_shape
 from authz.engine.decision import Decision
 from authz.engine.evaluate import Evaluator, principal_keys
 from authz.engine.principal import (
@@ -32,10 +32,19 @@ from authz.engine.principal import (
     resolve_caller,
     resource_account,
 )
-from authz.iam.model import AuthRequest, Caller, Policy, PolicyLayers, normalize_context
+from authz.iam.model import (
+    AuthRequest,
+    Caller,
+    ContextValue,
+    Policy,
+    PolicyLayers,
+    normalize_context,
+)
 from authz.repo.entities import Repository
 from authz.repo.load import load_repository
 from authz.repo.policytests import Authorize, TestResult, run_tests
+
+_MEMO_SIZE = 65_536  # callers and facts memoised per snapshot
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,19 +58,23 @@ class Snapshot:
     git_commit: str | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     load_seconds: float = 0.0
-    evaluator: Evaluator = field(default_factory=Evaluator, repr=False)
-    # The Evaluator's partition cache is not thread-safe; decisions on one snapshot take turns
-    # (the GIL serializes them anyway). Per-thread evaluators would lose cache sharing.
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    evaluator: Evaluator = field(default_factory=Evaluator, repr=False)  # thread-safe
+    decisions: DecisionCache = field(default_factory=DecisionCache, repr=False)
     _principals: dict[tuple[str, str, str | None], PrincipalPolicies] = field(
         default_factory=dict, repr=False
     )
+    _callers: dict[str, Caller] = field(default_factory=dict, repr=False)
+    _facts: dict[Caller, dict[str, ContextValue]] = field(default_factory=dict, repr=False)
 
     def evaluate(self, layers: PolicyLayers, request: AuthRequest, *, trust: bool) -> Decision:
         """Evaluate on this snapshot's Evaluator and stamp the revision."""
-        with self.lock:
-            decision = self.evaluator.evaluate(layers, request, trust=trust)
-        return dataclasses.replace(decision, revision=self.revision)
+        return self.decide(layers, request, trust=trust)[0]
+
+    def decide(
+        self, layers: PolicyLayers, request: AuthRequest, *, trust: bool
+    ) -> tuple[Decision, frozenset[str]]:
+        """``evaluate`` plus the context keys the evaluation read (``Evaluator.decide``)."""
+        return self.evaluator.decide(layers, request, trust=trust, revision=self.revision)
 
     def principal(self, caller: Caller) -> PrincipalPolicies:
         """The caller's identity policies, boundary, SCP levels and facts, cached per entity
@@ -74,8 +87,34 @@ class Snapshot:
         return found
 
     def caller(self, principal: str) -> Caller:
-        """Resolve a principal ARN / service name against this revision (``NoSuchEntity``)."""
-        return resolve_caller(self.repository, principal)
+        """Resolve a principal ARN / service name against this revision (``NoSuchEntity``);
+        memoised (bounded), failures are not."""
+        found = self._callers.get(principal)
+        if found is None:
+            found = resolve_caller(self.repository, principal)
+            if len(self._callers) >= _MEMO_SIZE:
+                self._callers.clear()
+            self._callers[principal] = found
+        return found
+
+    def facts(
+        self, caller: Caller, session_tags: Mapping[str, str] | None = None
+    ) -> dict[str, ContextValue]:
+        """The principal's context keys (``principal_keys`` + ``principal_facts``), normalised
+        (lowercased); memoised per caller when there are no session tags. Do not mutate."""
+        if not session_tags:
+            found = self._facts.get(caller)
+            if found is not None:
+                return found
+        facts: dict[str, object] = dict(principal_keys(caller))
+        principal = self.principal(caller)
+        facts.update(principal_facts(self.repository, caller, session_tags, principal=principal))
+        normalized = normalize_context(facts)
+        if not session_tags:
+            if len(self._facts) >= _MEMO_SIZE:
+                self._facts.clear()
+            self._facts[caller] = normalized
+        return normalized
 
     def layers(
         self,
@@ -97,9 +136,11 @@ class Snapshot:
         )
 
     def cache_stats(self) -> dict[str, int]:
-        """Hits, misses, evictions and size of the compiled-partition cache."""
-        with self.lock:
-            return self.evaluator.cache_stats()
+        """Hits, misses, evictions and size of the compiled-partition cache (``partition_*``)
+        and of the decision cache (``decision_*``, plus ``decision_bypassed``)."""
+        stats = {f"partition_{k}": v for k, v in self.evaluator.cache_stats().items()}
+        stats.update({f"decision_{k}": v for k, v in self.decisions.stats().items()})
+        return stats
 
     def status(self) -> dict[str, object]:
         return {
@@ -128,9 +169,16 @@ def git_commit(root: Path) -> str | None:
     return commit if done.returncode == 0 and len(commit) >= 40 else None
 
 
-def build_snapshot(root: Path | str, *, cache_size: int = 4096, git: bool = True) -> Snapshot:
+def build_snapshot(
+    root: Path | str,
+    *,
+    cache_size: int = 4096,
+    decision_cache_size: int = DEFAULT_SIZE,
+    git: bool = True,
+) -> Snapshot:
     """Load, validate and index the repository at ``root``; ``RepositoryError`` lists every
-    problem. Compilation is lazy: the first request of each partition compiles it."""
+    problem. Compilation is lazy: the first request of each partition compiles it.
+    ``decision_cache_size=0`` disables the decision cache."""
     started = time.perf_counter()
     root = Path(root)
     repository = load_repository(root)
@@ -144,6 +192,7 @@ def build_snapshot(root: Path | str, *, cache_size: int = 4096, git: bool = True
         git_commit=commit,
         load_seconds=time.perf_counter() - started,
         evaluator=Evaluator(cache_size=cache_size),
+        decisions=DecisionCache(decision_cache_size),
     )
 
 
@@ -158,18 +207,17 @@ def build_request(
 ) -> AuthRequest:
     """The request with the principal facts merged over the caller-supplied context (the
     principal's own keys cannot be overridden by the request)."""
-    facts: dict[str, object] = dict(principal_keys(caller))
-    principal = snapshot.principal(caller)
-    facts.update(principal_facts(snapshot.repository, caller, session_tags, principal=principal))
-    lowered = {k.lower() for k in facts}
-    merged = {k: v for k, v in (context or {}).items() if k.lower() not in lowered}
+    facts = snapshot.facts(caller, session_tags)
+    merged = normalize_context(context) if context else {}
+    for key in facts.keys() & merged.keys():
+        del merged[key]
     merged.update(facts)
     return AuthRequest(
         caller=caller,
         action=action,
         resource=resource,
         resource_account=resource_account(snapshot.repository, resource),
-        context=normalize_context(merged),
+        context=merged,
     )
 
 
@@ -184,12 +232,25 @@ def authorize(
     session_tags: Mapping[str, str] | None = None,
     resource_policy: Policy | None = None,
 ) -> Decision:
-    """Decide one request on this snapshot; the decision carries ``snapshot.revision``."""
+    """Decide one request on this snapshot; the decision carries ``snapshot.revision``.
+    Answered from the snapshot's decision cache when an equivalent request was decided
+    before (not with a ``resource_policy`` override: SimulatePrincipalPolicy)."""
+    cache = snapshot.decisions
+    shape = None
+    if resource_policy is None and cache.enabled:
+        shape = request_shape(caller, action, resource, session_policies, session_tags)
+        if shape is not None:
+            found = cache.get(shape, context)
+            if found is not None:
+                return found
     layers, trust = snapshot.layers(
         caller, action, resource, session_policies=session_policies, resource_policy=resource_policy
     )
     request = build_request(snapshot, caller, action, resource, context, session_tags=session_tags)
-    return snapshot.evaluate(layers, request, trust=trust)
+    decision, referenced = snapshot.decide(layers, request, trust=trust)
+    if shape is not None:
+        cache.put(shape, context, referenced, decision)
+    return decision
 
 
 def snapshot_authorizer(snapshot: Snapshot) -> Authorize:

@@ -158,7 +158,9 @@ def normalize_context(context: Mapping[str, object]) -> dict[str, ContextValue]:
     """Lowercase key names; lists become tuples of strings; scalars become strings."""
     out: dict[str, ContextValue] = {}
     for key, value in context.items():
-        if isinstance(value, list | tuple):
+        if type(value) is str:  # the common case first
+            out[key.lower()] = value
+        elif isinstance(value, list | tuple):
             out[key.lower()] = tuple(_scalar(v) for v in value)
         else:
             out[key.lower()] = _scalar(value)

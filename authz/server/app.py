@@ -215,7 +215,7 @@ def create_server(backend: Backend, config: ServerConfig | None = None) -> Authz
         max_batch_size=config.max_batch_size,
         trusted_principal_arns=config.trusted_principal_arns,
         admin_principal_arns=config.admin_principal_arns,
-        on_decision=lambda d: metrics.decisions.labels(d.decision.value).inc(),
+        on_decision=lambda d: metrics.count_decision(d.decision.value),
         on_reload=on_reload,
         trusted_proxies=config.trusted_proxies,
     )

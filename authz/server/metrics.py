@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -84,10 +85,29 @@ class ServerMetrics:
             "authz_audit_dropped_events", "Audit events dropped: queue full", registry=r
         )
         self._http: WSGIServer | None = None
+        # Label children, looked up once (``labels()`` takes a lock and builds a key per call).
+        self._rpc: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._effects: dict[str, Any] = {}
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        self.requests.labels(method, code).inc()
-        self.latency.labels(method, code).observe(seconds)
+        children = self._rpc.get((method, code))
+        if children is None:
+            children = (self.requests.labels(method, code), self.latency.labels(method, code))
+            self._rpc[(method, code)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def count_decision(self, effect: str) -> None:
+        """``authz_decisions_total{effect}`` += 1."""
+        child = self._effects.get(effect)
+        if child is None:
+            child = self._effects[effect] = self.decisions.labels(effect)
+        child.inc()
+
+    def track_inflight(self, read: Callable[[], float]) -> None:
+        """Report ``authz_grpc_inflight_requests`` from ``read()`` at scrape time (the edge
+        keeps the count, so no metric is touched twice per call)."""
+        self.inflight.set_function(read)
 
     def watch_backend(self, source: StatusSource) -> None:
         """Report the revision and cache statistics from ``source`` at each scrape."""

@@ -147,18 +147,19 @@ def test_partitions_are_shared_between_identical_attachments(tmp_path: Path) -> 
         caller = snap.caller(f"arn:aws:sts::{A2}:assumed-role/{name}/s")
         assert authorize(snap, caller, "s3:GetObject", OBJECT, TLS).allowed
     stats = snap.cache_stats()
-    first_misses = stats["misses"]
-    assert first_misses > 0 and stats["hits"] >= 2 * first_misses  # foo2, foo3 reuse foo's
+    first_misses = stats["partition_misses"]
+    assert first_misses > 0 and stats["partition_hits"] >= 2 * first_misses  # reuse foo's
     caller = snap.caller(f"arn:aws:sts::{A2}:assumed-role/foo3/other")
     authorize(snap, caller, "s3:GetObject", OBJECT, TLS)
-    assert snap.cache_stats()["misses"] == first_misses
+    assert snap.cache_stats()["partition_misses"] == first_misses
 
 
 def test_status_reports_counts_and_cache(snapshot: Snapshot) -> None:
     status = snapshot.status()
     assert status["revision"] == snapshot.revision
     assert status["counts"]["roles"] == 4  # type: ignore[index]
-    assert set(status["cache"]) >= {"hits", "misses", "evictions", "size"}  # type: ignore[arg-type]
+    expected = {f"{c}_{s}" for c in ("partition", "decision") for s in ("hits", "misses", "size")}
+    assert set(status["cache"]) >= expected  # type: ignore[arg-type]
 
 
 # -- SimulatePrincipalPolicy ------------------------------------------------------------------

@@ -40,6 +40,8 @@ _LIST_TYPES = frozenset(
 _BOOLEAN_TYPES = frozenset(
     {common_pb2.CONTEXT_KEY_TYPE_BOOLEAN, common_pb2.CONTEXT_KEY_TYPE_BOOLEAN_LIST}
 )
+_STRING = common_pb2.CONTEXT_KEY_TYPE_STRING
+_WIRE_MEMO_SIZE = 4096
 
 
 def context_from_wire(
@@ -48,14 +50,21 @@ def context_from_wire(
     """Context entries → lowercased keys; list types (or several values) become tuples."""
     out: dict[str, ContextValue] = {}
     for i, entry in enumerate(entries):
-        key = required(entry.key, f"{prefix}context.{i + 1}.key").lower()
+        raw_key = entry.key
+        if not raw_key:
+            required(raw_key, f"{prefix}context.{i + 1}.key")  # raises ValidationError
+        key = raw_key.lower()
         if key in out:
             raise errors.ValidationError(f"duplicate context key `{entry.key}`")
         values = tuple(entry.values)
-        if entry.type in _BOOLEAN_TYPES:
+        kind = entry.type
+        if kind == _STRING and len(values) == 1:  # the common case
+            out[key] = values[0]
+            continue
+        if kind in _BOOLEAN_TYPES:
             values = tuple(v.lower() for v in values)
-        if entry.type in _LIST_TYPES or (
-            entry.type == common_pb2.CONTEXT_KEY_TYPE_UNSPECIFIED and len(values) != 1
+        if kind in _LIST_TYPES or (
+            kind == common_pb2.CONTEXT_KEY_TYPE_UNSPECIFIED and len(values) != 1
         ):
             out[key] = values
         elif len(values) != 1:
@@ -103,6 +112,10 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         self._max_batch = max_batch_size
         self._trusted = trusted_principal_arns
         self._on_decision = on_decision
+        # Responses of recently returned Decision objects (decision-cache hits return the same
+        # object): id -> (decision, action, principal, response). Holding the decision keeps
+        # its id unique; the response message is only read (serialised) afterwards.
+        self._wire: dict[int, tuple[Decision, str, str, authorizer_pb2.AuthorizeResponse]] = {}
 
     def Authorize(
         self, request: authorizer_pb2.AuthorizeRequest, context: grpc.ServicerContext
@@ -132,7 +145,25 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         decision = self._backend.authorize(subject, params).decision
         if self._on_decision is not None:
             self._on_decision(decision)
-        return decision_to_wire(decision, params.action, subject.caller.arn)
+        return self._to_wire(decision, params.action, subject.caller.arn)
+
+    def _to_wire(
+        self, decision: Decision, action: str, principal_arn: str
+    ) -> authorizer_pb2.AuthorizeResponse:
+        """``decision_to_wire``, memoised per returned Decision object."""
+        found = self._wire.get(id(decision))
+        if (
+            found is not None
+            and found[0] is decision
+            and found[1] == action
+            and found[2] == principal_arn
+        ):
+            return found[3]
+        response = decision_to_wire(decision, action, principal_arn)
+        if len(self._wire) >= _WIRE_MEMO_SIZE:
+            self._wire.clear()
+        self._wire[id(decision)] = (decision, action, principal_arn, response)
+        return response
 
     def _subject(self, ident: Identity, request: authorizer_pb2.AuthorizeRequest) -> Identity:
         which = request.WhichOneof("principal")

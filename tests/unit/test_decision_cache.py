@@ -1,0 +1,212 @@
+"""The per-snapshot decision cache: hits on repeats, keys projected onto the context keys the
+evaluated partitions read, bypass for time-varying keys, a fresh cache per snapshot (reload),
+correctness against uncached evaluation, and concurrent use."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from authz.backend import clock_keys, with_clock
+from authz.engine.cache import DecisionCache, project, request_shape
+from authz.engine.decision import Decision, EvalDecision
+from authz.engine.snapshot import Snapshot, authorize, build_snapshot
+from authz.iam.model import Caller, CallerKind, PolicyType
+from authz.iam.parse import parse_policy
+
+ACCOUNT = "111122223333"
+ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
+V = "2012-10-17"
+STATEMENTS: list[dict[str, Any]] = [
+    {  # reads aws:SecureTransport
+        "Sid": "S3OverTls",
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::data/*",
+        "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+    },
+    {  # reads the clock
+        "Sid": "TableUntil2100",
+        "Effect": "Allow",
+        "Action": "dynamodb:GetItem",
+        "Resource": "*",
+        "Condition": {"DateLessThan": {"aws:CurrentTime": "2100-01-01T00:00:00Z"}},
+    },
+    {"Sid": "Queues", "Effect": "Allow", "Action": "sqs:*", "Resource": "*"},
+]
+
+
+def write_repo(root: Path, statements: list[dict[str, Any]]) -> Path:
+    account = root / "accounts" / ACCOUNT
+    (account / "users").mkdir(parents=True)
+    (account / "account.json").write_text(json.dumps({"Alias": "test"}))
+    user = {
+        "UserName": "alice",
+        "UserPolicyList": [
+            {"PolicyName": "p", "PolicyDocument": {"Version": V, "Statement": statements}}
+        ],
+    }
+    (account / "users" / "alice.json").write_text(json.dumps(user))
+    return root
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return write_repo(tmp_path / "repo", STATEMENTS)
+
+
+@pytest.fixture
+def snap(repo: Path) -> Snapshot:
+    return build_snapshot(repo, git=False)
+
+
+def decide(snap: Snapshot, action: str, resource: str, context: Mapping[str, Any]) -> Decision:
+    return authorize(snap, snap.caller(ALICE), action, resource, context)
+
+
+def stats(snap: Snapshot) -> tuple[int, int, int]:
+    s = snap.cache_stats()
+    return s["decision_hits"], s["decision_misses"], s["decision_bypassed"]
+
+
+def test_a_repeated_request_is_a_hit(snap: Snapshot) -> None:
+    first = decide(snap, "s3:GetObject", "arn:aws:s3:::data/a", {"aws:SecureTransport": "true"})
+    again = decide(snap, "s3:GetObject", "arn:aws:s3:::data/a", {"aws:SecureTransport": "true"})
+    assert first.allowed and again is first
+    assert again.revision == snap.revision
+    assert stats(snap) == (1, 1, 0)
+
+
+def test_a_referenced_key_change_is_a_miss(snap: Snapshot) -> None:
+    obj = "arn:aws:s3:::data/a"
+    assert decide(snap, "s3:GetObject", obj, {"aws:SecureTransport": "true"}).allowed
+    assert not decide(snap, "s3:GetObject", obj, {"aws:SecureTransport": "false"}).allowed
+    absent = decide(snap, "s3:GetObject", obj, {})
+    assert not absent.allowed and "aws:securetransport" in absent.missing_context
+    assert stats(snap) == (0, 3, 0)
+    # key spelling does not matter; each variant is now cached
+    assert decide(snap, "s3:GetObject", obj, {"AWS:SECURETRANSPORT": "false"}).decision == (
+        EvalDecision.IMPLICIT_DENY
+    )
+    assert decide(snap, "s3:GetObject", obj, {}) is absent
+    assert stats(snap) == (2, 3, 0)
+
+
+def test_an_unreferenced_key_does_not_split_the_cache(snap: Snapshot) -> None:
+    obj = "arn:aws:s3:::data/a"
+    base = {"aws:SecureTransport": "true"}
+    first = decide(snap, "s3:GetObject", obj, with_clock(base))
+    for ip in ("10.0.0.1", "10.0.0.2"):
+        ctx = {**base, "aws:SourceIp": ip, "aws:CurrentTime": f"2030-01-01T00:00:0{ip[-1]}Z"}
+        assert decide(snap, "s3:GetObject", obj, ctx) is first
+    assert stats(snap) == (2, 1, 0)
+
+
+def test_a_time_varying_key_bypasses_the_cache(snap: Snapshot) -> None:
+    ctx = {"aws:CurrentTime": "2030-01-01T00:00:00Z"}
+    assert decide(snap, "dynamodb:GetItem", "arn:aws:dynamodb:::table/t", ctx).allowed
+    late = {"aws:CurrentTime": "2200-01-01T00:00:00Z"}
+    assert not decide(snap, "dynamodb:GetItem", "arn:aws:dynamodb:::table/t", late).allowed
+    assert decide(snap, "dynamodb:GetItem", "arn:aws:dynamodb:::table/t", ctx).allowed
+    hits, misses, bypassed = stats(snap)
+    assert (hits, misses, bypassed) == (0, 1, 2)
+    assert snap.cache_stats()["decision_size"] == 0
+
+
+def test_a_reload_is_a_new_snapshot_with_an_empty_cache(repo: Path, snap: Snapshot) -> None:
+    assert decide(snap, "sqs:SendMessage", "arn:aws:sqs:eu-west-1:1:q", {}).allowed
+    assert decide(snap, "sqs:SendMessage", "arn:aws:sqs:eu-west-1:1:q", {}).allowed
+    statements = [s for s in STATEMENTS if s["Sid"] != "Queues"]
+    user = repo / "accounts" / ACCOUNT / "users" / "alice.json"
+    doc = json.loads(user.read_text())
+    doc["UserPolicyList"][0]["PolicyDocument"]["Statement"] = statements
+    user.write_text(json.dumps(doc))
+    reloaded = build_snapshot(repo, git=False)
+    assert reloaded.revision != snap.revision
+    assert reloaded.cache_stats()["decision_size"] == 0
+    denied = decide(reloaded, "sqs:SendMessage", "arn:aws:sqs:eu-west-1:1:q", {})
+    assert not denied.allowed and denied.revision == reloaded.revision
+
+
+def test_cached_answers_equal_uncached_evaluation(repo: Path, snap: Snapshot) -> None:
+    plain = build_snapshot(repo, git=False, decision_cache_size=0)
+    requests = [
+        (action, resource, ctx)
+        for action in ("s3:GetObject", "dynamodb:GetItem", "sqs:SendMessage", "kms:Decrypt")
+        for resource in ("arn:aws:s3:::data/a", "arn:aws:s3:::other/b", "*")
+        for ctx in (
+            {},
+            {"aws:SecureTransport": "true"},
+            {"aws:SecureTransport": "false", "aws:CurrentTime": "2000-01-01T00:00:00Z"},
+            {"aws:CurrentTime": "2200-01-01T00:00:00Z"},
+        )
+    ]
+    for _ in range(2):
+        for action, resource, ctx in requests:
+            got = decide(snap, action, resource, ctx)
+            want = decide(plain, action, resource, ctx)
+            assert got.decision == want.decision, (action, resource, ctx)
+            assert got.matched == want.matched and got.missing_context == want.missing_context
+    assert stats(snap)[0] > 0 and plain.cache_stats()["decision_size"] == 0
+
+
+def test_sessions_are_keyed_by_their_policies_and_tags() -> None:
+    caller = Caller(CallerKind.ASSUMED_ROLE, "arn:aws:sts::1:assumed-role/r/s", "1", "arn:r")
+    doc = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*"}]}'
+    policy = parse_policy(doc.replace('"*"}', '"*", "Resource": "*"}'), PolicyType.SESSION)
+    base = request_shape(caller, "S3:GetObject", "*")
+    assert base == request_shape(caller, "s3:getobject", "*")
+    assert request_shape(caller, "s3:GetObject", "*", (policy,)) != base
+    assert request_shape(caller, "s3:GetObject", "*", (), {"team": "a"}) != base
+    assert project({"A": ["x"], "b": "y"}, frozenset({"a"})) == (("a", ("x",)),)
+    assert project({"a": {"x": 1}}, frozenset({"a"})) is None
+
+
+def test_concurrent_use_is_safe(snap: Snapshot) -> None:
+    contexts = [{"aws:SecureTransport": v} for v in ("true", "false")]
+    expected = {
+        v["aws:SecureTransport"]: decide(snap, "s3:GetObject", "arn:aws:s3:::data/a", v).decision
+        for v in contexts
+    }
+    failures: list[str] = []
+
+    def worker(n: int) -> None:
+        for i in range(300):
+            ctx = contexts[(i + n) % 2]
+            resource = f"arn:aws:s3:::data/{i % 40}"
+            got = decide(snap, "s3:GetObject", resource, ctx).decision
+            if got != expected[str(ctx["aws:SecureTransport"])]:
+                failures.append(f"{n}:{i}")
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not failures
+    hits, misses, _ = stats(snap)
+    assert hits + misses == 8 * 300 + 2 and hits > 0
+
+
+def test_the_lru_is_bounded() -> None:
+    cache = DecisionCache(size=2)
+    caller = Caller(CallerKind.USER, ALICE, ACCOUNT)
+    for i in range(5):
+        shape = request_shape(caller, "s3:GetObject", f"r{i}")
+        assert shape is not None
+        cache.put(shape, {}, frozenset(), Decision(EvalDecision.ALLOWED))
+    assert cache.stats()["size"] == 2 and cache.stats()["evictions"] == 3
+
+
+def test_clock_keys_are_added_when_absent() -> None:
+    current, epoch = clock_keys(0)
+    assert (current, epoch) == ("1970-01-01T00:00:00Z", "0")
+    ctx = with_clock({"aws:SourceIp": "10.0.0.1"})
+    assert set(ctx) == {"aws:SourceIp", "aws:currenttime", "aws:epochtime"}
+    given = {"AWS:CurrentTime": "2000-01-01T00:00:00Z", "aws:epochtime": "1"}
+    assert with_clock(given) is given
