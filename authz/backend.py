@@ -143,7 +143,7 @@ class AuthzBackend:
         context: Mapping[str, Any],
     ) -> Decision:
         claims = _claims(identity)
-        context = with_clock(context)
+        context = with_clock(without_credential_keys(context))
         if claims is not None:
             return decide_as_session(snapshot, claims, action, resource, context)
         return authorize(snapshot, identity.caller, action, resource, context)
@@ -234,6 +234,21 @@ def clock_keys(now: float | None = None) -> tuple[str, str]:
         stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         memo = _clock_memo = (second, stamp, str(second))
     return memo[1], memo[2]
+
+
+# Facts about the caller's credentials: only the server may state them (a caller sending
+# aws:MultiFactorAuthPresent=true must not satisfy an MFA condition).
+CREDENTIAL_KEYS = frozenset(
+    {"aws:multifactorauthpresent", "aws:multifactorauthage", "aws:tokenissuetime",
+     "aws:sourceidentity"}
+)  # fmt: skip
+
+
+def without_credential_keys(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``context`` without caller-supplied credential facts (``CREDENTIAL_KEYS``)."""
+    if not any(k.lower() in CREDENTIAL_KEYS for k in context):
+        return context
+    return {k: v for k, v in context.items() if k.lower() not in CREDENTIAL_KEYS}
 
 
 def with_clock(context: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -72,6 +72,8 @@ def _assume_role(args: argparse.Namespace) -> int:
             policy=Path(args.policy).read_text(encoding="utf-8") if args.policy else "",
             tags=tags,
             transitive_tag_keys=args.transitive_tag_keys or (),
+            serial_number=args.serial_number or "",
+            token_code=args.token_code or "",
             source_identity=args.source_identity or "",
         )
     out = MessageToDict(resp)
@@ -127,6 +129,8 @@ def register(subparsers: Any) -> None:
     ar.add_argument("--tags", nargs="*", metavar="KEY=VALUE")
     ar.add_argument("--transitive-tag-keys", nargs="*")
     ar.add_argument("--source-identity")
+    ar.add_argument("--serial-number", help="MFA device ARN (with --token-code)")
+    ar.add_argument("--token-code", help="the device's current 6-digit code")
     ar.set_defaults(handler=_assume_role)
     gci = sts_sub.add_parser("get-caller-identity", help="who am I")
     gci.set_defaults(handler=_get_caller_identity)

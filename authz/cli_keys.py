@@ -1,10 +1,12 @@
-"""``authz keys``: the command line for signing keys and long-term access keys.
+"""``authz keys``: the command line for signing keys, long-term access keys and virtual MFA
+devices.
 
-Owns argument wiring and output formats only; the work is done by ``authz.sts.keys.KeyRing``
-and ``authz.sts.credentials.CredentialStore``. ``register(subparsers)`` adds the ``keys``
-command to the main parser (``authz.cli``); each sub-command sets ``handler``, which takes the
-parsed namespace and returns 0; an ``AuthzError`` propagates to ``authz.cli.main``, which prints
-it as AWS error JSON and exits 2. A secret access key is printed once, by ``create``, and
+Owns argument wiring and output formats only; the work is done by ``authz.sts.keys.KeyRing``,
+``authz.sts.credentials.CredentialStore`` and ``authz.sts.mfa.MfaStore``.
+``register(subparsers)`` adds the ``keys`` command to the main parser (``authz.cli``); each
+sub-command sets ``handler``, which takes the parsed namespace and returns 0; an
+``AuthzError`` propagates to ``authz.cli.main``, which prints it as AWS error JSON and exits 2.
+A secret access key is printed once, by ``create``, and an MFA seed once, by ``create-mfa``;
 nowhere else. Must not import grpc or cedarpy.
 
     authz keys generate   --dir D [--max-token-ttl S] [--skew S]
@@ -15,6 +17,9 @@ nowhere else. Must not import grpc or cedarpy.
     authz keys create     --store FILE --user ARN
     authz keys activate | deactivate | delete --store FILE --access-key-id ID
     authz keys list-access-keys --store FILE [--user ARN]
+    authz keys create-mfa --mfa-store FILE --user ARN --name NAME
+    authz keys list-mfa   --mfa-store FILE [--user ARN]
+    authz keys deactivate-mfa | delete-mfa --mfa-store FILE --serial-number ARN
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 
 from authz.sts.credentials import ACTIVE, INACTIVE, CredentialStore
 from authz.sts.keys import DEFAULT_MAX_TOKEN_TTL, DEFAULT_SKEW, KeyInfo, KeyRing
+from authz.sts.mfa import MfaStore
 
 __all__ = ["register"]
 
@@ -126,6 +132,36 @@ def cmd_list_access_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- virtual MFA devices ------------------------------------------------------------------------
+
+
+def cmd_create_mfa(args: argparse.Namespace) -> int:
+    store = MfaStore(args.mfa_store)
+    serial, seed, uri = store.create(args.user, args.name)
+    info = next(i for i in store.list() if i.serial_number == serial)
+    device = {**info.to_aws(), "Base32StringSeed": seed, "OtpauthUri": uri}
+    _print_json({"VirtualMFADevice": device})
+    return 0
+
+
+def cmd_list_mfa(args: argparse.Namespace) -> int:
+    infos = MfaStore(args.mfa_store).list(args.user)
+    _print_json({"MFADevices": [i.to_aws() for i in infos]})
+    return 0
+
+
+def cmd_deactivate_mfa(args: argparse.Namespace) -> int:
+    info = MfaStore(args.mfa_store).deactivate(args.serial_number)
+    print(f"MFA device {info.serial_number} is now {info.status}")
+    return 0
+
+
+def cmd_delete_mfa(args: argparse.Namespace) -> int:
+    MfaStore(args.mfa_store).delete(args.serial_number)
+    print(f"MFA device {args.serial_number} deleted")
+    return 0
+
+
 # -- wiring -------------------------------------------------------------------------------------
 
 
@@ -167,3 +203,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         p.add_argument("--access-key-id", required=True)
     lak = with_store(add("list-access-keys", cmd_list_access_keys, "list access keys"))
     lak.add_argument("--user", default=None, help="only this user's keys")
+
+    def with_mfa_store(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--mfa-store", required=True, help="MFA device store file")
+        return parser
+
+    cmfa = with_mfa_store(
+        add("create-mfa", cmd_create_mfa, "create a virtual MFA device (prints the seed once)")
+    )
+    cmfa.add_argument("--user", required=True, help="IAM user ARN owning the device")
+    cmfa.add_argument("--name", required=True, help="device name: serial is arn:…:mfa/NAME")
+    lmfa = with_mfa_store(add("list-mfa", cmd_list_mfa, "list virtual MFA devices"))
+    lmfa.add_argument("--user", default=None, help="only this user's devices")
+    for name, handler in (("deactivate-mfa", cmd_deactivate_mfa), ("delete-mfa", cmd_delete_mfa)):
+        p = with_mfa_store(add(name, handler, f"{name.split('-')[0]} a virtual MFA device"))
+        p.add_argument("--serial-number", required=True, help="the device ARN")

@@ -27,6 +27,7 @@ class Settings:
     max_batch_size: int = 1000
     keys_dir: Path = Path(".authz-local/keys")
     credentials_file: Path = Path(".authz-local/credentials.json")
+    mfa_file: Path = Path(".authz-local/mfa.json")  # virtual MFA devices; key in <file>.key
     issuer: str = "authz"
     token_leeway_seconds: int = 30
     ttl: TtlPolicy = field(default_factory=TtlPolicy)
@@ -45,7 +46,7 @@ class Settings:
     partition_cache_size: int = 4096
 
 
-_PATHS = {"repo", "keys_dir", "credentials_file", "audit_log", "tls_cert", "tls_key",
+_PATHS = {"repo", "keys_dir", "credentials_file", "mfa_file", "audit_log", "tls_cert", "tls_key",
           "tls_client_ca"}  # fmt: skip
 _TTL_KEYS = {f.name for f in fields(TtlPolicy)}
 

@@ -1,6 +1,6 @@
-"""Assembling one process's service from ``Settings``: key ring, access-key store, reloader
-(first snapshot, file watching, SIGHUP), STS, token verifier and the backend, plus the gRPC
-``ServerConfig``. ``worker(settings)`` is the picklable factory ``--workers N`` spawns.
+"""Assembling one process's service from ``Settings``: key ring, access-key store, MFA store,
+reloader (first snapshot, file watching, SIGHUP), STS, token verifier and the backend, plus the
+gRPC ``ServerConfig``. ``worker(settings)`` is the picklable factory ``--workers N`` spawns.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from authz.engine.reload import Reloader
 from authz.server.app import ServerConfig
 from authz.sts.credentials import CredentialStore
 from authz.sts.keys import KeyRing
+from authz.sts.mfa import MfaStore
 from authz.sts.service import StsService
 from authz.sts.tokens import TokenSigner, TokenVerifier
 
@@ -47,7 +48,12 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
     verifier = TokenVerifier(
         keyring, settings.issuer, settings.token_leeway_seconds, is_revoked=revoked
     )
-    sts = StsService(TokenSigner(keyring, settings.issuer), settings.issuer, settings.ttl)
+    sts = StsService(
+        TokenSigner(keyring, settings.issuer),
+        settings.issuer,
+        settings.ttl,
+        mfa=MfaStore(settings.mfa_file, issuer=settings.issuer),
+    )
     backend = AuthzBackend(
         reloader,
         sts,

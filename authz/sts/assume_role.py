@@ -30,6 +30,9 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]{
 # characters for policies and 50 tags comfortably below 100 %.
 PACKED_BUDGET_BYTES = 2048
 SESSION_POLICY_PLAINTEXT_LIMIT = 2048
+MFA_PAIR_REQUIRED = (
+    "MultiFactorAuthentication failed, must provide both MFA serial number and one time pass code."
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,8 @@ def validate_params(p: AssumeRoleParams) -> None:
         raise ValidationError(f"{count} validation {noun} detected: " + "; ".join(problems))
     if _ROLE_ARN.match(p.role_arn) is None:
         raise ValidationError(f"{p.role_arn} is invalid")
+    if (p.serial_number is None) != (p.token_code is None):
+        raise ValidationError(MFA_PAIR_REQUIRED)
 
 
 def _tag_problems(problems: list[str], p: AssumeRoleParams) -> None:

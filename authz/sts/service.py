@@ -6,6 +6,26 @@ policies → tags and source identity → authorization of ``sts:AssumeRole`` (a
 ``sts:TagSession`` / ``sts:SetSourceIdentity``) with the trust policy as the resource policy →
 duration → packed size → credentials and a signed token. Works on one snapshot from start to
 end. Imports neither grpc nor cedarpy.
+
+MFA (spec §5, §6.1). ``SerialNumber`` + ``TokenCode`` are verified against ``authz.sts.mfa``
+for the calling IAM user (or root): MFA belongs to long-term credentials, so the device must be
+the caller's own. A wrong, unknown, reused or someone else's code, a role session presenting a
+code, or a server without an MFA store → ``AccessDenied`` with AWS's text. Verification runs
+after the parameter checks and just before authorization, and it consumes the code (a later
+refusal does not give it back). Context keys:
+
+* long-term keys without MFA: no ``aws:MultiFactorAuthPresent`` at all (absent, as in AWS, so
+  ``BoolIfExists {…: "false"}`` denies and ``Bool {…: "false"}`` does not match);
+* long-term keys with a verified code: ``"true"`` and ``aws:MultiFactorAuthAge`` ``"0"``;
+* session credentials: ``"true"`` + age (now − MFA time) if the session was issued with MFA,
+  else ``"false"`` and no age. The caller can never supply these keys itself.
+
+Role chaining keeps the MFA fact of the calling session: a session assumed with session
+credentials carries the caller session's ``mfa_authenticated_at`` unchanged (AWS passes the MFA
+context of temporary credentials down a chain — the GetSessionToken-with-MFA → AssumeRole
+pattern relies on it), so the age keeps counting from the original check and
+``NumericLessThan aws:MultiFactorAuthAge`` limits still bite. A chain cannot add MFA: a role
+session has no MFA device.
 """
 
 from __future__ import annotations
@@ -24,6 +44,7 @@ from authz.iam.model import Caller, CallerKind, ContextValue, Policy, PolicyType
 from authz.iam.parse import parse_policy
 from authz.repo.entities import Role
 from authz.sts import assume_role as rules
+from authz.sts.mfa import MfaStore
 from authz.sts.tokens import (
     SessionClaims,
     TokenSigner,
@@ -31,6 +52,10 @@ from authz.sts.tokens import (
     new_temporary_access_key_id,
     policy_digest,
 )
+
+MFA_FAILED = "MultiFactorAuthentication failed with invalid MFA one time pass code."
+MFA_PRESENT, MFA_AGE = "aws:multifactorauthpresent", "aws:multifactorauthage"
+_MFA_KEYS = (MFA_PRESENT, MFA_AGE)
 
 
 @dataclass(frozen=True)
@@ -73,13 +98,18 @@ def session_policies(
     return tuple(out)
 
 
-def session_context(claims: SessionClaims) -> dict[str, ContextValue]:
-    """Keys a request signed with session credentials carries (spec §6.2); the caller cannot
-    override them. MFA is not verified by authz, so ``aws:MultiFactorAuthPresent`` is false."""
-    ctx: dict[str, ContextValue] = {
-        "aws:tokenissuetime": iso(claims.issued_at),
-        "aws:multifactorauthpresent": "false",
-    }
+def session_context(claims: SessionClaims, now: float | None = None) -> dict[str, ContextValue]:
+    """Keys a request signed with session credentials carries (spec §5, §6.2); the caller
+    cannot override them. ``aws:MultiFactorAuthPresent`` is ``"true"`` with
+    ``aws:MultiFactorAuthAge`` = ``now`` − MFA time (seconds, default: the wall clock) when
+    the session was issued with MFA, else ``"false"`` and no age."""
+    ctx: dict[str, ContextValue] = {"aws:tokenissuetime": iso(claims.issued_at)}
+    if claims.mfa_authenticated_at is not None:
+        current = int(time.time() if now is None else now)
+        ctx[MFA_PRESENT] = "true"
+        ctx[MFA_AGE] = str(max(0, current - claims.mfa_authenticated_at))
+    else:
+        ctx[MFA_PRESENT] = "false"
     if claims.source_identity:
         ctx["aws:sourceidentity"] = claims.source_identity
     return ctx
@@ -103,11 +133,15 @@ def decide_as_session(
     context: Mapping[str, ContextValue],
     *,
     resource_policy: Policy | None = None,
+    now: float | None = None,
 ) -> Decision:
     """A request made with session credentials: role identity ∩ boundary ∩ session policies,
-    session tags over role tags, the session's context keys."""
-    own = session_context(claims)
-    merged = {k: v for k, v in context.items() if k.lower() not in own}
+    session tags over role tags, the session's context keys (MFA age measured at ``now``,
+    default the wall clock; never taken from the caller's context)."""
+    own = session_context(claims, now)
+    merged = {
+        k: v for k, v in context.items() if k.lower() not in own and k.lower() not in _MFA_KEYS
+    }
     merged.update(own)
     return authorize(
         snapshot,
@@ -132,11 +166,18 @@ class StsService:
         issuer: str,
         ttl: rules.TtlPolicy,
         clock: Callable[[], float] = time.time,
+        mfa: MfaStore | None = None,
     ) -> None:
         self._signer = signer
         self._issuer = issuer
         self._ttl = ttl
         self._clock = clock
+        self._mfa = mfa
+
+    @property
+    def mfa(self) -> MfaStore | None:
+        """The MFA store, or None when MFA is not configured (codes are then refused)."""
+        return self._mfa
 
     def assume_role(
         self,
@@ -157,7 +198,8 @@ class StsService:
         source = rules.source_identity(
             params.source_identity, session.source_identity if session else None
         )
-        self._authorize(snapshot, caller, session, params, context)
+        mfa_at = self._verify_mfa(caller, session, params)
+        self._authorize(snapshot, caller, session, params, context, mfa_at)
         assert role is not None  # _authorize denies a role that does not exist
         chaining = caller.kind is CallerKind.ASSUMED_ROLE
         duration = rules.session_duration(
@@ -166,7 +208,26 @@ class StsService:
         packed = None
         if params.policy or params.policy_arns or params.tags:
             packed = rules.packed_policy_size(params.policy, params.policy_arns, dict(params.tags))
-        return self._issue(snapshot, role, params, tags, source, duration, packed, session)
+        if mfa_at is None and session is not None:
+            mfa_at = session.mfa_authenticated_at  # role chaining keeps the caller's MFA fact
+        return self._issue(snapshot, role, params, tags, source, duration, packed, session, mfa_at)
+
+    def _verify_mfa(
+        self, caller: Caller, session: SessionClaims | None, params: rules.AssumeRoleParams
+    ) -> int | None:
+        """The MFA time (now) when the call carried a valid code for the caller's own device;
+        None when it carried none; ``AccessDenied`` (AWS text) otherwise."""
+        if params.serial_number is None or params.token_code is None:
+            return None  # validate_params refuses one without the other
+        now = int(self._clock())
+        long_term = session is None and caller.kind in (CallerKind.USER, CallerKind.ROOT)
+        if (
+            self._mfa is None
+            or not long_term
+            or not self._mfa.verify(params.serial_number, caller.arn, params.token_code)
+        ):
+            raise AccessDenied(MFA_FAILED, reason="mfa")
+        return now
 
     def _authorize(
         self,
@@ -175,9 +236,16 @@ class StsService:
         session: SessionClaims | None,
         params: rules.AssumeRoleParams,
         context: Mapping[str, ContextValue],
+        mfa_at: int | None = None,
     ) -> None:
         ctx = dict(trust_context(params))
-        ctx.update({k.lower(): v for k, v in context.items() if k.lower() not in ctx})
+        if mfa_at is not None:  # long-term keys + a verified code, checked just now
+            ctx[MFA_PRESENT] = "true"
+            ctx[MFA_AGE] = str(max(0, int(self._clock()) - mfa_at))
+        ctx.update(
+            {k.lower(): v for k, v in context.items() if k.lower() not in ctx
+             and k.lower() not in _MFA_KEYS}
+        )  # fmt: skip
         actions = ["sts:AssumeRole"]
         if params.tags:
             actions.append("sts:TagSession")
@@ -187,7 +255,9 @@ class StsService:
             if params.role_arn not in snapshot.repository.roles_by_arn:
                 decision = Decision(EvalDecision.IMPLICIT_DENY)
             elif session is not None:
-                decision = decide_as_session(snapshot, session, action, params.role_arn, ctx)
+                decision = decide_as_session(
+                    snapshot, session, action, params.role_arn, ctx, now=self._clock()
+                )
             else:
                 decision = authorize(snapshot, caller, action, params.role_arn, ctx)
             if not decision.allowed:
@@ -208,6 +278,7 @@ class StsService:
         duration: rules.Duration,
         packed: int | None,
         session: SessionClaims | None,
+        mfa_at: int | None = None,
     ) -> AssumeRoleOutcome:
         now = int(self._clock())
         session_arn = (
@@ -231,6 +302,7 @@ class StsService:
             session_policy_arns=params.policy_arns,
             chain_depth=(session.chain_depth + 1) if session else 0,
             policy_revision=snapshot.revision,
+            mfa_authenticated_at=mfa_at,
         )
         return AssumeRoleOutcome(
             access_key_id=claims.access_key_id,

@@ -8,7 +8,8 @@ never contains the token. ``details["reason"]`` says why, for logs and metrics.
 
 Claim names: iss, sub (session ARN), iat, nbf, exp, jti (session id), role, acct, arid
 (assumed role id ``AROA…:session``), akid (``ASIA…``), srcid, tags, ttk (transitive tag keys),
-sp (inline session policy), spd (its SHA-256 digest), spa (session policy ARNs), chain, rev.
+sp (inline session policy), spd (its SHA-256 digest), spa (session policy ARNs), chain, rev,
+mfa (epoch seconds of the MFA check behind the session; absent when no MFA was used).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class SessionClaims:
     session_policy_arns: tuple[str, ...] = ()
     chain_depth: int = 0
     policy_revision: str = ""
+    mfa_authenticated_at: int | None = None  # when MFA was verified (this or an earlier link)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "session_tags", MappingProxyType(dict(self.session_tags)))
@@ -127,6 +129,7 @@ class SessionClaims:
             "sp": self.session_policy,
             "spd": self.session_policy_digest,
             "spa": list(self.session_policy_arns) or None,
+            "mfa": self.mfa_authenticated_at,
         }
         payload.update({k: v for k, v in optional.items() if v is not None})
         return payload
@@ -161,6 +164,7 @@ class SessionClaims:
             session_policy_arns=_str_tuple(p, "spa"),
             chain_depth=_typed(p, "chain", int) if "chain" in p else 0,
             policy_revision=_typed(p, "rev", str) if "rev" in p else "",
+            mfa_authenticated_at=_optional(p, "mfa", int),
         )
 
 

@@ -203,13 +203,14 @@ def start_server(
     **overrides: Any,
 ) -> E2EServer:
     """Settings as ``authz serve`` builds them (``load_settings`` with flag overrides): keys,
-    access-key store and audit log in ``workdir``, no file watching, no metrics port."""
+    access-key store, MFA store and audit log in ``workdir``, no file watching, no metrics port."""
     workdir.mkdir(parents=True, exist_ok=True)
     values: dict[str, Any] = {
         "repo": repo,
         "listen": f"{LOCALHOST}:0",
         "keys_dir": workdir / "keys",
         "credentials_file": workdir / "credentials.json",
+        "mfa_file": workdir / "mfa.json",
         "audit_log": workdir / "audit.jsonl",
         "metrics_listen": None,
         "watch": False,
