@@ -24,7 +24,6 @@ import json
 import os
 import re
 import secrets
-import string
 import threading
 import time
 from collections import OrderedDict
@@ -40,7 +39,6 @@ from authz.sts.tokens import new_secret_access_key
 __all__ = ["AccessKeyInfo", "CredentialStore", "new_access_key_id"]
 
 ACTIVE, INACTIVE = "Active", "Inactive"
-_BASE32 = string.ascii_uppercase + "234567"
 _KEY_ID = re.compile(r"AKIA[A-Z2-7]{16}")
 _USER_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(user/[\w+=,.@/-]{1,512}|root)")
 _DUMMY_SALT = secrets.token_bytes(16)  # hashed against on unknown keys to even out timing
@@ -48,7 +46,7 @@ _DUMMY_SALT = secrets.token_bytes(16)  # hashed against on unknown keys to even 
 
 def new_access_key_id() -> str:
     """``AKIA`` + 16 random characters of ``[A-Z2-7]``."""
-    return "AKIA" + "".join(secrets.choice(_BASE32) for _ in range(16))
+    return "AKIA" + base64.b32encode(secrets.token_bytes(10)).decode("ascii")
 
 
 def _b64(data: bytes) -> str:
