@@ -45,6 +45,7 @@ bench: $(STAMP)
 
 bench-load: $(STAMP)
 	$(BIN)/python -m authz.cli bench --scenario all --out benchmarks/results
+	$(BIN)/python benchmarks/harness/h2load_workers.py --duration 10 --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

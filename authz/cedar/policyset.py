@@ -63,42 +63,103 @@ class Partition:
         return len(self.statements)
 
     def decide(self, req: RequestFacts) -> LayerResult:
+        request = self.request(req)
+        return EMPTY if request is None else self.decide_one(request)
+
+    def request(self, req: RequestFacts) -> dict[str, object] | None:
+        """The native Cedar request for ``req`` (its context as a JSON string), or None when
+        the partition is empty (``decide`` is then ``EMPTY`` without a Cedar call)."""
         if self._policy_set is None or self._entities is None:
-            return EMPTY
+            return None
         oracle = (
             self.facts.holding(Probe(req.action, req.resource, req.context))
             if len(self.facts)
             else []
         )
-        request = {
+        return {
             "principal": _PRINCIPAL,
             "action": {"type": "Iam::Action", "id": req.action},
             "resource": {"type": "Iam::Resource", "id": req.resource},
             "context": json.dumps(build_context(self.plan, req, oracle)),
         }
+
+    def decide_one(self, request: Mapping[str, object]) -> LayerResult:
+        """One Cedar call for a ``request`` of this non-empty partition (fail closed)."""
+        if self._policy_set is None or self._entities is None:
+            return EMPTY
         try:
-            result = _is_authorized(request, self._policy_set, self._entities)
+            return _is_authorized(request, self._policy_set, self._entities)
         except Exception as err:
             return LayerResult(False, False, errors=(f"cedar evaluation failed: {err}".lower(),))
-        return _layer_result(result)
+
+    def decide_many(self, requests: list[dict[str, object]]) -> list[LayerResult]:
+        """``decide_one`` of each request, in one native batch call when the extension has
+        the entry point. When that call fails as a whole, one call per request, so an error
+        stays with the request that caused it: the results equal ``decide_one``'s."""
+        if self._policy_set is None or self._entities is None:
+            return [EMPTY] * len(requests)
+        index: dict[tuple[object, ...], int] = {}  # a request asked twice is sent once
+        unique: list[dict[str, object]] = []
+        slots: list[int] = []
+        for request in requests:
+            slot = index.setdefault(_request_key(request), len(unique))
+            if slot == len(unique):
+                unique.append(request)
+            slots.append(slot)
+        if _BATCH is None or len(unique) < 2:
+            results = [self.decide_one(r) for r in unique]
+        else:
+            try:
+                raws = _BATCH(unique, self._policy_set, self._entities._inner, None, False)
+                results = [_parsed(raw) for raw in raws]
+                if len(results) != len(unique):
+                    raise ValueError("the native batch answered a different number of requests")
+            except Exception:
+                results = [self.decide_one(r) for r in unique]
+        return [results[slot] for slot in slots]
 
 
 def _is_authorized(
     request: Mapping[str, object], policy_set: cedarpy.PolicySet, entities: cedarpy.Entities
-) -> dict[str, Any]:
-    """One decision as cedarpy's response dict (``decision``, ``diagnostics``); ``request``
-    carries its context as a JSON string. Calls the extension directly when it has the entry
-    point cedarpy's own ``is_authorized`` wraps (one request list, no per-call copies or
-    result objects: ~20 % of a small decision), else the public API."""
+) -> LayerResult:
+    """One decision; ``request`` carries its context as a JSON string. Calls the extension
+    directly when it has the entry point cedarpy's own ``is_authorized`` wraps (one request
+    list, no per-call copies or result objects: ~20 % of a small decision), else the public
+    API."""
     if _BATCH is not None:
         raw: str = _BATCH([request], policy_set, entities._inner, None, False)[0]
-        found: dict[str, Any] = json.loads(raw)
-        return found
+        return _parsed(raw)
     result = cedarpy.is_authorized(dict(request), policy_set, entities)
-    return {"decision": result.decision.value, "diagnostics": result.diagnostics._diagnostics}
+    return _layer_result(
+        {"decision": result.decision.value, "diagnostics": result.diagnostics._diagnostics}
+    )
+
+
+def _request_key(request: Mapping[str, Any]) -> tuple[object, ...]:
+    """A native request of one partition (the principal is always the same)."""
+    return (request["action"]["id"], request["resource"]["id"], request["context"])
 
 
 _BATCH = getattr(getattr(cedarpy, "_internal", None), "is_authorized_batch", None)
+_PARSED: dict[str, LayerResult] = {}  # native result text -> LayerResult (bounded memo)
+_PARSED_SIZE = 4096
+_METRICS = ',"metrics":'
+
+
+def _parsed(raw: str) -> LayerResult:
+    """``_layer_result`` of a native JSON result, memoised on its text up to the top-level
+    ``metrics`` member (results repeat: the same decision, reasons and errors; that text
+    alone determines the LayerResult, and ``,"metrics":`` cannot occur unescaped inside a
+    JSON string)."""
+    cut = raw.rfind(_METRICS)  # the timings of the call: last, and never read
+    key = raw[:cut] if cut > 0 else raw
+    found = _PARSED.get(key)
+    if found is None:
+        found = _layer_result(json.loads(raw))
+        if len(_PARSED) >= _PARSED_SIZE:
+            _PARSED.clear()
+        _PARSED[key] = found
+    return found
 
 
 def _layer_result(result: Mapping[str, Any]) -> LayerResult:

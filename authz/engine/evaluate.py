@@ -16,12 +16,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from authz.cedar.context import RequestFacts
 from authz.cedar.emit import is_compile_time
 from authz.cedar.pattern import parse_pattern, variables_of
-from authz.cedar.policyset import LayerResult, Partition
+from authz.cedar.policyset import EMPTY, LayerResult, Partition
 from authz.cedar.principals import caller_ids, grant_kinds
 from authz.cedar.translate import CedarStatement, translate_policies
 from authz.engine.combine import Verdicts, combine
@@ -108,16 +109,81 @@ class Evaluator:
         """The decision (stamped with ``revision``) and every context key the evaluated
         partitions read (condition keys, runtime and compile-time variables): what a decision
         cache must key on."""
+        prepared = self._prepare(request)
+        if isinstance(prepared, Decision):
+            return replace(prepared, revision=revision), frozenset()
+        run = _Run(self, prepared, prepared.action.split(":", 1)[0])
+        verdicts = self._verdicts(run, layers, request.caller, trust)
+        decision = self._assemble(run, verdicts, request, trust, revision)
+        return decision, frozenset(run.keys | run.variables)
+
+    def decide_many(
+        self,
+        items: Sequence[tuple[PolicyLayers, AuthRequest, bool]],
+        *,
+        revision: str | None = None,
+    ) -> list[tuple[Decision, frozenset[str]]]:
+        """``decide`` of each (layers, request, trust), with one native Cedar call per
+        partition for all the items that need it (a request asked twice of a partition is
+        sent once), then combined per item exactly as ``decide`` does. Items with the same
+        per-layer results share one ``Decision`` object."""
+        runs: list[tuple[_Run, PolicyLayers, AuthRequest, bool] | Decision] = []
+        groups: dict[int, tuple[Partition, list[_Step]]] = {}
+        memo: dict[tuple[object, ...], tuple[Partition, tuple[str, ...]]] = {}
+        for layers, request, trust in items:
+            prepared = self._prepare(request)
+            if isinstance(prepared, Decision):
+                runs.append(replace(prepared, revision=revision))
+                continue
+            run = _Run(self, prepared, prepared.action.split(":", 1)[0], deferred=memo)
+            self._verdicts(run, layers, request.caller, trust)  # collects run.steps
+            runs.append((run, layers, request, trust))
+            for step in run.steps:
+                if step.request is not None and step.partition is not None:
+                    groups.setdefault(id(step.partition), (step.partition, []))[1].append(step)
+        for partition, steps in groups.values():
+            results = partition.decide_many([s.request for s in steps if s.request is not None])
+            for step, result in zip(steps, results, strict=True):
+                step.result = result
+        out: list[tuple[Decision, frozenset[str]]] = []
+        shared: dict[tuple[object, ...], Decision] = {}  # what a Decision depends on -> it
+        for entry in runs:
+            if isinstance(entry, Decision):
+                out.append((entry, frozenset()))
+                continue
+            run, layers, request, trust = entry
+            missing = tuple(sorted(k for k in run.keys if k not in run.facts.context))
+            signature = (request.caller, request.resource_account, trust, missing, run.signature())
+            decision = shared.get(signature)
+            if decision is None:
+                run.replay()
+                verdicts = self._verdicts(run, layers, request.caller, trust)
+                decision = shared[signature] = self._assemble(
+                    run, verdicts, request, trust, revision
+                )
+            out.append((decision, frozenset(run.keys | run.variables)))
+        return out
+
+    def _prepare(self, request: AuthRequest) -> RequestFacts | Decision:
+        """The request's facts (caller-derived keys under the request's context), or the
+        decision when none is needed (GetCallerIdentity, spec §3.3 step 0)."""
         caller = request.caller
         action = request.action.lower()
         derived, pids, pself = _caller_facts(caller)
         context = {**derived, **request.context} if derived else dict(request.context)
         if action == "sts:getcalleridentity" and caller.kind in _PRINCIPAL_TYPE:
-            # needs no permission (spec §3.3 step 0)
-            return Decision(EvalDecision.ALLOWED, revision=revision), frozenset()
-        facts = RequestFacts(action, request.resource, context, pids, pself)
-        run = _Run(self, facts, action.split(":", 1)[0])
-        verdicts = self._verdicts(run, layers, caller, trust)
+            return Decision(EvalDecision.ALLOWED)
+        return RequestFacts(action, request.resource, context, pids, pself)
+
+    def _assemble(
+        self,
+        run: _Run,
+        verdicts: Verdicts,
+        request: AuthRequest,
+        trust: bool,
+        revision: str | None,
+    ) -> Decision:
+        caller = request.caller
         same = request.resource_account is None or request.resource_account == caller.account
         outcome = combine(
             verdicts,
@@ -126,7 +192,8 @@ class Evaluator:
             trust=trust,
             kinds=lambda sid: grant_kinds(run.statements[sid].statement, caller),
         )
-        decision = Decision(
+        context = run.facts.context
+        return Decision(
             decision=outcome.decision,
             matched=tuple(run.matched(layer, sid) for layer, sid in outcome.deciding),
             failing_layer=outcome.failing_layer
@@ -136,7 +203,6 @@ class Evaluator:
             errors=tuple(run.errors),
             revision=revision,
         )
-        return decision, frozenset(run.keys | run.variables)
 
     def _verdicts(self, run: _Run, layers: PolicyLayers, caller: Caller, trust: bool) -> Verdicts:
         resource_layer = Layer.TRUST if trust else Layer.RESOURCE
@@ -235,10 +301,32 @@ class Evaluator:
         return found
 
 
-class _Run:
-    """The state of one evaluation: partitions used, statements seen, errors, keys read."""
+@dataclass(slots=True)
+class _Step:
+    """One layer of a deferred run: its partition and native request (None: empty partition
+    or a partition error), the error message of a failed partition, then its result."""
 
-    def __init__(self, evaluator: Evaluator, facts: RequestFacts, service: str) -> None:
+    layer: Layer
+    partition: Partition | None
+    request: dict[str, object] | None
+    result: LayerResult
+    message: str | None = None
+
+
+class _Run:
+    """The state of one evaluation: partitions used, statements seen, errors, keys read.
+    ``deferred``: ``layer`` only collects ``steps`` (partitions and their native requests)
+    and answers ``EMPTY``; after the steps' results are filled in, ``replay`` makes a second
+    pass over the same layers answer with them, recording errors exactly as a direct run."""
+
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        facts: RequestFacts,
+        service: str,
+        *,
+        deferred: dict[tuple[object, ...], tuple[Partition, tuple[str, ...]]] | None = None,
+    ) -> None:
         self.evaluator = evaluator
         self.facts = facts
         self.service = service
@@ -246,19 +334,53 @@ class _Run:
         self.errors: list[str] = []
         self.keys: set[str] = set()
         self.variables: set[str] = set()  # compile-time variables that selected partitions
+        self.deferred = deferred is not None
+        # deferred: the batch's partitions without compile-time variables, by policy identity
+        self._memo = deferred if deferred is not None else {}
+        self.steps: list[_Step] = []
+        self._replaying: int | None = None
+
+    def replay(self) -> None:
+        self._replaying = 0
+
+    def signature(self) -> tuple[object, ...]:
+        """What the decision of a replayed run depends on besides caller, trust and context:
+        each layer's partition (by identity), result and error."""
+        return tuple((s.layer, id(s.partition), s.result, s.message) for s in self.steps)
 
     def layer(self, layer: Layer, policies: Sequence[Policy]) -> LayerResult:
-        try:
-            part, names = self.evaluator.partition_and_variables(
-                layer, policies, self.service, self.facts.context
-            )
+        if self._replaying is not None:
+            step = self.steps[self._replaying]
+            self._replaying += 1
+            if step.message is not None:
+                self.errors.append(step.message)
+            else:
+                self.errors.extend(f"layer `{layer.value}`: {e}" for e in step.result.errors)
+            return step.result
+        key = (layer, self.service, *map(id, policies)) if self.deferred else ()
+        try:  # (the batch holds the policies, so their ids stay unique while it runs)
+            found = self._memo.get(key) if self.deferred else None
+            if found is None:
+                found = self.evaluator.partition_and_variables(
+                    layer, policies, self.service, self.facts.context
+                )
+                if self.deferred and not found[1]:
+                    self._memo[key] = found
+            part, names = found
             self.variables.update(names)
         except AuthzError as err:
             message = f"layer `{layer.value}`: {err.message}"
+            failed = LayerResult(False, False, errors=(message,))
+            if self.deferred:
+                self.steps.append(_Step(layer, None, None, failed, message))
+                return EMPTY
             self.errors.append(message)
-            return LayerResult(False, False, errors=(message,))
+            return failed
         self.statements.update(part.statements)
         self.keys |= part.keys
+        if self.deferred:
+            self.steps.append(_Step(layer, part, part.request(self.facts), EMPTY))
+            return EMPTY
         result = part.decide(self.facts)
         self.errors.extend(f"layer `{layer.value}`: {e}" for e in result.errors)
         return result

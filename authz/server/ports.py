@@ -174,6 +174,13 @@ class Backend(Protocol):
     # -- Authorizer -------------------------------------------------------------------------
     def authorize(self, identity: Identity, params: AuthorizeParams) -> AuthorizeResult: ...
 
+    def authorize_batch(
+        self, identity: Identity, params_list: Sequence[AuthorizeParams]
+    ) -> list[AuthorizeResult]:
+        """``authorize`` of each item for one identity, in order, with the same decisions
+        (the implementation may evaluate them together)."""
+        ...
+
     # -- PolicySimulator (AWS-shaped dicts: the IAM API's PascalCase request/response) -------
     def simulate_principal_policy(
         self, identity: Identity, request: Mapping[str, Any]

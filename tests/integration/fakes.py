@@ -152,6 +152,11 @@ class FakeBackend:
             )
         return AuthorizeResult(decision)
 
+    def authorize_batch(
+        self, identity: Identity, params_list: Sequence[AuthorizeParams]
+    ) -> list[AuthorizeResult]:
+        return [self.authorize(identity, params) for params in params_list]
+
     # -- simulator ---------------------------------------------------------------------------
     def _simulate(self, name: str, request: Mapping[str, Any]) -> Mapping[str, Any]:
         self._enter(name, dict(request))

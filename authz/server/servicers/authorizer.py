@@ -1,4 +1,5 @@
-"""Authorizer servicer: Authorize / AuthorizeBatch ↔ ``Backend.authorize``.
+"""Authorizer servicer: Authorize ↔ ``Backend.authorize``, AuthorizeBatch ↔
+``Backend.authorize_batch`` (one call per distinct subject of the batch).
 
 Owns the wire ↔ model conversion of a decision question (context entries, decision enum,
 matched statements) and the rule for deciding on behalf of another principal: only trusted
@@ -99,6 +100,15 @@ def decision_to_wire(
     )
 
 
+def _params(request: authorizer_pb2.AuthorizeRequest, prefix: str) -> AuthorizeParams:
+    return AuthorizeParams(
+        action=required(request.action, f"{prefix}action"),
+        resource=required(request.resource, f"{prefix}resource"),
+        resource_account=optional(request.resource_account),
+        context=context_from_wire(request.context, prefix),
+    )
+
+
 class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
     def __init__(
         self,
@@ -127,25 +137,39 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
     ) -> authorizer_pb2.AuthorizeBatchResponse:
         ident = callctx.require_identity()
         at_most(request.items, self._max_batch, "items")
-        results = [
-            self._decide(ident, item, f"items.{i + 1}.") for i, item in enumerate(request.items)
-        ]
-        return authorizer_pb2.AuthorizeBatchResponse(results=results)
+        # Every item is validated (in order) before any is decided; items are then decided
+        # per subject, each subject's items together (``Backend.authorize_batch``).
+        groups: list[tuple[Identity, list[int], list[AuthorizeParams]]] = []
+        for i, item in enumerate(request.items):
+            params = _params(item, f"items.{i + 1}.")
+            subject = self._subject(ident, item)
+            group = next((g for g in groups if g[0] == subject), None)
+            if group is None:
+                group = (subject, [], [])
+                groups.append(group)
+            group[1].append(i)
+            group[2].append(params)
+        results: dict[int, authorizer_pb2.AuthorizeResponse] = {}
+        for subject, indexes, params_list in groups:
+            decided = self._backend.authorize_batch(subject, params_list)
+            for i, params, result in zip(indexes, params_list, decided, strict=True):
+                results[i] = self._respond(result.decision, params.action, subject)
+        return authorizer_pb2.AuthorizeBatchResponse(results=[results[i] for i in sorted(results)])
 
     def _decide(
         self, ident: Identity, request: authorizer_pb2.AuthorizeRequest, prefix: str
     ) -> authorizer_pb2.AuthorizeResponse:
-        params = AuthorizeParams(
-            action=required(request.action, f"{prefix}action"),
-            resource=required(request.resource, f"{prefix}resource"),
-            resource_account=optional(request.resource_account),
-            context=context_from_wire(request.context, prefix),
-        )
+        params = _params(request, prefix)
         subject = self._subject(ident, request)
         decision = self._backend.authorize(subject, params).decision
+        return self._respond(decision, params.action, subject)
+
+    def _respond(
+        self, decision: Decision, action: str, subject: Identity
+    ) -> authorizer_pb2.AuthorizeResponse:
         if self._on_decision is not None:
             self._on_decision(decision)
-        return self._to_wire(decision, params.action, subject.caller.arn)
+        return self._to_wire(decision, action, subject.caller.arn)
 
     def _to_wire(
         self, decision: Decision, action: str, principal_arn: str
