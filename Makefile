@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only -p no:randomly -o testpaths=benchmarks
 
 bench-load: $(STAMP)
+	command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
 	$(BIN)/python -m authz.cli bench --scenario all --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --duration 10 --out benchmarks/results
 
