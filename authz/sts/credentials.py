@@ -17,10 +17,8 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
-import fcntl
 import hashlib
 import hmac
-import json
 import os
 import re
 import secrets
@@ -33,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from authz.errors import InvalidClientTokenId, NoSuchEntity, ValidationError
-from authz.sts.securefile import atomic_write_private
+from authz.sts.securefile import RecordFile
 from authz.sts.tokens import new_secret_access_key
 
 __all__ = ["AccessKeyInfo", "CredentialStore", "new_access_key_id"]
@@ -99,12 +97,6 @@ class _Record:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _State:
-    records: dict[str, _Record]
-    stamp: tuple[int, int, int] | None  # None: the file does not exist yet
-
-
 def _parse_record(key_id: str, raw: Any) -> _Record:
     if not _KEY_ID.fullmatch(key_id) or not isinstance(raw, dict):
         raise ValueError(f"entry `{key_id}` is not an access key")
@@ -117,29 +109,8 @@ def _parse_record(key_id: str, raw: Any) -> _Record:
     return _Record(info, base64.b64decode(raw["salt"]), base64.b64decode(raw["hash"]))
 
 
-def _read(path: Path) -> _State:
-    try:
-        st = path.stat()
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return _State({}, None)
-    try:
-        doc = json.loads(data)
-        if not isinstance(doc, dict) or doc.get("version") != 1:
-            raise ValueError("must be an object with `version` 1")
-        keys = doc.get("access_keys", {})
-        if not isinstance(keys, dict):
-            raise ValueError("`access_keys` must be an object")
-        records = {k: _parse_record(k, v) for k, v in keys.items()}
-    except (ValueError, KeyError, TypeError) as err:  # binascii.Error is a ValueError
-        raise ValidationError(f"credentials store `{path}`: {err}") from err
-    return _State(records, (st.st_ino, st.st_mtime_ns, st.st_size))
-
-
-def _write(path: Path, records: dict[str, _Record]) -> None:
-    doc = {"version": 1, "access_keys": {k: r.to_json() for k, r in sorted(records.items())}}
-    data = (json.dumps(doc, indent=2) + "\n").encode()
-    atomic_write_private(path, data)
+def _store_file(path: Path) -> RecordFile[_Record]:
+    return RecordFile(path, "access_keys", "credentials store", _parse_record, _Record.to_json)
 
 
 class CredentialStore:
@@ -157,7 +128,8 @@ class CredentialStore:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, bytes], str] = OrderedDict()
-        self._state = _read(self._path)
+        self._file = _store_file(self._path)
+        self._records, self._stamp = self._file.read()
 
     @property
     def path(self) -> Path:
@@ -167,8 +139,8 @@ class CredentialStore:
 
     def authenticate(self, access_key_id: str, secret: str) -> str:
         """Return the user ARN owning an Active key whose secret matches, else raise."""
-        state = self._current()
-        record = state.records.get(access_key_id) if isinstance(access_key_id, str) else None
+        records = self._current()
+        record = records.get(access_key_id) if isinstance(access_key_id, str) else None
         if not isinstance(secret, str) or len(secret) > 256:
             raise InvalidClientTokenId(reason="malformed")
         presented = hashlib.sha256(secret.encode("utf-8")).digest()
@@ -193,20 +165,16 @@ class CredentialStore:
                 self._cache.popitem(last=False)
         return record.info.user_arn
 
-    def _current(self) -> _State:
-        """The state, re-read if the file changed since the last read (one stat per call)."""
-        try:
-            st = self._path.stat()
-            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
-        except FileNotFoundError:
-            stamp = None
-        if stamp != self._state.stamp:
-            self._replace_state(_read(self._path))
-        return self._state
+    def _current(self) -> dict[str, _Record]:
+        """The records, re-read if the file changed since the last read (one stat per call)."""
+        if self._file.stamp() != self._stamp:
+            self._adopt()
+        return self._records
 
-    def _replace_state(self, state: _State) -> None:
+    def _adopt(self) -> None:
+        records, stamp = self._file.read()
         with self._lock:
-            self._state = state
+            self._records, self._stamp = records, stamp
             self._cache.clear()  # status or secrets may have changed: authenticate afresh
 
     # -- administration (authz keys) ------------------------------------------------------
@@ -240,7 +208,7 @@ class CredentialStore:
 
     def list(self, user_arn: str | None = None) -> builtins.list[AccessKeyInfo]:
         """Metadata of every key (of one user if given), by creation time. Never secrets."""
-        infos = [r.info for r in self._current().records.values()]
+        infos = [r.info for r in self._current().values()]
         if user_arn is not None:
             infos = [i for i in infos if i.user_arn == user_arn]
         return sorted(infos, key=lambda i: (i.created_at, i.access_key_id))
@@ -255,13 +223,8 @@ class CredentialStore:
     @contextlib.contextmanager
     def _mutate(self) -> Iterator[dict[str, _Record]]:
         """Lock the file, re-read it, yield a copy to change, write it back and adopt it."""
-        self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(f"{self._path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            records = dict(_read(self._path).records)
+        with self._file.locked():
+            records = dict(self._file.read()[0])
             yield records
-            _write(self._path, records)
-            self._replace_state(_read(self._path))
-        finally:
-            os.close(fd)
+            self._file.write(records)
+            self._adopt()

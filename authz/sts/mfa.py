@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import fcntl
 import hmac
-import json
 import logging
 import os
 import re
@@ -41,7 +39,7 @@ import pyotp
 from cryptography.fernet import Fernet, InvalidToken
 
 from authz.errors import EntityAlreadyExists, LimitExceeded, NoSuchEntity, ValidationError
-from authz.sts.securefile import atomic_write_private, file_stamp
+from authz.sts.securefile import RecordFile, atomic_write_private
 
 __all__ = ["ACTIVE", "INACTIVE", "MfaDeviceInfo", "MfaStore"]
 
@@ -102,12 +100,6 @@ class _Record:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _State:
-    records: dict[str, _Record]
-    stamp: tuple[int, int, int] | None  # None: the file does not exist yet
-
-
 def _parse_record(serial: str, raw: Any) -> _Record:
     if not _SERIAL.fullmatch(serial) or not isinstance(raw, dict):
         raise ValueError(f"entry `{serial}` is not a virtual MFA device")
@@ -122,28 +114,8 @@ def _parse_record(serial: str, raw: Any) -> _Record:
     return _Record(info, raw["seed"], last)
 
 
-def _read(path: Path) -> _State:
-    try:
-        st = path.stat()
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return _State({}, None)
-    try:
-        doc = json.loads(data)
-        if not isinstance(doc, dict) or doc.get("version") != 1:
-            raise ValueError("must be an object with `version` 1")
-        devices = doc.get("mfa_devices", {})
-        if not isinstance(devices, dict):
-            raise ValueError("`mfa_devices` must be an object")
-        records = {k: _parse_record(k, v) for k, v in devices.items()}
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValidationError(f"MFA store `{path}`: {err}") from err
-    return _State(records, (st.st_ino, st.st_mtime_ns, st.st_size))
-
-
-def _write(path: Path, records: dict[str, _Record]) -> None:
-    doc = {"version": 1, "mfa_devices": {k: r.to_json() for k, r in sorted(records.items())}}
-    atomic_write_private(path, (json.dumps(doc, indent=2) + "\n").encode())
+def _store_file(path: Path) -> RecordFile[_Record]:
+    return RecordFile(path, "mfa_devices", "MFA store", _parse_record, _Record.to_json)
 
 
 def _codes_for(seed: str, steps: range) -> list[str]:
@@ -165,7 +137,8 @@ class MfaStore:
         self._key_path = self._path.with_name(self._path.name + ".key")
         self._clock = clock
         self._issuer = issuer
-        self._state = _read(self._path)
+        self._file = _store_file(self._path)
+        self._records, self._stamp = self._file.read()
 
     @property
     def path(self) -> Path:
@@ -185,7 +158,7 @@ class MfaStore:
         step = int(self._clock() // STEP_SECONDS)
         steps = range(step - WINDOW, step + WINDOW + 1)
         well_formed = _CODE.fullmatch(code) is not None
-        if serial not in self._current().records:  # no lock (nor lock file) for unknown devices
+        if serial not in self._current():  # no lock (nor lock file) for unknown devices
             _codes_for(_DUMMY_SEED, steps)
             log.info("MFA verification failed for %s: unknown_device", serial)
             return False
@@ -229,15 +202,11 @@ class MfaStore:
             return "reused_code"
         return None
 
-    def _current(self) -> _State:
-        """The state, re-read if the file changed since the last read (one stat per call)."""
-        try:
-            stamp: tuple[int, int, int] | None = file_stamp(self._path)
-        except FileNotFoundError:
-            stamp = None
-        if stamp != self._state.stamp:
-            self._state = _read(self._path)
-        return self._state
+    def _current(self) -> dict[str, _Record]:
+        """The records, re-read if the file changed since the last read (one stat per call)."""
+        if self._file.stamp() != self._stamp:
+            self._records, self._stamp = self._file.read()
+        return self._records
 
     # -- administration (authz keys *-mfa) ---------------------------------------------------
 
@@ -286,7 +255,7 @@ class MfaStore:
 
     def list(self, user_arn: str | None = None) -> builtins.list[MfaDeviceInfo]:
         """Metadata of every device (of one user if given), by creation time. Never seeds."""
-        infos = [r.info for r in self._current().records.values()]
+        infos = [r.info for r in self._current().values()]
         if user_arn is not None:
             infos = [i for i in infos if i.user_arn == user_arn]
         return sorted(infos, key=lambda i: (i.created_at, i.serial_number))
@@ -331,17 +300,12 @@ class MfaStore:
     @contextlib.contextmanager
     def _mutate(self, *, create_key: bool) -> Iterator[dict[str, _Record]]:
         """Lock the file, re-read it, yield a copy to change; write it back only if changed."""
-        self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(f"{self._path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            before = _read(self._path).records
+        with self._file.locked():
+            before = self._file.read()[0]
             if create_key:
                 self._fernet(create=not before)  # a key is never made over existing seeds
             records = dict(before)
             yield records
             if records != before:
-                _write(self._path, records)
-            self._state = _read(self._path)
-        finally:
-            os.close(fd)
+                self._file.write(records)
+            self._records, self._stamp = self._file.read()
