@@ -199,6 +199,9 @@ class AuthzBackend:
         if snapshot is not None:
             stats = dict(snapshot.cache_stats())  # partition_* and decision_*
             counts = dict(snapshot.repository.counts)
+        stats["reload_activated"] = reload.activated
+        stats["reload_unchanged"] = reload.unchanged
+        stats["reload_failed"] = reload.failed
         stats["token_cache_hits"] = self.verifier.hits
         stats["token_cache_misses"] = self.verifier.misses
         return StatusResult(

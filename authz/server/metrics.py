@@ -12,6 +12,8 @@ port. A dedicated registry per server keeps in-process test servers from collidi
     authz_snapshot_revision_info{revision}             gauge = 1, read from backend.status()
     authz_audit_dropped_events_total                   counter (audit queue full)
     authz_cache_stat{stat}                             gauge, read from backend.status()
+    authz_reload_events_total{outcome}                 counter, read from backend.status():
+                                                       every reload (file watch, SIGHUP, RPC)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 _log = logging.getLogger("authz.server.metrics")
@@ -34,7 +36,9 @@ StatusSource = Callable[[], tuple[str | None, Mapping[str, int]]]
 
 
 class _BackendCollector(Collector):
-    """Reads (revision, cache stats) at scrape time; a failing source yields no samples."""
+    """Reads (revision, cache stats) at scrape time; a failing source yields no samples.
+    Stats named ``reload_<outcome>`` are the reloader's counters and become
+    ``authz_reload_events_total{outcome}``."""
 
     def __init__(self, source: StatusSource) -> None:
         self._source = source
@@ -51,12 +55,21 @@ class _BackendCollector(Collector):
         except Exception:  # a scrape must not fail because the backend is not ready
             _log.debug("backend status unavailable", exc_info=True)
             current, values = None, {}
+        reloads = CounterMetricFamily(
+            "authz_reload_events",
+            "Reload attempts by outcome (watch, SIGHUP, RPC)",
+            labels=["outcome"],
+        )
         for name, value in sorted(values.items()):
-            stats.add_metric([name], float(value))
+            if name.startswith("reload_"):
+                reloads.add_metric([name.removeprefix("reload_")], float(value))
+            else:
+                stats.add_metric([name], float(value))
         if current:
             revision.add_metric([current], 1.0)
         yield stats
         yield revision
+        yield reloads
 
 
 class ServerMetrics:
