@@ -10,8 +10,9 @@ reuse (so principals share compiled partitions), inline policies on about a thir
 
 ``measure`` generates each size into a temporary directory and, in a fresh subprocess per size
 (clean RSS), reports: load time (``build_snapshot``), resident memory after loading, the first
-decision per principal (lazy Cedar compile; median over a sample of roles), and the steady
-decision time (median over repeated decisions on warmed principals). One run, all sizes.
+decision per principal (lazy Cedar compile; median over a sample of roles), the steady
+decision time (warmed principals, distinct resources so every decision is evaluated) and the
+decision-cache hit time. One run, all sizes.
 """
 
 from __future__ import annotations
@@ -245,12 +246,18 @@ def measure_one(root: Path, sample: int = 50, steady: int = 2000) -> dict[str, A
         authorize(snap, caller, action, "arn:aws:s3:::x/y", context)
         firsts.append(time.perf_counter() - t)
         requests.append((caller, action))
-    times = []
+    times = []  # distinct resources: every decision evaluated (no decision-cache hit)
+    for i in range(steady):
+        caller, action = requests[i % len(requests)]
+        t = time.perf_counter()
+        authorize(snap, caller, action, f"arn:aws:s3:::x/{i}", context)
+        times.append(time.perf_counter() - t)
+    cached = []  # the first sample's requests again: decision-cache hits
     for i in range(steady):
         caller, action = requests[i % len(requests)]
         t = time.perf_counter()
         authorize(snap, caller, action, "arn:aws:s3:::x/y", context)
-        times.append(time.perf_counter() - t)
+        cached.append(time.perf_counter() - t)
     return {
         "roles": len(roles),
         "load_s": round(load, 3),
@@ -260,6 +267,7 @@ def measure_one(root: Path, sample: int = 50, steady: int = 2000) -> dict[str, A
         "first_decision_ms_max": round(max(firsts) * 1000, 2),
         "steady_decision_us_median": round(statistics.median(times) * 1e6, 1),
         "steady_decision_us_p99": round(sorted(times)[int(len(times) * 0.99)] * 1e6, 1),
+        "cached_decision_us_median": round(statistics.median(cached) * 1e6, 1),
         "cache": snap.cache_stats(),
     }
 
