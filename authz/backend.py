@@ -20,7 +20,7 @@ from authz.engine.decision import Decision
 from authz.engine.reload import Reloader, SnapshotHolder
 from authz.engine.simulate import simulate_principal_policy
 from authz.engine.snapshot import Snapshot, authorize, authorize_batch
-from authz.errors import InvalidClientTokenId, MalformedPolicyDocument, NoSuchEntity
+from authz.errors import InvalidClientTokenId, MalformedPolicyDocument
 from authz.iam.model import Caller, CallerKind, PolicyType
 from authz.iam.parse import parse_policy
 from authz.server.ports import (
@@ -30,12 +30,12 @@ from authz.server.ports import (
     AuthorizeParams,
     AuthorizeResult,
     CallerIdentityResult,
+    CallOrigin,
     Identity,
     ReloadResult,
     StatusResult,
     ValidatePolicyResult,
 )
-from authz.sts import assume_role as rules
 from authz.sts.credentials import CredentialStore
 from authz.sts.keys import KeyRing
 from authz.sts.service import StsService, caller_identity, decide_as_session, session_caller
@@ -97,14 +97,16 @@ class AuthzBackend:
         return decision.allowed
 
     # -- STS ---------------------------------------------------------------------------------
-    def assume_role(self, identity: Identity, params: AssumeRoleParams) -> AssumeRoleResult:
+    def assume_role(
+        self, identity: Identity, params: AssumeRoleParams, origin: CallOrigin
+    ) -> AssumeRoleResult:
         snapshot = self.holder.current
         outcome = self.sts.assume_role(
             snapshot,
             identity.caller,
             _claims(identity),
-            _rules_params(params),
-            _origin_context(params),
+            params,
+            _origin_context(origin),
         )
         return AssumeRoleResult(
             access_key_id=outcome.access_key_id,
@@ -231,11 +233,11 @@ class AuthzBackend:
         return role is not None and claims.session_id in role.revoked_session_ids
 
 
-def _origin_context(params: AssumeRoleParams) -> Mapping[str, Any]:
+def _origin_context(origin: CallOrigin) -> Mapping[str, Any]:
     """Keys the server itself knows about an AssumeRole call (spec §5)."""
-    ctx = {"aws:securetransport": "true" if params.secure_transport else "false"}
-    if params.source_ip:
-        ctx["aws:sourceip"] = params.source_ip
+    ctx = {"aws:securetransport": "true" if origin.secure_transport else "false"}
+    if origin.source_ip:
+        ctx["aws:sourceip"] = origin.source_ip
     return with_clock(ctx)
 
 
@@ -288,23 +290,3 @@ def with_clock(context: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _claims(identity: Identity) -> SessionClaims | None:
     return identity.session if isinstance(identity.session, SessionClaims) else None
-
-
-def _rules_params(p: AssumeRoleParams) -> rules.AssumeRoleParams:
-    return rules.AssumeRoleParams(
-        role_arn=p.role_arn,
-        role_session_name=p.role_session_name,
-        duration_seconds=p.duration_seconds,
-        external_id=p.external_id,
-        policy=p.policy,
-        policy_arns=p.policy_arns,
-        tags=tuple((t.key, t.value) for t in p.tags),
-        transitive_tag_keys=p.transitive_tag_keys,
-        serial_number=p.serial_number,
-        token_code=p.token_code,
-        source_identity=p.source_identity,
-    )
-
-
-def unknown_principal(arn: str) -> NoSuchEntity:
-    return NoSuchEntity(f"the principal `{arn}` does not exist")

@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from authz.engine.decision import Decision
 from authz.iam.model import Caller, ContextValue, PolicyType
+from authz.sts.assume_role import AssumeRoleParams as AssumeRoleParams
 
 
 class AuthMethod(StrEnum):
@@ -46,28 +47,10 @@ class Identity:
 
 
 @dataclass(frozen=True, slots=True)
-class Tag:
-    key: str
-    value: str
+class CallOrigin:
+    """Where a call came from (the edge fills it): the caller's IP address (the peer, or
+    ``x-forwarded-for`` from a trusted proxy) and whether the channel is TLS."""
 
-
-@dataclass(frozen=True, slots=True)
-class AssumeRoleParams:
-    """AWS STS AssumeRole parameters; empty strings from the wire arrive as ``None``."""
-
-    role_arn: str
-    role_session_name: str
-    duration_seconds: int | None = None
-    external_id: str | None = None
-    policy: str | None = None
-    policy_arns: tuple[str, ...] = ()
-    tags: tuple[Tag, ...] = ()
-    transitive_tag_keys: tuple[str, ...] = ()
-    serial_number: str | None = None
-    token_code: str | None = None
-    source_identity: str | None = None
-    # Where the call came from (the edge fills these): the caller's IP address (the peer, or
-    # ``x-forwarded-for`` from a trusted proxy) and whether the channel is TLS.
     source_ip: str | None = None
     secure_transport: bool = False
 
@@ -163,7 +146,12 @@ class Backend(Protocol):
         ...
 
     # -- SecurityTokenService --------------------------------------------------------------
-    def assume_role(self, identity: Identity, params: AssumeRoleParams) -> AssumeRoleResult: ...
+    def assume_role(
+        self, identity: Identity, params: AssumeRoleParams, origin: CallOrigin
+    ) -> AssumeRoleResult:
+        """``params`` are the AWS parameters (empty strings from the wire arrive as ``None``;
+        tags as ``(key, value)`` pairs)."""
+        ...
 
     def get_caller_identity(self, identity: Identity) -> CallerIdentityResult: ...
 

@@ -20,6 +20,7 @@ from authz.server.ports import (
     AuthorizeParams,
     AuthorizeResult,
     CallerIdentityResult,
+    CallOrigin,
     Identity,
     ReloadResult,
     StatusResult,
@@ -99,7 +100,9 @@ class FakeBackend:
         self.tokens[token] = (Identity(caller, AuthMethod.SESSION_TOKEN, {"sid": "s1"}), expiration)
         return token, expiration
 
-    def assume_role(self, identity: Identity, params: AssumeRoleParams) -> AssumeRoleResult:
+    def assume_role(
+        self, identity: Identity, params: AssumeRoleParams, origin: CallOrigin
+    ) -> AssumeRoleResult:
         self._enter("assume_role", params)
         if params.role_arn != ROLE_ARN:
             raise errors.AccessDenied(

@@ -38,7 +38,7 @@ def test_assume_role_round_trip(client: AuthzClient, backend: FakeBackend) -> No
     params = backend.calls[-1][1]
     assert isinstance(params, AssumeRoleParams)
     assert params.duration_seconds == 7200 and params.external_id == "ext"
-    assert params.tags[0].key == "team" and params.policy_arns[0].endswith("ReadOnlyAccess")
+    assert params.tags[0][0] == "team" and params.policy_arns[0].endswith("ReadOnlyAccess")
     assert params.serial_number is None and params.token_code is None
 
 

@@ -8,7 +8,7 @@ import grpc
 
 from authz._gen.authz.v1 import sts_pb2, sts_pb2_grpc
 from authz.server import callctx
-from authz.server.ports import AssumeRoleParams, Backend, Tag
+from authz.server.ports import AssumeRoleParams, Backend, CallOrigin
 from authz.server.servicers._fields import optional, required, timestamp
 
 
@@ -63,18 +63,20 @@ class SecurityTokenServiceServicer(sts_pb2_grpc.SecurityTokenServiceServicer):
                 for i, p in enumerate(request.policy_arns)
             ),
             tags=tuple(
-                Tag(required(t.key, f"tags.{i + 1}.member.key"), t.value)
+                (required(t.key, f"tags.{i + 1}.member.key"), t.value)
                 for i, t in enumerate(request.tags)
             ),
             transitive_tag_keys=tuple(request.transitive_tag_keys),
             serial_number=optional(request.serial_number),
             token_code=optional(request.token_code),
             source_identity=optional(request.source_identity),
+        )
+        origin = CallOrigin(
             source_ip=source_ip(context, self._trusted_proxies),
             secure_transport=b"ssl"
             in (context.auth_context().get("transport_security_type") or b""),
         )
-        result = self._backend.assume_role(callctx.require_identity(), params)
+        result = self._backend.assume_role(callctx.require_identity(), params, origin)
         response = sts_pb2.AssumeRoleResponse(
             credentials=sts_pb2.Credentials(
                 access_key_id=result.access_key_id,
