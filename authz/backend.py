@@ -9,7 +9,6 @@ no grpc and no cedarpy.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -40,8 +39,6 @@ from authz.sts.credentials import CredentialStore
 from authz.sts.keys import KeyRing
 from authz.sts.service import StsService, caller_identity, decide_as_session, session_caller
 from authz.sts.tokens import SessionClaims, TokenVerifier
-
-log = logging.getLogger("authz.backend")
 
 ON_BEHALF_ACTION = "authz:AuthorizeOnBehalf"
 

@@ -38,6 +38,7 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
     reloader = Reloader(
         settings.repo,
         cache_size=settings.partition_cache_size,
+        decision_cache_size=settings.decision_cache_size,
         cooldown=settings.reload_debounce_ms / 1000,
     )
     holder = reloader.holder

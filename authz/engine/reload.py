@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from authz.engine.cache import DEFAULT_SIZE as DEFAULT_DECISION_CACHE_SIZE
 from authz.engine.snapshot import Snapshot, build_snapshot, run_repo_tests
 from authz.errors import Problem, RepositoryError, ServiceUnavailable
 from authz.repo.policytests import failure_problems
@@ -137,6 +138,7 @@ class Reloader:
         *,
         gate_tests: bool = True,
         cache_size: int = 4096,
+        decision_cache_size: int = DEFAULT_DECISION_CACHE_SIZE,
         cooldown: float = 0.2,
         git: bool = True,
         builder: Builder | None = None,
@@ -145,7 +147,11 @@ class Reloader:
         self.holder = holder if holder is not None else SnapshotHolder()
         self.gate_tests = gate_tests
         self.cooldown = cooldown
-        self._builder = builder or (lambda r: build_snapshot(r, cache_size=cache_size, git=git))
+        self._builder = builder or (
+            lambda r: build_snapshot(
+                r, cache_size=cache_size, decision_cache_size=decision_cache_size, git=git
+            )
+        )
         self._gate = _Gate()
         self._status = ReloadStatus()
         self._status_lock = threading.Lock()

@@ -1,6 +1,7 @@
-"""IAM wildcard matching (spec §2): ``*`` any sequence, ``?`` exactly one character, and ARN
-matching component by component. Used by the translator for oracle facts and by the repository
-for name look-ups. Plain Python, no Cedar."""
+"""IAM wildcard matching (spec §2): ``*`` any sequence, ``?`` exactly one character, and
+splitting an ARN into its six components. Used by the translator (service partitions, ARN
+values), the validator (trust actions) and the repository loader. Plain Python, no Cedar.
+(Patterns with policy variables are matched by ``authz.cedar.pattern``.)"""
 
 from __future__ import annotations
 
@@ -33,15 +34,3 @@ def split_arn(arn: str) -> tuple[str, str, str, str, str, str] | None:
     if len(parts) != 6:
         return None
     return parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]
-
-
-def arn_match(pattern: str, value: str) -> bool:
-    """ARN matching (spec §2.2): ``*`` alone matches all; components 1-5 glob one by one
-    (a wildcard never crosses ``:``), component 6 as a single glob; case-sensitive."""
-    if pattern == "*":
-        return True
-    pat = split_arn(pattern)
-    val = split_arn(value)
-    if pat is None or val is None:
-        return False
-    return all(glob_match(p, v) for p, v in zip(pat, val, strict=True))

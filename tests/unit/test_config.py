@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from authz.config import load_settings
+from authz.engine.snapshot import authorize
 from authz.errors import ValidationError
+from authz.wiring import build_backend
 
 
 def test_defaults_bind_to_loopback() -> None:
@@ -38,3 +40,21 @@ def test_bad_settings_name_the_problem(tmp_path: Path, text: str, fragment: str)
     cfg.write_text(text)
     with pytest.raises(ValidationError, match=fragment):
         load_settings(cfg)
+
+
+def test_cache_settings_reach_the_snapshot(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2] / "policies"
+    settings = load_settings(
+        None, repo=repo, keys_dir=tmp_path / "k", credentials_file=tmp_path / "c.json",
+        mfa_file=tmp_path / "m.json", watch=False, decision_cache_size=0,
+    )  # fmt: skip
+    backend = build_backend(settings)
+    try:
+        snapshot = backend.holder.current
+        bob = snapshot.caller("arn:aws:iam::111122223333:user/Bob")
+        for _ in range(3):
+            authorize(snapshot, bob, "sts:AssumeRole", "arn:aws:iam::444455556666:role/foo")
+        stats = snapshot.cache_stats()
+        assert stats["decision_hits"] == 0 and stats["decision_size"] == 0
+    finally:
+        backend.reloader.close()
