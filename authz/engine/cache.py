@@ -28,15 +28,17 @@ from typing import TypeAlias
 
 from authz.engine.decision import Decision
 from authz.iam.conditions import TIME_VARYING_KEYS
-from authz.iam.model import Caller, Policy
+from authz.iam.model import Caller, ContextValue, Policy
 
 Shape: TypeAlias = tuple[Hashable, ...]
 Keys: TypeAlias = frozenset[str]
 _Projection: TypeAlias = tuple[tuple[str, Hashable], ...]
 _Key: TypeAlias = tuple[Shape, Keys, _Projection]
+_Known: TypeAlias = tuple[Keys, tuple[str, ...], bool]  # keys, sorted, reads the clock
 
 DEFAULT_SIZE = 65_536
 _NO_KEYS: Keys = frozenset()
+_NOTHING_KNOWN: _Known = (_NO_KEYS, (), False)
 
 
 def request_shape(
@@ -57,35 +59,21 @@ def request_shape(
     return (caller, action.lower(), resource, session, tags)
 
 
-def project(context: Mapping[str, object] | None, keys: Keys) -> _Projection | None:
-    """``context`` (any key case) restricted to ``keys`` (lowercased), sorted, with hashable
-    values; None when a value cannot be hashed (the request is then not cached)."""
-    if not keys or not context:
-        return ()
-    lowered = {k.lower(): v for k, v in context.items()}
-    out: list[tuple[str, Hashable]] = []
-    for key in sorted(keys & lowered.keys()):
-        value = lowered[key]
-        if isinstance(value, list):
-            value = tuple(value)
-        if not isinstance(value, Hashable):
-            return None
-        out.append((key, value))
-    try:
-        hash(tuple(out))
-    except TypeError:  # a tuple holding something unhashable
-        return None
-    return tuple(out)
+def _projection(context: Mapping[str, ContextValue], ordered: tuple[str, ...]) -> _Projection:
+    """A normalised context restricted to ``ordered`` (sorted, lowercased) keys."""
+    return tuple((k, context[k]) for k in ordered if k in context)
 
 
 class DecisionCache:
     """Bounded LRU of decisions plus the referenced-keys memo per shape. Thread-safe: a lock
-    guards the bookkeeping only (never held while deciding)."""
+    guards the bookkeeping only (never held while deciding). ``context`` arguments are
+    normalised (``authz.iam.model.normalize_context``: lowercased keys, string or
+    tuple-of-strings values), so a projection is a plain lookup per referenced key."""
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         self._size = max(0, size)
         self._entries: OrderedDict[_Key, Decision] = OrderedDict()
-        self._referenced: OrderedDict[Shape, Keys] = OrderedDict()
+        self._referenced: OrderedDict[Shape, _Known] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -96,25 +84,17 @@ class DecisionCache:
     def enabled(self) -> bool:
         return self._size > 0
 
-    def get(self, shape: Shape, context: Mapping[str, object] | None) -> Decision | None:
+    def get(self, shape: Shape, context: Mapping[str, ContextValue]) -> Decision | None:
         """The cached decision for this request, or None (counted as a miss or a bypass)."""
         with self._lock:
-            keys = self._referenced.get(shape)
-        if keys is None:
-            with self._lock:
+            known = self._referenced.get(shape)
+            if known is None:
                 self.misses += 1
-            return None
-        if keys & TIME_VARYING_KEYS:
-            with self._lock:
+                return None
+            if known[2]:
                 self.bypassed += 1
-            return None
-        projection = project(context, keys)
-        if projection is None:
-            with self._lock:
-                self.bypassed += 1
-            return None
-        key = (shape, keys, projection)
-        with self._lock:
+                return None
+            key = (shape, known[0], _projection(context, known[1]))
             found = self._entries.get(key)
             if found is None:
                 self.misses += 1
@@ -126,7 +106,7 @@ class DecisionCache:
     def put(
         self,
         shape: Shape,
-        context: Mapping[str, object] | None,
+        context: Mapping[str, ContextValue],
         referenced: Keys,
         decision: Decision,
     ) -> None:
@@ -134,19 +114,17 @@ class DecisionCache:
         if not self._size:
             return
         with self._lock:
-            known = self._referenced.get(shape, _NO_KEYS)
-            keys = known | referenced if not referenced <= known else known
-            self._referenced[shape] = keys
+            known = self._referenced.get(shape, _NOTHING_KNOWN)
+            if not referenced <= known[0]:
+                keys = known[0] | referenced
+                known = (keys, tuple(sorted(keys)), bool(keys & TIME_VARYING_KEYS))
+            self._referenced[shape] = known
             self._referenced.move_to_end(shape)
             if len(self._referenced) > self._size:
                 self._referenced.popitem(last=False)
-        if decision.errors or keys & TIME_VARYING_KEYS:
-            return
-        projection = project(context, keys)
-        if projection is None:
-            return
-        with self._lock:
-            self._entries[(shape, keys, projection)] = decision
+            if decision.errors or known[2]:
+                return
+            self._entries[(shape, known[0], _projection(context, known[1]))] = decision
             if len(self._entries) > self._size:
                 self._entries.popitem(last=False)
                 self.evictions += 1

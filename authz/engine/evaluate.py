@@ -88,6 +88,14 @@ class Evaluator:
         self._static: dict[
             tuple[object, ...], tuple[tuple[Policy, ...], tuple[object, ...], tuple[str, ...]]
         ] = {}
+        # The fast path, both memos bounded by ``cache_size`` (cleared when full):
+        # (layer, service, policy ids) -> (policies, partition) for policy tuples without
+        # compile-time variables (the value holds the policies, so the ids stay unique), and
+        # what a decision depends on -> (decision, keys read, the partitions it used).
+        self._resolved: dict[tuple[object, ...], tuple[tuple[Policy, ...], Partition]] = {}
+        self._decided: dict[
+            tuple[object, ...], tuple[Decision, frozenset[str], tuple[Partition, ...]]
+        ] = {}
 
     def cache_stats(self) -> dict[str, int]:
         with self._lock:
@@ -114,8 +122,27 @@ class Evaluator:
             return replace(prepared, revision=revision), frozenset()
         run = _Run(self, prepared, prepared.action.split(":", 1)[0])
         verdicts = self._verdicts(run, layers, request.caller, trust)
+        if run.trace is None:  # a layer failed to compile: no memo
+            decision = self._assemble(run, verdicts, request, trust, revision)
+            return decision, frozenset(run.keys | run.variables)
+        # The decision is a function of the caller, the account relation, the per-layer
+        # (partition, result) sequence, the keys the context lacks and the revision: equal
+        # inputs share one Decision (and its wire form at the edge).
+        caller = request.caller
+        same = request.resource_account is None or request.resource_account == caller.account
+        context = prepared.context
+        missing = tuple(sorted(k for k in run.keys if k not in context))
+        key = (caller, same, trust, revision, missing, tuple(run.trace))
+        found = self._decided.get(key)
+        if found is not None:
+            return found[0], found[1]
         decision = self._assemble(run, verdicts, request, trust, revision)
-        return decision, frozenset(run.keys | run.variables)
+        referenced = frozenset(run.keys | run.variables)
+        if not decision.errors:
+            if len(self._decided) >= self._cache_size:
+                self._decided.clear()
+            self._decided[key] = (decision, referenced, tuple(run.parts))
+        return decision, referenced
 
     def decide_many(
         self,
@@ -220,6 +247,29 @@ class Evaluator:
         if layers.session and caller.kind in (CallerKind.ASSUMED_ROLE, CallerKind.FEDERATED_USER):
             v.session = run.layer(Layer.SESSION, layers.session)
         return v
+
+    def resolve(
+        self,
+        layer: Layer,
+        policies: Sequence[Policy],
+        service: str,
+        context: Mapping[str, ContextValue],
+    ) -> tuple[Partition, tuple[str, ...]]:
+        """``partition_and_variables``, answered from a plain dict for policy tuples without
+        compile-time variables (most): no key building, no LRU bookkeeping."""
+        key = (layer, service, *map(id, policies))
+        found = self._resolved.get(key)
+        if found is not None and all(a is b for a, b in zip(found[0], policies, strict=True)):
+            with self._lock:
+                self._stats["hits"] += 1
+            return found[1], ()
+        part, names = self.partition_and_variables(layer, policies, service, context)
+        if not names:
+            with self._lock:
+                if len(self._resolved) >= self._cache_size:
+                    self._resolved.clear()
+                self._resolved[key] = (tuple(policies), part)
+        return part, names
 
     def partition(
         self,
@@ -339,6 +389,10 @@ class _Run:
         self._memo = deferred if deferred is not None else {}
         self.steps: list[_Step] = []
         self._replaying: int | None = None
+        # direct runs: (layer, partition id, result) per evaluated layer and the partitions
+        # (what ``Evaluator.decide`` memoises on); None once a layer failed to compile
+        self.trace: list[tuple[Layer, int, LayerResult]] | None = []
+        self.parts: list[Partition] = []
 
     def replay(self) -> None:
         self._replaying = 0
@@ -361,9 +415,7 @@ class _Run:
         try:  # (the batch holds the policies, so their ids stay unique while it runs)
             found = self._memo.get(key) if self.deferred else None
             if found is None:
-                found = self.evaluator.partition_and_variables(
-                    layer, policies, self.service, self.facts.context
-                )
+                found = self.evaluator.resolve(layer, policies, self.service, self.facts.context)
                 if self.deferred and not found[1]:
                     self._memo[key] = found
             part, names = found
@@ -375,6 +427,7 @@ class _Run:
                 self.steps.append(_Step(layer, None, None, failed, message))
                 return EMPTY
             self.errors.append(message)
+            self.trace = None
             return failed
         self.statements.update(part.statements)
         self.keys |= part.keys
@@ -382,7 +435,11 @@ class _Run:
             self.steps.append(_Step(layer, part, part.request(self.facts), EMPTY))
             return EMPTY
         result = part.decide(self.facts)
-        self.errors.extend(f"layer `{layer.value}`: {e}" for e in result.errors)
+        if result.errors:
+            self.errors.extend(f"layer `{layer.value}`: {e}" for e in result.errors)
+        if self.trace is not None:
+            self.trace.append((layer, id(part), result))
+            self.parts.append(part)
         return result
 
     def matched(self, layer: Layer, sid: str) -> MatchedStatement:

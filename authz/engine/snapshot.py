@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from authz.engine.cache import DEFAULT_SIZE, DecisionCache, Shape, request_shape
 from authz.engine.decision import Decision
@@ -206,11 +207,17 @@ def build_request(
     context: Mapping[str, object] | None = None,
     *,
     session_tags: Mapping[str, str] | None = None,
+    normalized: bool = False,
 ) -> AuthRequest:
     """The request with the principal facts merged over the caller-supplied context (the
-    principal's own keys cannot be overridden by the request)."""
+    principal's own keys cannot be overridden by the request). ``normalized``: ``context``
+    came from ``normalize_context`` and may be taken over."""
     facts = snapshot.facts(caller, session_tags)
-    merged = normalize_context(context) if context else {}
+    merged: dict[str, ContextValue]
+    if normalized:
+        merged = dict(cast(Mapping[str, ContextValue], context or {}))
+    else:
+        merged = normalize_context(context) if context else {}
     for key in facts.keys() & merged.keys():
         del merged[key]
     merged.update(facts)
@@ -239,19 +246,22 @@ def authorize(
     before (not with a ``resource_policy`` override: SimulatePrincipalPolicy)."""
     cache = snapshot.decisions
     shape = None
+    normalized = normalize_context(context) if context else {}
     if resource_policy is None and cache.enabled:
         shape = request_shape(caller, action, resource, session_policies, session_tags)
         if shape is not None:
-            found = cache.get(shape, context)
+            found = cache.get(shape, normalized)
             if found is not None:
                 return found
     layers, trust = snapshot.layers(
         caller, action, resource, session_policies=session_policies, resource_policy=resource_policy
     )
-    request = build_request(snapshot, caller, action, resource, context, session_tags=session_tags)
+    request = build_request(
+        snapshot, caller, action, resource, normalized, session_tags=session_tags, normalized=True
+    )
     decision, referenced = snapshot.decide(layers, request, trust=trust)
     if shape is not None:
-        cache.put(shape, context, referenced, decision)
+        cache.put(shape, normalized, referenced, decision)
     return decision
 
 
@@ -265,18 +275,20 @@ def authorize_batch(
     together (``Evaluator.decide_many``: one native Cedar call per partition) and stored."""
     cache = snapshot.decisions
     out: list[Decision | None] = [None] * len(items)
-    misses: list[tuple[int, Shape | None, Mapping[str, object] | None]] = []
+    misses: list[tuple[int, Shape | None, Mapping[str, ContextValue]]] = []
     work: list[tuple[PolicyLayers, AuthRequest, bool]] = []
     for i, (action, resource, context) in enumerate(items):
+        normalized = normalize_context(context) if context else {}
         shape = request_shape(caller, action, resource) if cache.enabled else None
         if shape is not None:
-            found = cache.get(shape, context)
+            found = cache.get(shape, normalized)
             if found is not None:
                 out[i] = found
                 continue
         layers, trust = snapshot.layers(caller, action, resource)
-        work.append((layers, build_request(snapshot, caller, action, resource, context), trust))
-        misses.append((i, shape, context))
+        request = build_request(snapshot, caller, action, resource, normalized, normalized=True)
+        work.append((layers, request, trust))
+        misses.append((i, shape, normalized))
     decided = snapshot.evaluator.decide_many(work, revision=snapshot.revision)
     for (i, shape, context), (decision, referenced) in zip(misses, decided, strict=True):
         if shape is not None:

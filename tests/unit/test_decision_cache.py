@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from authz.backend import clock_keys, with_clock
-from authz.engine.cache import DecisionCache, project, request_shape
+from authz.engine.cache import DecisionCache, request_shape
 from authz.engine.decision import Decision, EvalDecision
 from authz.engine.snapshot import Snapshot, authorize, build_snapshot
 from authz.iam.model import Caller, CallerKind, PolicyType
@@ -163,8 +163,16 @@ def test_sessions_are_keyed_by_their_policies_and_tags() -> None:
     assert base == request_shape(caller, "s3:getobject", "*")
     assert request_shape(caller, "s3:GetObject", "*", (policy,)) != base
     assert request_shape(caller, "s3:GetObject", "*", (), {"team": "a"}) != base
-    assert project({"A": ["x"], "b": "y"}, frozenset({"a"})) == (("a", ("x",)),)
-    assert project({"a": {"x": 1}}, frozenset({"a"})) is None
+
+
+def test_context_spellings_of_one_request_share_an_entry(snap: Snapshot) -> None:
+    """The cache keys on the normalised context: key case and list vs tuple do not split it."""
+    first = decide(snap, "s3:GetObject", "arn:aws:s3:::data/a", {"AWS:SecureTransport": "true"})
+    hits = snap.cache_stats()["decision_hits"]
+    again = decide(snap, "s3:GetObject", "arn:aws:s3:::data/a", {"aws:securetransport": "true"})
+    assert again is first and snap.cache_stats()["decision_hits"] == hits + 1
+    other = decide(snap, "s3:GetObject", "arn:aws:s3:::data/a", {"aws:SecureTransport": "false"})
+    assert other.decision != first.decision
 
 
 def test_concurrent_use_is_safe(snap: Snapshot) -> None:

@@ -123,9 +123,12 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         self._trusted = trusted_principal_arns
         self._on_decision = on_decision
         # Responses of recently returned Decision objects (decision-cache hits return the same
-        # object): id -> (decision, action, principal, response). Holding the decision keeps
-        # its id unique; the response message is only read (serialised) afterwards.
-        self._wire: dict[int, tuple[Decision, str, str, authorizer_pb2.AuthorizeResponse]] = {}
+        # object, and equal evaluations share one): (id, action, principal) -> (decision,
+        # response). Holding the decision keeps its id unique; the response message is only
+        # read (serialised) afterwards.
+        self._wire: dict[
+            tuple[int, str, str], tuple[Decision, authorizer_pb2.AuthorizeResponse]
+        ] = {}
 
     def Authorize(
         self, request: authorizer_pb2.AuthorizeRequest, context: grpc.ServicerContext
@@ -174,19 +177,15 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
     def _to_wire(
         self, decision: Decision, action: str, principal_arn: str
     ) -> authorizer_pb2.AuthorizeResponse:
-        """``decision_to_wire``, memoised per returned Decision object."""
-        found = self._wire.get(id(decision))
-        if (
-            found is not None
-            and found[0] is decision
-            and found[1] == action
-            and found[2] == principal_arn
-        ):
-            return found[3]
+        """``decision_to_wire``, memoised per returned Decision object, action and principal."""
+        key = (id(decision), action, principal_arn)
+        found = self._wire.get(key)
+        if found is not None and found[0] is decision:
+            return found[1]
         response = decision_to_wire(decision, action, principal_arn)
         if len(self._wire) >= _WIRE_MEMO_SIZE:
             self._wire.clear()
-        self._wire[id(decision)] = (decision, action, principal_arn, response)
+        self._wire[key] = (decision, response)
         return response
 
     def _subject(self, ident: Identity, request: authorizer_pb2.AuthorizeRequest) -> Identity:
