@@ -233,16 +233,23 @@ def _status_for_metrics(backend: Backend) -> tuple[str | None, Mapping[str, int]
     return status.revision, status.cache_stats
 
 
-def freeze_startup_objects() -> None:
-    """Move every object alive now (modules, generated protobuf classes, the first snapshot,
-    the server) into the collector's permanent generation (``gc.freeze``): they live as long
-    as the process, and a full collection no longer walks them. Under load, full collections
-    over that start-up heap were a third of a cache-hit Authorize's CPU
-    (``benchmarks/profile_edge.py``). Frozen objects are still freed by reference counting
-    when dropped (a replaced snapshot is: it holds no reference cycles); only cyclic garbage
-    among them would never be collected."""
+# Collector thresholds while serving: a young collection every 100,000 allocations (CPython's
+# default is 700). A batch RPC keeps thousands of objects alive for a few milliseconds; with
+# the default, they outlive two young collections, reach the old generation and trigger full
+# collections over every cached decision: 27 % of an AuthorizeBatch server's CPU in a `perf`
+# sample, 0 % with these thresholds (benchmarks/README.md, "Collector").
+GC_THRESHOLDS = (100_000, 50, 100)
+
+
+def tune_collector() -> None:
+    """Before serving: move every object alive now (modules, generated protobuf classes, the
+    first snapshot, the server) into the collector's permanent generation (``gc.freeze``), so
+    no collection walks them again, and raise the thresholds (``GC_THRESHOLDS``). Frozen
+    objects are still freed by reference counting when dropped (a replaced snapshot is: it
+    holds no reference cycles); only cyclic garbage among them would never be collected."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def serve(
@@ -253,7 +260,7 @@ def serve(
 ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop_event``), then shut down gracefully."""
     server = create_server(backend, config)
-    freeze_startup_objects()
+    tune_collector()
     stop = stop_event or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

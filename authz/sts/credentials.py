@@ -8,8 +8,11 @@ password KDF would only slow the request path. Comparison uses ``hmac.compare_di
 
 Unknown key, inactive key and wrong secret all raise the same ``InvalidClientTokenId`` message;
 only ``details["reason"]`` (for logs, never sent to callers) tells them apart. The file is
-re-read when its (inode, mtime, size) changes, so a deactivation by ``authz keys`` reaches a
-running server on its next request. Must not import grpc or cedarpy; never logs a secret.
+re-read when its (inode, mtime, size) changes, checked at most once per ``recheck_seconds``
+(default 1 s), so a deactivation by ``authz keys`` reaches a running server within a second
+(a ``stat`` per request released the GIL on the request path: a thread switch per call under
+load). Changes made through this store object take effect at once. Must not import grpc or
+cedarpy; never logs a secret.
 """
 
 from __future__ import annotations
@@ -122,14 +125,19 @@ class CredentialStore:
         *,
         clock: Callable[[], float] = time.time,
         cache_size: int = 4096,
+        recheck_seconds: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._path = Path(path)
         self._clock = clock
+        self._recheck = recheck_seconds
+        self._monotonic = monotonic
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, bytes], str] = OrderedDict()
         self._file = _store_file(self._path)
         self._records, self._stamp = self._file.read()
+        self._checked = monotonic()
 
     @property
     def path(self) -> Path:
@@ -166,9 +174,13 @@ class CredentialStore:
         return record.info.user_arn
 
     def _current(self) -> dict[str, _Record]:
-        """The records, re-read if the file changed since the last read (one stat per call)."""
-        if self._file.stamp() != self._stamp:
-            self._adopt()
+        """The records, re-read if the file changed since the last read (one stat at most
+        every ``recheck_seconds``)."""
+        now = self._monotonic()
+        if now - self._checked >= self._recheck:
+            self._checked = now
+            if self._file.stamp() != self._stamp:
+                self._adopt()
         return self._records
 
     def _adopt(self) -> None:

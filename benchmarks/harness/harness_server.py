@@ -36,7 +36,8 @@ def serve(methods: Mapping[str, Handler], argv: list[str] | None = None) -> int:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     gc.collect()
-    gc.freeze()  # as authz serve does: full collections skip the start-up heap
+    gc.freeze()  # as authz serve does (authz.server.app.tune_collector), so that
+    gc.set_threshold(100_000, 50, 100)  # the baseline gets the same collector settings
     server.start()
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -114,10 +114,17 @@ def test_deactivation_beats_the_cache(store: CredentialStore) -> None:
     assert store.authenticate(key_id, secret) == ALICE
 
 
-def test_deactivation_by_another_process_is_seen(store: CredentialStore) -> None:
+def test_deactivation_by_another_process_is_seen_within_the_recheck_interval(
+    tmp_path: Path,
+) -> None:
+    now = [100.0]
+    store = CredentialStore(tmp_path / "credentials.json", monotonic=lambda: now[0])
     key_id, secret = store.create(ALICE)
     assert store.authenticate(key_id, secret) == ALICE  # cached here
     CredentialStore(store.path).set_status(key_id, "Inactive")  # e.g. `authz keys deactivate`
+    now[0] += 0.5
+    assert store.authenticate(key_id, secret) == ALICE  # not re-checked yet (< 1 s)
+    now[0] += 0.5
     refused(store, key_id, secret)
 
 
