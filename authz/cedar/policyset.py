@@ -21,6 +21,9 @@ from authz.cedar.oracle import FactTable, Probe
 from authz.cedar.translate import CedarStatement, Translation, TranslationError
 
 _PRINCIPAL = {"type": "Iam::Principal", "id": "caller"}
+# Contexts are fresh trees of dicts, lists and strings: no cycle check, no spaces (a quarter
+# less encoding time than ``json.dumps`` and fewer bytes for Cedar to parse).
+_CONTEXT_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,7 @@ class Partition:
             "principal": _PRINCIPAL,
             "action": {"type": "Iam::Action", "id": req.action},
             "resource": {"type": "Iam::Resource", "id": req.resource},
-            "context": json.dumps(build_context(self.plan, req, oracle)),
+            "context": _CONTEXT_JSON.encode(build_context(self.plan, req, oracle)),
         }
 
     def decide_one(self, request: Mapping[str, object]) -> LayerResult:

@@ -30,7 +30,6 @@ session has no MFA device.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from authz.iam.model import Caller, CallerKind, ContextValue, Policy, PolicyType
 from authz.iam.parse import parse_policy
 from authz.repo.entities import Role
 from authz.sts import assume_role as rules
+from authz.sts import randomness
 from authz.sts.mfa import MfaStore
 from authz.sts.tokens import (
     SessionClaims,
@@ -291,7 +291,7 @@ class StsService:
             account=role.account,
             issued_at=now,
             expires_at=now + duration.seconds,
-            session_id=secrets.token_hex(16),
+            session_id=randomness.token_hex(16),
             assumed_role_id=f"{role.unique_id}:{params.role_session_name}",
             access_key_id=new_temporary_access_key_id(),
             source_identity=source,

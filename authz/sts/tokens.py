@@ -18,7 +18,6 @@ import base64
 import hashlib
 import json
 import re
-import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -30,6 +29,7 @@ from typing import Any, TypeVar
 import jwt
 
 from authz.errors import ExpiredToken, InvalidClientTokenId, ValidationError
+from authz.sts import randomness
 from authz.sts.keys import KeyRing
 
 __all__ = [
@@ -51,14 +51,15 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 def new_temporary_access_key_id() -> str:
     """``ASIA`` + 16 random characters of ``[A-Z2-7]`` (80 bits)."""
-    return "ASIA" + base64.b32encode(secrets.token_bytes(10)).decode("ascii")
+    return "ASIA" + base64.b32encode(randomness.token_bytes(10)).decode("ascii")
 
 
 def new_secret_access_key() -> str:
     """40 random characters of ``[A-Za-z0-9+/]`` (240 bits), the shape of an AWS secret."""
     # base64 of 30 bytes is exactly 40 characters of that alphabet, ~100x cheaper than 40
-    # secrets.choice calls (measured 150 µs → 1.5 µs; it sits on the AssumeRole path).
-    return base64.b64encode(secrets.token_bytes(30)).decode("ascii")
+    # secrets.choice calls (measured 150 µs → 1.5 µs; it sits on the AssumeRole path). The
+    # bytes come from the kernel CSPRNG through ``randomness`` (one syscall per 4 KiB).
+    return base64.b64encode(randomness.token_bytes(30)).decode("ascii")
 
 
 def policy_digest(policy_text: str) -> str:
