@@ -2,9 +2,10 @@
 
 Owns argument wiring and the run plan: which server each scenario runs on (``--target``, an
 already running server on 127.0.0.1; ``--spawn NAME``; or, by default, each scenario's own
-harness), the echo baseline measured first on every gRPC server of the run, and writing the
-report. ``register(subparsers)`` adds the command to ``authz``'s parser; the handler returns
-the exit code (0 ok, 1 some requests failed, 2 bad usage).
+harness), the echo baseline measured on every gRPC server of the run right before each of
+its scenarios (the machine's speed drifts within a run; each ratio uses the adjacent echo), and
+writing the report. ``register(subparsers)`` adds the command to ``authz``'s parser; the
+handler returns the exit code (0 ok, 1 some requests failed, 2 bad usage).
 
     python -m authz.bench.cli --scenario harness-decision --duration 10
     python -m authz.bench.cli --scenario all
@@ -151,9 +152,13 @@ def run(args: argparse.Namespace) -> int:
     compare_to: dict[str, tuple[str, ...]] = {}
     for server_name, group in _plan(args, scenarios):
         with _server(args, server_name) as server:
-            wanted = [s for s in group if s.name != ECHO]
-            if any(s.echo_baseline for s in group):
-                wanted.insert(0, get_scenario(ECHO))
+            wanted: list[Scenario] = []
+            for scenario in (s for s in group if s.name != ECHO):
+                if scenario.echo_baseline:
+                    wanted.append(get_scenario(ECHO))  # the adjacent baseline of each
+                wanted.append(scenario)
+            if not wanted and any(s.name == ECHO for s in group):
+                wanted.append(get_scenario(ECHO))
             for scenario in wanted:
                 compare_to[scenario.name] = scenario.compare_to
                 shape = _config_for(config, scenario)

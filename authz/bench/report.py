@@ -2,7 +2,9 @@
 
 Owns what a run writes: ``BenchReport`` collects ``LoadResult``s (each tagged with the server
 it ran against), computes every result's ratio to the echo baseline measured on the same
-server in the same run, and the cross-scenario comparisons scenarios ask for
+server right before it (the nearest earlier echo entry of that server: the CLI measures one
+before every scenario, since the machine's speed drifts within a run), and the
+cross-scenario comparisons scenarios ask for
 (``Scenario.compare_to``, e.g. harness-sts vs moto). Absolute numbers on a shared 2-core
 machine move by tens of percent between runs; the ratios are what to read.
 
@@ -84,30 +86,32 @@ class BenchReport:
     def add(self, server: str, result: LoadResult) -> None:
         self.entries.append(_Entry(server, result))
 
-    def _find(self, scenario: str, server: str | None = None) -> LoadResult | None:
-        for entry in reversed(self.entries):
-            if entry.result.scenario == scenario and server in (None, entry.server):
+    def _echo_before(self, index: int) -> LoadResult | None:
+        """The echo measured last before entry ``index`` on the same server."""
+        server = self.entries[index].server
+        for entry in reversed(self.entries[:index]):
+            if entry.server == server and entry.result.scenario == "echo":
                 return entry.result
         return None
 
     def comparisons(self, compare_to: dict[str, tuple[str, ...]]) -> list[Comparison]:
-        """Each non-echo result against its server's echo, then against the scenarios it
-        names in ``compare_to`` (scenario -> reference scenarios)."""
+        """Each non-echo result against the echo measured just before it on its server, then
+        against the scenarios it names in ``compare_to`` (scenario -> reference scenarios)."""
         found: list[Comparison] = []
-        for entry in self.entries:
+        for index, entry in enumerate(self.entries):
             res = entry.result
             if res.scenario == "echo":
                 continue
-            echo = self._find("echo", entry.server)
+            echo = self._echo_before(index)
             if echo is not None:
                 found.append(_compare(res, echo, "echo", items=False))
             for other_name in compare_to.get(res.scenario, ()):
-                other_entry = self._entry(other_name)
-                if other_entry is None:
+                other_index = self._index(other_name)
+                if other_index is None:
                     continue
-                other = other_entry.result
+                other = self.entries[other_index].result
                 comp = _compare(res, other, "scenario", items=True)
-                other_echo = self._find("echo", other_entry.server)
+                other_echo = self._echo_before(other_index)
                 if echo is not None and other_echo is not None and comp.throughput_ratio:
                     mine = res.success_rps / echo.success_rps if echo.success_rps else 0.0
                     theirs = (
@@ -121,10 +125,10 @@ class BenchReport:
                 found.append(comp)
         return found
 
-    def _entry(self, scenario: str) -> _Entry | None:
-        for entry in reversed(self.entries):
-            if entry.result.scenario == scenario:
-                return entry
+    def _index(self, scenario: str) -> int | None:
+        for index in range(len(self.entries) - 1, -1, -1):
+            if self.entries[index].result.scenario == scenario:
+                return index
         return None
 
     def to_dict(self, compare_to: dict[str, tuple[str, ...]]) -> dict[str, Any]:

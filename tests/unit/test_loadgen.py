@@ -9,6 +9,7 @@ import random
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -62,6 +63,17 @@ def test_closed_loop_run_is_consistent(health_target: str, tmp_path: Path) -> No
     assert ratio.throughput_ratio == pytest.approx(1.0)
     json_path, summary = report.write(tmp_path, {})
     assert json_path.exists() and "| inproc | other |" in summary.read_text()
+
+    # Each scenario is compared with the echo measured right before it on its server (the
+    # machine's speed drifts within a run): here the second echo is twice as fast.
+    def like(scenario: str, rps: float) -> Any:
+        return result.__class__(**{**result.to_dict(), "scenario": scenario, "success_rps": rps})
+
+    drift = BenchReport(name="drift", config=config)
+    for scenario, rps in (("echo", 100.0), ("a", 50.0), ("echo", 200.0), ("b", 100.0)):
+        drift.add("inproc", like(scenario, rps))
+    ratios = {c.subject: c.throughput_ratio for c in drift.comparisons({})}
+    assert ratios == {"a": pytest.approx(0.5), "b": pytest.approx(0.5)}
 
 
 class _FlakyConnection:
