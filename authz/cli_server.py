@@ -21,6 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
         repo=args.repo,
         listen=args.listen,
         workers=args.workers,
+        pin_workers=True if args.pin_workers else None,
         keys_dir=args.keys_dir,
         credentials_file=args.credentials_file,
         metrics_listen=args.metrics_listen,
@@ -32,7 +33,9 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("authz").info(
         "serving %s on %s with %d worker(s)", settings.repo, settings.listen, settings.workers
     )
-    return run_workers(functools.partial(worker, settings), settings.workers)
+    return run_workers(
+        functools.partial(worker, settings), settings.workers, pin=settings.pin_workers
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -40,6 +43,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--repo", type=Path, help="policy repository (default: policies)")
     p.add_argument("--listen", help="host:port (default 127.0.0.1:50051)")
     p.add_argument("--workers", type=int, help="processes sharing the port (default 1)")
+    p.add_argument("--pin-workers", action="store_true",
+                   help="run worker i on CPU i (modulo the CPUs available)")  # fmt: skip
     p.add_argument("--config", type=Path, help="TOML settings file (flags override it)")
     p.add_argument("--keys-dir", type=Path, help="signing keys (default .authz-local/keys)")
     p.add_argument("--credentials-file", type=Path, help="access-key store (hashed secrets)")

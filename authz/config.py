@@ -21,6 +21,7 @@ class Settings:
     repo: Path = Path("policies")
     listen: str = "127.0.0.1:50051"
     workers: int = 1
+    pin_workers: bool = False  # worker i runs on CPU i (mod the CPUs the server may use)
     max_threads: int = 64
     max_concurrent_rpcs: int = 60
     max_message_bytes: int = 4 * 1024 * 1024

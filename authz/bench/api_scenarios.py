@@ -155,9 +155,9 @@ def mix(channel: grpc.Channel) -> RequestFn:
 # -- servers --------------------------------------------------------------------------------
 
 
-def _argv(port: int, *, workers: int = 1, reload: bool = False) -> list[str]:
+def _argv(port: int, *, workers: int = 1, reload: bool = False, pin: bool = False) -> list[str]:
     touch = authz_server.reload_ms() if reload else 0
-    return authz_server.server_argv(port, workers=workers, touch_ms=touch)
+    return authz_server.server_argv(port, workers=workers, touch_ms=touch, pin_workers=pin)
 
 
 register_server(ServerSpec("authz", _argv, announces_port=False))
@@ -165,11 +165,15 @@ register_server(
     ServerSpec("authz-reload", functools.partial(_argv, reload=True), announces_port=False)
 )
 for _n in (1, 2):
-    register_server(
-        ServerSpec(
-            f"authz-w{_n}", functools.partial(_argv, workers=_n), announces_port=False, pin=False
+    for _pinned in (False, True):  # authz-wN, authz-wN-pinned (--pin-workers)
+        register_server(
+            ServerSpec(
+                f"authz-w{_n}" + ("-pinned" if _pinned else ""),
+                functools.partial(_argv, workers=_n, pin=_pinned),
+                announces_port=False,
+                pin=False,
+            )
         )
-    )
 
 # -- scenarios ------------------------------------------------------------------------------
 

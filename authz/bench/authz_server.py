@@ -15,6 +15,7 @@ Servers (each on its own copy of the repository, metrics off, audit off):
     authz-reload   the same, and a thread rewrites a file of the repository every
                    ``AUTHZ_BENCH_RELOAD_MS`` (default 500) ms: a new revision each time
     authz-w1/-w2   --workers 1 / 2, not pinned (two workers need both cores)
+    authz-w1-pinned / authz-w2-pinned   the same with ``--pin-workers``
 
     python -m authz.bench.authz_server --repo R --listen 127.0.0.1:P [--touch-every-ms 500] ...
 """
@@ -168,7 +169,9 @@ def read_fixture() -> dict[str, str]:
     return data
 
 
-def server_argv(port: int, *, workers: int = 1, touch_ms: int = 0) -> list[str]:
+def server_argv(
+    port: int, *, workers: int = 1, touch_ms: int = 0, pin_workers: bool = False
+) -> list[str]:
     """The command line of one authz server on its own copy of the fixture repository."""
     fx = fixture()
     repo = Path(tempfile.mkdtemp(prefix="repo-", dir=fx.directory))
@@ -183,6 +186,8 @@ def server_argv(port: int, *, workers: int = 1, touch_ms: int = 0) -> list[str]:
     ]  # fmt: skip
     if touch_ms:
         argv += ["--touch-every-ms", str(touch_ms)]
+    if pin_workers:
+        argv += ["--pin-workers"]
     return argv
 
 
@@ -212,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys-dir", type=Path, required=True)
     parser.add_argument("--credentials-file", type=Path, required=True)
     parser.add_argument("--touch-every-ms", type=int, default=0)
+    parser.add_argument("--pin-workers", action="store_true")
     args = parser.parse_args(argv)
     from authz.cli import main as authz_main
 
@@ -224,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = ["serve", "--repo", str(args.repo), "--listen", args.listen]
     serve += ["--workers", str(args.workers), "--keys-dir", str(args.keys_dir)]
     serve += ["--credentials-file", str(args.credentials_file)]
+    if args.pin_workers:
+        serve += ["--pin-workers"]
     try:
         return authz_main(serve)
     finally:

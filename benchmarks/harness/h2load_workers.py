@@ -2,9 +2,12 @@
 of the Python generator, whose own CPU (~0.3 ms per request) takes a third of this 2-core
 machine once both workers are busy.
 
-For each server (``authz-w1``, ``authz-w2`` of ``authz.bench.api_scenarios``: a temporary
-copy of the benchmark repository, the bench user's access key; nothing pinned) h2load sends,
-for ``--duration`` s after ``--warmup`` s:
+Both servers (``authz-w1``, ``authz-w2`` of ``authz.bench.api_scenarios``: a temporary copy
+of the benchmark repository, the bench user's access key; not pinned by the generator; with
+``--pin-workers`` both run ``authz serve --pin-workers``) are started together, and for
+``--rounds`` rounds h2load drives w1 then w2 (the idle one waits), each for ``--duration`` s
+after ``--warmup`` s; the ratio is the median of the rounds' w2 / w1 ratios, so drift in the
+machine's speed hits both alike:
 
 - **echo**: grpc.health.v1 Health/Check (an empty request), and
 - **authorize**: Authorize of one fixed request (``authorize_request(0)``, with the access
@@ -17,9 +20,9 @@ Each body is the 5-byte gRPC prefix + the serialized request, with
 ``--streams`` (2) in flight, so SO_REUSEPORT spreads the connections over both workers. Before
 the load, one request of each kind is checked with a gRPC client (h2load counts HTTP 200 as
 success and cannot see ``grpc-status``). Writes ``benchmarks/results/workers-h2load-<ts>.json``
-with req/s, server CPU per request (the whole process tree) and the w2 / w1 ratios.
+with req/s and server CPU per request (the whole process tree) per round, and the ratios.
 
-    python benchmarks/harness/h2load_workers.py [--duration 10] [--warmup 2]
+    python benchmarks/harness/h2load_workers.py [--duration 5] [--rounds 3] [--pin-workers]
 
 Needs ``h2load`` (Debian: ``apt-get install nghttp2-client``). Loopback only; every run bounded.
 """
@@ -27,10 +30,12 @@ Needs ``h2load`` (Debian: ``apt-get install nghttp2-client``). Loopback only; ev
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -133,17 +138,20 @@ def run_h2load(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=3, help="w1 / w2 alternations")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--streams", type=int, default=2, help="in flight per connection")
+    parser.add_argument("--pin-workers", action="store_true",
+                        help="both servers with --pin-workers (worker i on CPU i)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     if shutil.which("h2load") is None:
         print("error: h2load not found (apt-get install nghttp2-client)", file=sys.stderr)
         return 2
-    if args.duration + args.warmup > 15:
-        parser.error("--duration + --warmup must be at most 15 s")
+    if args.duration + args.warmup > 15 or not 1 <= args.rounds <= 5:
+        parser.error("--duration + --warmup must be at most 15 s, --rounds 1..5")
     authz_server.fixture()  # the temporary repository, keys and access key (removed at exit)
     fx = authz_server.read_fixture()
     metadata = (
@@ -158,26 +166,46 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "loadavg_start": list(os.getloadavg()),
     }
-    for workers, name in SERVERS.items():
-        with spawn_server(name, pin=False) as server:
+    suffix = "-pinned" if args.pin_workers else ""
+    rounds: list[dict[str, dict[str, dict[str, float]]]] = []
+    with contextlib.ExitStack() as stack:  # both servers up; the idle one waits
+        servers = {
+            w: stack.enter_context(spawn_server(f"{name}{suffix}", pin=False))
+            for w, name in SERVERS.items()
+        }
+        for server in servers.values():
             check_calls(server.target, metadata, authorize)
-            results[f"w{workers}"] = {
-                "echo": run_h2load(server.target, server.pid, HEALTH, b"", [], args),
-                "authorize": run_h2load(
-                    server.target, server.pid, api_scenarios.AUTHORIZE, authorize, headers, args
-                ),
-            }
-    ratios = {}
+        for _ in range(args.rounds):  # alternate, so drift hits both alike
+            one: dict[str, dict[str, dict[str, float]]] = {}
+            for workers, server in servers.items():
+                one[f"w{workers}"] = {
+                    "echo": run_h2load(server.target, server.pid, HEALTH, b"", [], args),
+                    "authorize": run_h2load(
+                        server.target,
+                        server.pid,
+                        api_scenarios.AUTHORIZE,
+                        authorize,
+                        headers,
+                        args,
+                    ),
+                }
+            rounds.append(one)
+    results["rounds"] = rounds
+    ratios: dict[str, object] = {}
     for kind in ("echo", "authorize"):
-        w1 = results["w1"][kind]["throughput_rps"]  # type: ignore[index]
-        w2 = results["w2"][kind]["throughput_rps"]  # type: ignore[index]
-        ratios[f"{kind}_w2_over_w1"] = round(w2 / w1, 3) if w1 else 0.0
+        per_round = [
+            round(r["w2"][kind]["throughput_rps"] / r["w1"][kind]["throughput_rps"], 3)
+            for r in rounds
+            if r["w1"][kind]["throughput_rps"]
+        ]
+        ratios[f"{kind}_w2_over_w1_per_round"] = per_round
+        ratios[f"{kind}_w2_over_w1"] = statistics.median(per_round) if per_round else 0.0
     results["ratios"] = ratios
     results["loadavg_end"] = list(os.getloadavg())
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"workers-h2load-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = args.out / f"workers-h2load{suffix}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    print(json.dumps(ratios, indent=2))
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

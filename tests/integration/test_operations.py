@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -175,3 +178,18 @@ def test_workers_share_one_port() -> None:
         stop.set()
         runner.join(60)  # spawned workers import grpc first: slow on a busy 2-core machine
     assert exit_codes == [0]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this OS")
+def test_pinned_worker_runs_on_its_own_cpu() -> None:
+    """``--pin-workers``: worker i is bound to the i-th allowed CPU (modulo their number),
+    checked in a child process so this one keeps its affinity."""
+    allowed = sorted(os.sched_getaffinity(0))
+    code = (
+        "import os; from authz.server.workers import pin_to_cpu; "
+        "cpu = pin_to_cpu(3); print(cpu, *sorted(os.sched_getaffinity(0)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)  # fmt: skip
+    cpu, *now = map(int, done.stdout.split())
+    assert cpu == allowed[3 % len(allowed)] and now == [cpu]
