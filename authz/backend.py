@@ -20,7 +20,7 @@ from authz.engine.reload import Reloader, SnapshotHolder
 from authz.engine.simulate import simulate_principal_policy
 from authz.engine.snapshot import Snapshot, authorize, authorize_batch
 from authz.errors import InvalidClientTokenId, MalformedPolicyDocument
-from authz.iam.model import Caller, CallerKind, PolicyType
+from authz.iam.model import Caller, CallerKind, ContextValue, PolicyType, normalize_context
 from authz.iam.parse import parse_policy
 from authz.server.ports import (
     AssumeRoleParams,
@@ -145,8 +145,8 @@ class AuthzBackend:
                 AuthorizeResult(self._decide(snapshot, identity, p.action, p.resource, p.context))
                 for p in params_list
             ]
-        items = [(p.action, p.resource, with_clock(p.context)) for p in params_list]
-        decisions = authorize_batch(snapshot, identity.caller, items)
+        items = [(p.action, p.resource, request_context(p.context)) for p in params_list]
+        decisions = authorize_batch(snapshot, identity.caller, items, normalized=True)
         return [AuthorizeResult(d) for d in decisions]
 
     def _decide(
@@ -158,10 +158,10 @@ class AuthzBackend:
         context: Mapping[str, Any],
     ) -> Decision:
         claims = _claims(identity)
-        context = with_clock(without_credential_keys(context))
+        ctx = request_context(context)
         if claims is not None:
-            return decide_as_session(snapshot, claims, action, resource, context)
-        return authorize(snapshot, identity.caller, action, resource, context)
+            return decide_as_session(snapshot, claims, action, resource, ctx)
+        return authorize(snapshot, identity.caller, action, resource, ctx, normalized=True)
 
     # -- PolicySimulator ---------------------------------------------------------------------
     def simulate_principal_policy(
@@ -262,11 +262,25 @@ CREDENTIAL_KEYS = frozenset(
 )  # fmt: skip
 
 
-def without_credential_keys(context: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``context`` without caller-supplied credential facts (``CREDENTIAL_KEYS``)."""
-    if not any(k.lower() in CREDENTIAL_KEYS for k in context):
-        return context
-    return {k: v for k, v in context.items() if k.lower() not in CREDENTIAL_KEYS}
+def request_context(context: Mapping[str, Any]) -> dict[str, ContextValue]:
+    """A caller's request context as the engine takes it, in one pass: normalised
+    (``normalize_context``: lowercased keys, string or tuple values), without caller-supplied
+    credential facts (``CREDENTIAL_KEYS``), plus ``aws:CurrentTime`` / ``aws:EpochTime`` when
+    absent (``with_clock``)."""
+    out: dict[str, ContextValue] = {}
+    for key, value in context.items():
+        low = key.lower()
+        if low in CREDENTIAL_KEYS:
+            continue
+        if type(value) is str:
+            out[low] = value
+        else:
+            out.update(normalize_context({low: value}))
+    if "aws:currenttime" not in out or "aws:epochtime" not in out:
+        current, epoch = clock_keys()
+        out.setdefault("aws:currenttime", current)
+        out.setdefault("aws:epochtime", epoch)
+    return out
 
 
 def with_clock(context: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -240,55 +240,68 @@ def authorize(
     session_policies: tuple[Policy, ...] = (),
     session_tags: Mapping[str, str] | None = None,
     resource_policy: Policy | None = None,
+    normalized: bool = False,
 ) -> Decision:
     """Decide one request on this snapshot; the decision carries ``snapshot.revision``.
     Answered from the snapshot's decision cache when an equivalent request was decided
-    before (not with a ``resource_policy`` override: SimulatePrincipalPolicy)."""
+    before (not with a ``resource_policy`` override: SimulatePrincipalPolicy).
+    ``normalized``: ``context`` is already ``normalize_context``'s output (not copied)."""
     cache = snapshot.decisions
     shape = None
-    normalized = normalize_context(context) if context else {}
+    ctx = _normalized(context, normalized)
     if resource_policy is None and cache.enabled:
         shape = request_shape(caller, action, resource, session_policies, session_tags)
         if shape is not None:
-            found = cache.get(shape, normalized)
+            found = cache.get(shape, ctx)
             if found is not None:
                 return found
     layers, trust = snapshot.layers(
         caller, action, resource, session_policies=session_policies, resource_policy=resource_policy
     )
     request = build_request(
-        snapshot, caller, action, resource, normalized, session_tags=session_tags, normalized=True
+        snapshot, caller, action, resource, ctx, session_tags=session_tags, normalized=True
     )
     decision, referenced = snapshot.decide(layers, request, trust=trust)
     if shape is not None:
-        cache.put(shape, normalized, referenced, decision)
+        cache.put(shape, ctx, referenced, decision)
     return decision
+
+
+def _normalized(
+    context: Mapping[str, object] | None, normalized: bool
+) -> Mapping[str, ContextValue]:
+    if normalized:
+        return cast(Mapping[str, ContextValue], context or {})
+    return normalize_context(context) if context else {}
 
 
 def authorize_batch(
     snapshot: Snapshot,
     caller: Caller,
     items: Sequence[tuple[str, str, Mapping[str, object] | None]],
+    *,
+    normalized: bool = False,
 ) -> list[Decision]:
     """``authorize`` of each (action, resource, context) for one caller, with the same
     decisions: cache hits are answered from the decision cache, the misses are evaluated
-    together (``Evaluator.decide_many``: one native Cedar call per partition) and stored."""
+    together (``Evaluator.decide_many``: one native Cedar call per partition) and stored.
+    ``normalized`` as for ``authorize``."""
     cache = snapshot.decisions
     out: list[Decision | None] = [None] * len(items)
     misses: list[tuple[int, Shape | None, Mapping[str, ContextValue]]] = []
     work: list[tuple[PolicyLayers, AuthRequest, bool]] = []
     for i, (action, resource, context) in enumerate(items):
-        normalized = normalize_context(context) if context else {}
+        ctx = _normalized(context, normalized)
         shape = request_shape(caller, action, resource) if cache.enabled else None
         if shape is not None:
-            found = cache.get(shape, normalized)
+            found = cache.get(shape, ctx)
             if found is not None:
                 out[i] = found
                 continue
         layers, trust = snapshot.layers(caller, action, resource)
-        request = build_request(snapshot, caller, action, resource, normalized, normalized=True)
+        request = build_request(snapshot, caller, action, resource, ctx, normalized=True)
         work.append((layers, request, trust))
-        misses.append((i, shape, normalized))
+        misses.append((i, shape, ctx))
     decided = snapshot.evaluator.decide_many(work, revision=snapshot.revision)
     for (i, shape, context), (decision, referenced) in zip(misses, decided, strict=True):
         if shape is not None:

@@ -18,6 +18,7 @@ import pytest
 
 from authz import errors
 from authz._gen.authz.v1 import authorizer_pb2
+from authz.client.client import build_authorize_request
 from authz.client.credentials import AccessKeyCredentials, Credentials
 from authz.sts.mfa import MfaStore
 from authz.sts.service import MFA_FAILED
@@ -197,7 +198,11 @@ def test_callers_cannot_claim_mfa_in_the_request_context(
     spoof = {"aws:MultiFactorAuthPresent": "true", "aws:MultiFactorAuthAge": "1"}
     with env.client(alice) as client:
         result = client.authorize("s3:DeleteObject", DATA, context=spoof)
+        batch = client.authorize_batch(
+            [build_authorize_request("s3:DeleteObject", DATA, context=spoof)] * 2
+        )
     assert result.decision != ALLOWED
+    assert [r.decision for r in batch] == [result.decision] * 2  # the batch path drops them too
     _, leaky = env.assume(alice, LEAKY, "no-mfa-spoof")
     with env.client(leaky) as client:
         assert client.authorize("s3:GetObject", DATA, context=spoof).decision != ALLOWED
