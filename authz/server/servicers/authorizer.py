@@ -146,7 +146,7 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         for i, item in enumerate(request.items):
             params = _params(item, f"items.{i + 1}.")
             subject = self._subject(ident, item)
-            group = next((g for g in groups if g[0] == subject), None)
+            group = next((g for g in groups if g[0] is subject or g[0] == subject), None)
             if group is None:
                 group = (subject, [], [])
                 groups.append(group)
