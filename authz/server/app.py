@@ -266,6 +266,10 @@ def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, _frame: stop.set())
     server.start()
-    stop.wait()
+    # A timed wait: the kernel may deliver SIGTERM to one of gRPC's threads, and a main thread
+    # blocked in an untimed wait would then never run the Python handler (a `--workers 2` test
+    # hung on a worker that had been sent SIGTERM).
+    while not stop.wait(0.25):
+        pass
     _log.info("shutting down", extra={"grace_seconds": server.config.shutdown_grace_seconds})
     server.shutdown()
