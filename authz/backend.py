@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from authz.engine import simulate
+from authz.engine.cache import request_shape
 from authz.engine.decision import Decision
 from authz.engine.reload import Reloader, SnapshotHolder
 from authz.engine.simulate import simulate_principal_policy
@@ -131,7 +132,19 @@ class AuthzBackend:
     def authorize(self, identity: Identity, params: AuthorizeParams) -> AuthorizeResult:
         snapshot = self.holder.current
         decision = self._decide(snapshot, identity, params.action, params.resource, params.context)
-        return AuthorizeResult(decision)
+        repeatable = (
+            _claims(identity) is None  # sessions: MFA age and revocation move with time
+            and not decision.errors
+            and decision.revision == snapshot.revision
+            and snapshot.decisions.repeatable(
+                request_shape(identity.caller, params.action, params.resource)
+            )
+        )
+        return AuthorizeResult(decision, repeatable)
+
+    def current_revision(self) -> str | None:
+        snapshot = self.holder.peek()
+        return snapshot.revision if snapshot else None
 
     def authorize_batch(
         self, identity: Identity, params_list: Sequence[AuthorizeParams]
@@ -187,7 +200,7 @@ class AuthzBackend:
     def reload(self, identity: Identity) -> ReloadResult:
         outcome = self.reloader.reload(wait=True, timeout=120)
         if outcome is None:
-            return ReloadResult(self._revision(), False, "reload still running")
+            return ReloadResult(self.current_revision(), False, "reload still running")
         return ReloadResult(outcome.revision, outcome.changed, outcome.error)
 
     def status(self, identity: Identity | None) -> StatusResult:
@@ -213,10 +226,6 @@ class AuthzBackend:
 
     def ready(self) -> bool:
         return self.holder.loaded
-
-    def _revision(self) -> str | None:
-        snapshot = self.holder.peek()
-        return snapshot.revision if snapshot else None
 
     # -- revocation (the verifier's hook) ----------------------------------------------------
     @staticmethod

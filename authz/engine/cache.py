@@ -129,6 +129,16 @@ class DecisionCache:
                 self._entries.popitem(last=False)
                 self.evictions += 1
 
+    def repeatable(self, shape: Shape | None) -> bool:
+        """Whether every evaluation of this shape so far read no time-varying key (after
+        ``put``, that includes the one just made): a request of the shape is then decided the
+        same way again on this snapshot."""
+        if shape is None:
+            return False
+        with self._lock:
+            known = self._referenced.get(shape)
+        return known is not None and not known[2]
+
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {

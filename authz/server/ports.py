@@ -90,7 +90,12 @@ class AuthorizeParams:
 
 @dataclass(frozen=True, slots=True)
 class AuthorizeResult:
+    """``repeatable``: the same question from the same caller gets this same decision for as
+    long as the serving revision is ``decision.revision`` (no session credentials, no
+    time-varying key read, no error), so the edge may answer a repeat without asking."""
+
     decision: Decision
+    repeatable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +166,10 @@ class Backend(Protocol):
 
     # -- Authorizer -------------------------------------------------------------------------
     def authorize(self, identity: Identity, params: AuthorizeParams) -> AuthorizeResult: ...
+
+    def current_revision(self) -> str | None:
+        """The revision being served (None before the first snapshot)."""
+        ...
 
     def authorize_batch(
         self, identity: Identity, params_list: Sequence[AuthorizeParams]

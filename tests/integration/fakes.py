@@ -49,6 +49,7 @@ class FakeBackend:
     failures: dict[str, Exception] = field(default_factory=dict)
     tokens: dict[str, tuple[Identity, datetime]] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    repeatable_actions: set[str] = field(default_factory=set)  # AuthorizeResult.repeatable
     slow_started: threading.Event = field(default_factory=threading.Event)
     slow_release: threading.Event = field(default_factory=threading.Event)
     revision: str = REVISION
@@ -153,12 +154,15 @@ class FakeBackend:
                 missing_context=tuple(k for k in ("aws:sourceip",) if k not in params.context),
                 revision=self.revision,
             )
-        return AuthorizeResult(decision)
+        return AuthorizeResult(decision, params.action in self.repeatable_actions)
 
     def authorize_batch(
         self, identity: Identity, params_list: Sequence[AuthorizeParams]
     ) -> list[AuthorizeResult]:
         return [self.authorize(identity, params) for params in params_list]
+
+    def current_revision(self) -> str | None:
+        return self.revision
 
     # -- simulator ---------------------------------------------------------------------------
     def _simulate(self, name: str, request: Mapping[str, Any]) -> Mapping[str, Any]:

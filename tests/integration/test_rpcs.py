@@ -107,6 +107,35 @@ def test_authorize_carries_statements_reason_and_context(
     assert denied.reason == "because no identity-based policy allows the s3:PutObject action"
 
 
+def test_repeated_questions_are_answered_at_the_edge_while_the_revision_serves(
+    client: AuthzClient, backend: FakeBackend
+) -> None:
+    """A decision the backend calls repeatable answers the same question from the same caller
+    again without the backend, until the revision changes; others always reach it."""
+    backend.repeatable_actions = {"s3:GetObject"}
+
+    def asked() -> int:
+        return sum(1 for name, _ in backend.calls if name == "authorize")
+
+    first = client.authorize(
+        "s3:GetObject", "arn:aws:s3:::b/k", context={"aws:SourceIp": "1.2.3.4"}
+    )
+    again = client.authorize(
+        "s3:GetObject", "arn:aws:s3:::b/k", context={"aws:SourceIp": "1.2.3.4"}
+    )
+    assert asked() == 1 and again == first
+    other = client.authorize(
+        "s3:GetObject", "arn:aws:s3:::b/k", context={"aws:SourceIp": "5.6.7.8"}
+    )
+    assert asked() == 2 and other.decision == first.decision
+    backend.revision = "rev-2"  # a reload: the remembered answers no longer apply
+    assert client.authorize("s3:GetObject", "arn:aws:s3:::b/k", context={"aws:SourceIp": "1.2.3.4"})
+    assert asked() == 3
+    for _ in range(2):  # not repeatable: always decided by the backend
+        client.authorize("s3:PutObject", "arn:aws:s3:::b/k")
+    assert asked() == 5
+
+
 def test_authorize_batch_in_order(client: AuthzClient) -> None:
     items = [
         build_authorize_request(a, "arn:aws:s3:::b/k")

@@ -218,3 +218,17 @@ def test_clock_keys_are_added_when_absent() -> None:
     assert set(ctx) == {"aws:SourceIp", "aws:currenttime", "aws:epochtime"}
     given = {"AWS:CurrentTime": "2000-01-01T00:00:00Z", "aws:epochtime": "1"}
     assert with_clock(given) is given
+
+
+def test_only_shapes_that_never_read_the_clock_are_repeatable(snap: Snapshot) -> None:
+    """``repeatable`` (what lets the edge answer a repeated Authorize itself): known shapes whose
+    evaluations read no time-varying key; unknown shapes and clock readers are not."""
+    alice = snap.caller(ALICE)
+    obj, table = "arn:aws:s3:::data/a", "arn:aws:dynamodb:::table/t"
+    tls = request_shape(alice, "s3:GetObject", obj)
+    clock = request_shape(alice, "dynamodb:GetItem", table)
+    assert not snap.decisions.repeatable(tls) and not snap.decisions.repeatable(None)
+    decide(snap, "s3:GetObject", obj, {"aws:SecureTransport": "true"})
+    decide(snap, "dynamodb:GetItem", table, {"aws:CurrentTime": "2030-01-01T00:00:00Z"})
+    assert snap.decisions.repeatable(tls)
+    assert not snap.decisions.repeatable(clock)

@@ -17,9 +17,9 @@ import grpc
 from authz import errors
 from authz._gen.authz.v1 import authorizer_pb2, authorizer_pb2_grpc, common_pb2
 from authz.engine.decision import Decision, EvalDecision
-from authz.iam.model import CallerKind, ContextValue
+from authz.iam.model import Caller, CallerKind, ContextValue
 from authz.server import callctx
-from authz.server.ports import AuthorizeParams, Backend, Identity
+from authz.server.ports import AuthMethod, AuthorizeParams, Backend, Identity
 from authz.server.servicers._fields import at_most, optional, required
 
 _DECISION = {
@@ -43,6 +43,7 @@ _BOOLEAN_TYPES = frozenset(
 )
 _STRING = common_pb2.CONTEXT_KEY_TYPE_STRING
 _WIRE_MEMO_SIZE = 4096
+_REPEAT_MAX_BYTES = 2048  # larger questions are not remembered (4096 x 2 KiB at most)
 
 
 def context_from_wire(
@@ -129,11 +130,38 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         self._wire: dict[
             tuple[int, str, str], tuple[Decision, authorizer_pb2.AuthorizeResponse]
         ] = {}
+        # Repeats: (caller, the request's deterministic serialisation) -> (revision, decision,
+        # response) of an answer the backend called repeatable; used while that revision
+        # serves. Skips parsing the context and the decision-cache lookup for a question asked
+        # again (credentials are still checked by the edge on every call).
+        self._repeats: dict[
+            tuple[Caller, bytes], tuple[str, Decision, authorizer_pb2.AuthorizeResponse]
+        ] = {}
 
     def Authorize(
         self, request: authorizer_pb2.AuthorizeRequest, context: grpc.ServicerContext
     ) -> authorizer_pb2.AuthorizeResponse:
-        return self._decide(callctx.require_identity(), request, "")
+        ident = callctx.require_identity()
+        if request.WhichOneof("principal") is not None or ident.method is AuthMethod.SESSION_TOKEN:
+            return self._decide(ident, request, "")
+        body = request.SerializeToString(deterministic=True)
+        if len(body) > _REPEAT_MAX_BYTES:  # bounds the memory the memo can hold
+            return self._decide(ident, request, "")
+        key = (ident.caller, body)
+        found = self._repeats.get(key)
+        if found is not None and found[0] == self._backend.current_revision():
+            if self._on_decision is not None:
+                self._on_decision(found[1])
+            return found[2]
+        params = _params(request, "")
+        result = self._backend.authorize(ident, params)
+        response = self._respond(result.decision, params.action, ident)
+        revision = result.decision.revision
+        if result.repeatable and revision:
+            if len(self._repeats) >= _WIRE_MEMO_SIZE:
+                self._repeats.clear()
+            self._repeats[key] = (revision, result.decision, response)
+        return response
 
     def AuthorizeBatch(
         self, request: authorizer_pb2.AuthorizeBatchRequest, context: grpc.ServicerContext
