@@ -244,10 +244,9 @@ def _origin_context(origin: CallOrigin) -> Mapping[str, Any]:
     ctx = {"aws:securetransport": "true" if origin.secure_transport else "false"}
     if origin.source_ip:
         ctx["aws:sourceip"] = origin.source_ip
-    return with_clock(ctx)
+    return request_context(ctx)
 
 
-_CLOCK_KEYS = ("aws:currenttime", "aws:epochtime")
 _clock_memo: tuple[int, str, str] = (-1, "", "")
 
 
@@ -274,8 +273,9 @@ CREDENTIAL_KEYS = frozenset(
 def request_context(context: Mapping[str, Any]) -> dict[str, ContextValue]:
     """A caller's request context as the engine takes it, in one pass: normalised
     (``normalize_context``: lowercased keys, string or tuple values), without caller-supplied
-    credential facts (``CREDENTIAL_KEYS``), plus ``aws:CurrentTime`` / ``aws:EpochTime`` when
-    absent (``with_clock``)."""
+    credential facts (``CREDENTIAL_KEYS``), plus ``aws:CurrentTime`` and ``aws:EpochTime`` when
+    absent: AWS supplies them on every request. (The decision cache keys only on keys the
+    policies read, so the clock splits it only for principals whose policies read it.)"""
     out: dict[str, ContextValue] = {}
     for key, value in context.items():
         low = key.lower()
@@ -289,22 +289,6 @@ def request_context(context: Mapping[str, Any]) -> dict[str, ContextValue]:
         current, epoch = clock_keys()
         out.setdefault("aws:currenttime", current)
         out.setdefault("aws:epochtime", epoch)
-    return out
-
-
-def with_clock(context: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``context`` plus ``aws:CurrentTime`` and ``aws:EpochTime`` when absent: AWS supplies
-    them on every request. (The decision cache keys only on keys the policies read, so these
-    split it only for principals whose policies read the clock.)"""
-    present = {k.lower() for k in context}
-    if all(k in present for k in _CLOCK_KEYS):
-        return context
-    current, epoch = clock_keys()
-    out = dict(context)
-    if "aws:currenttime" not in present:
-        out["aws:currenttime"] = current
-    if "aws:epochtime" not in present:
-        out["aws:epochtime"] = epoch
     return out
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import json
 import pstats
 import time
@@ -25,6 +24,7 @@ from authz._gen.authz.v1 import authorizer_pb2, sts_pb2
 from authz.bench import authz_server
 from authz.bench.api_scenarios import BATCH, REPEATED_POOL, authorize_request
 from authz.config import load_settings
+from authz.server.app import tune_collector
 from authz.server.interceptors import Authenticator, EdgeInterceptor
 from authz.server.metrics import ServerMetrics
 from authz.server.servicers.authorizer import AuthorizerServicer
@@ -140,9 +140,7 @@ def main() -> None:
     for scenario in SCENARIOS:  # warm: partitions compiled, memos filled
         method, bodies, per = _bodies(scenario, 10_000_000, 1000, role)
         _round(handlers[method], bodies, per)
-    gc.collect()
-    gc.freeze()  # as `authz serve` does (authz.server.app.tune_collector)
-    gc.set_threshold(100_000, 50, 100)
+    tune_collector()  # as `authz serve` does
     for n, scenario in enumerate(SCENARIOS):
         times = []
         for r in range(ROUNDS):

@@ -156,13 +156,12 @@ class Evaluator:
         per-layer results share one ``Decision`` object."""
         runs: list[tuple[_Run, PolicyLayers, AuthRequest, bool] | Decision] = []
         groups: dict[int, tuple[Partition, list[_Step]]] = {}
-        memo: dict[tuple[object, ...], tuple[Partition, tuple[str, ...]]] = {}
         for layers, request, trust in items:
             prepared = self._prepare(request)
             if isinstance(prepared, Decision):
                 runs.append(replace(prepared, revision=revision))
                 continue
-            run = _Run(self, prepared, prepared.action.split(":", 1)[0], deferred=memo)
+            run = _Run(self, prepared, prepared.action.split(":", 1)[0], deferred=True)
             self._verdicts(run, layers, request.caller, trust)  # collects run.steps
             runs.append((run, layers, request, trust))
             for step in run.steps:
@@ -271,16 +270,6 @@ class Evaluator:
                 self._resolved[key] = (tuple(policies), part)
         return part, names
 
-    def partition(
-        self,
-        layer: Layer,
-        policies: Sequence[Policy],
-        service: str,
-        context: Mapping[str, ContextValue],
-    ) -> Partition:
-        """The compiled partition for these policies (cached)."""
-        return self.partition_and_variables(layer, policies, service, context)[0]
-
     def partition_and_variables(
         self,
         layer: Layer,
@@ -375,7 +364,7 @@ class _Run:
         facts: RequestFacts,
         service: str,
         *,
-        deferred: dict[tuple[object, ...], tuple[Partition, tuple[str, ...]]] | None = None,
+        deferred: bool = False,
     ) -> None:
         self.evaluator = evaluator
         self.facts = facts
@@ -384,9 +373,7 @@ class _Run:
         self.errors: list[str] = []
         self.keys: set[str] = set()
         self.variables: set[str] = set()  # compile-time variables that selected partitions
-        self.deferred = deferred is not None
-        # deferred: the batch's partitions without compile-time variables, by policy identity
-        self._memo = deferred if deferred is not None else {}
+        self.deferred = deferred
         self.steps: list[_Step] = []
         self._replaying: int | None = None
         # direct runs: (layer, partition id, result) per evaluated layer and the partitions
@@ -411,14 +398,8 @@ class _Run:
             else:
                 self.errors.extend(f"layer `{layer.value}`: {e}" for e in step.result.errors)
             return step.result
-        key = (layer, self.service, *map(id, policies)) if self.deferred else ()
-        try:  # (the batch holds the policies, so their ids stay unique while it runs)
-            found = self._memo.get(key) if self.deferred else None
-            if found is None:
-                found = self.evaluator.resolve(layer, policies, self.service, self.facts.context)
-                if self.deferred and not found[1]:
-                    self._memo[key] = found
-            part, names = found
+        try:
+            part, names = self.evaluator.resolve(layer, policies, self.service, self.facts.context)
             self.variables.update(names)
         except AuthzError as err:
             message = f"layer `{layer.value}`: {err.message}"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import authz.cedar.policyset as policyset
-from authz.backend import with_clock
+from authz.backend import request_context
 from authz.engine.decision import Decision, EvalDecision
 from authz.engine.snapshot import Snapshot, authorize, authorize_batch, build_snapshot
 from authz.errors import RepositoryError
@@ -162,7 +162,7 @@ def mixed_items() -> list[Item]:
             f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/t",
             {"aws:RequestTag/team": "tame"},
         ),
-        ("dynamodb:Query", f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/t", with_clock({})),
+        ("dynamodb:Query", f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/t", request_context({})),
         ("kms:Decrypt", f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1", tls),  # boundary denies
         ("sns:Publish", f"arn:aws:sns:eu-west-1:{ACCOUNT}:t", tls),  # SCP denies
         ("ec2:RunInstances", "*", tls),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from authz.backend import clock_keys, with_clock
+from authz.backend import clock_keys, request_context
 from authz.engine.cache import DecisionCache, request_shape
 from authz.engine.decision import Decision, EvalDecision
 from authz.engine.snapshot import Snapshot, authorize, build_snapshot
@@ -100,7 +100,7 @@ def test_a_referenced_key_change_is_a_miss(snap: Snapshot) -> None:
 def test_an_unreferenced_key_does_not_split_the_cache(snap: Snapshot) -> None:
     obj = "arn:aws:s3:::data/a"
     base = {"aws:SecureTransport": "true"}
-    first = decide(snap, "s3:GetObject", obj, with_clock(base))
+    first = decide(snap, "s3:GetObject", obj, request_context(base))
     for ip in ("10.0.0.1", "10.0.0.2"):
         ctx = {**base, "aws:SourceIp": ip, "aws:CurrentTime": f"2030-01-01T00:00:0{ip[-1]}Z"}
         assert decide(snap, "s3:GetObject", obj, ctx) is first
@@ -211,13 +211,19 @@ def test_the_lru_is_bounded() -> None:
     assert cache.stats()["size"] == 2 and cache.stats()["evictions"] == 3
 
 
-def test_clock_keys_are_added_when_absent() -> None:
+def test_request_context_normalises_drops_credential_facts_and_adds_the_clock() -> None:
     current, epoch = clock_keys(0)
     assert (current, epoch) == ("1970-01-01T00:00:00Z", "0")
-    ctx = with_clock({"aws:SourceIp": "10.0.0.1"})
-    assert set(ctx) == {"aws:SourceIp", "aws:currenttime", "aws:epochtime"}
+    ctx = request_context(
+        {"aws:SourceIp": "10.0.0.1", "aws:MultiFactorAuthPresent": "true", "aws:TagKeys": ["a"]}
+    )
+    assert set(ctx) == {"aws:sourceip", "aws:tagkeys", "aws:currenttime", "aws:epochtime"}
+    assert ctx["aws:tagkeys"] == ("a",)
     given = {"AWS:CurrentTime": "2000-01-01T00:00:00Z", "aws:epochtime": "1"}
-    assert with_clock(given) is given
+    assert request_context(given) == {
+        "aws:currenttime": "2000-01-01T00:00:00Z",
+        "aws:epochtime": "1",
+    }
 
 
 def test_only_shapes_that_never_read_the_clock_are_repeatable(snap: Snapshot) -> None:

@@ -19,7 +19,7 @@ from authz._gen.authz.v1 import authorizer_pb2, authorizer_pb2_grpc, common_pb2
 from authz.engine.decision import Decision, EvalDecision
 from authz.iam.model import Caller, CallerKind, ContextValue
 from authz.server import callctx
-from authz.server.ports import AuthMethod, AuthorizeParams, Backend, Identity
+from authz.server.ports import AuthMethod, AuthorizeParams, AuthorizeResult, Backend, Identity
 from authz.server.servicers._fields import at_most, optional, required
 
 _DECISION = {
@@ -143,19 +143,17 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
     ) -> authorizer_pb2.AuthorizeResponse:
         ident = callctx.require_identity()
         if request.WhichOneof("principal") is not None or ident.method is AuthMethod.SESSION_TOKEN:
-            return self._decide(ident, request, "")
+            return self._decide(ident, request, "")[0]
         body = request.SerializeToString(deterministic=True)
         if len(body) > _REPEAT_MAX_BYTES:  # bounds the memory the memo can hold
-            return self._decide(ident, request, "")
+            return self._decide(ident, request, "")[0]
         key = (ident.caller, body)
         found = self._repeats.get(key)
         if found is not None and found[0] == self._backend.current_revision():
             if self._on_decision is not None:
                 self._on_decision(found[1])
             return found[2]
-        params = _params(request, "")
-        result = self._backend.authorize(ident, params)
-        response = self._respond(result.decision, params.action, ident)
+        response, result = self._decide(ident, request, "")
         revision = result.decision.revision
         if result.repeatable and revision:
             if len(self._repeats) >= _WIRE_MEMO_SIZE:
@@ -189,11 +187,11 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
 
     def _decide(
         self, ident: Identity, request: authorizer_pb2.AuthorizeRequest, prefix: str
-    ) -> authorizer_pb2.AuthorizeResponse:
+    ) -> tuple[authorizer_pb2.AuthorizeResponse, AuthorizeResult]:
         params = _params(request, prefix)
         subject = self._subject(ident, request)
-        decision = self._backend.authorize(subject, params).decision
-        return self._respond(decision, params.action, subject)
+        result = self._backend.authorize(subject, params)
+        return self._respond(result.decision, params.action, subject), result
 
     def _respond(
         self, decision: Decision, action: str, subject: Identity
