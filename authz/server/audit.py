@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import uuid
@@ -128,6 +129,13 @@ def build_event(record: AuditRecord) -> dict[str, Any]:
     return event
 
 
+def _open_private(path: str | Path) -> TextIO:
+    """Open the audit file for appending; a file created here is mode 0600 (owner only): the
+    log names principals, resources and decisions. An existing file keeps its mode."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return open(fd, "a", encoding="utf-8", buffering=1)
+
+
 class AuditLog:
     """Bounded queue + writer thread. ``on_drop`` is called once per dropped event."""
 
@@ -139,11 +147,7 @@ class AuditLog:
         on_drop: Callable[[], None] | None = None,
     ) -> None:
         self._own_sink = isinstance(sink, str | Path)
-        self._sink: TextIO = (
-            open(sink, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-            if isinstance(sink, str | Path)
-            else sink
-        )
+        self._sink: TextIO = _open_private(sink) if isinstance(sink, str | Path) else sink
         self._queue: queue.Queue[AuditRecord | None] = queue.Queue(maxsize=max_queue)
         self._on_drop = on_drop
         self.dropped = 0
