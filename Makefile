@@ -2,6 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUNTIME := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 REPO ?= policies
 LISTEN ?= 127.0.0.1:50051
@@ -10,13 +11,18 @@ LISTEN ?= 127.0.0.1:50051
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# `make run` needs the runtime dependencies only; tests, linters and benchmarks add the dev ones.
+$(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUNTIME)
 	$(BIN)/python -m authz.devrun --repo $(REPO) --listen $(LISTEN)
 
 test: $(STAMP)

@@ -25,7 +25,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks" / "harness"))  # harness_policy: the bare baseline
 sys.path.insert(0, str(ROOT))  # benchmarks.gen_repo
-CORPUS = ROOT.parent / "shared" / "data" / "aws-managed-policies"
+
+from tests.cases.loader import managed_policies_dir  # noqa: E402
+
+CORPUS = managed_policies_dir()  # the in-repository corpus (tests/data), unpacked once
 READ_ONLY = CORPUS / "ReadOnlyAccess.json"
 ACCOUNT = "111122223333"
 

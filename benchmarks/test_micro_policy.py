@@ -2,7 +2,7 @@
 baseline (``json.loads`` of the same text; Cedar parsing the translated text).
 
 ReadOnlyAccess (the largest common AWS managed policy) per call, and the whole AWS managed
-policy corpus (``../shared/data/aws-managed-policies``) once."""
+policy corpus (``tests/data/aws-managed-policies.tar.xz``) once."""
 
 from __future__ import annotations
 

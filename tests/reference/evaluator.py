@@ -1,6 +1,6 @@
 """The reference IAM evaluator: the slow, plain-Python test oracle for the Cedar path.
 
-Written straight from ``/work/shared/design/iam-semantics.md`` and working on raw JSON
+Written straight from ``docs/design/iam-semantics.md`` and working on raw JSON
 dicts in the shape of the ``authorize`` decision vectors (cases README). It must import
 neither ``cedarpy`` nor the product's parser (``authz.iam.parse``): it is an independent
 second implementation. Owns ``evaluate`` and ``RefDecision``.
