@@ -89,18 +89,25 @@ def _allow_rules(
     root = caller.kind is CallerKind.ROOT
     id_allow = root or (v.identity is not None and v.identity.allowed)
     caps = _refs(v, Layer.BOUNDARY, v.boundary) + _refs(v, Layer.SESSION, v.session)
+    role_grant = False
     if same_account:
-        direct_ok = "direct" in grants and (b_ok or not trust)
-        if direct_ok or "service" in grants:
+        if "direct" in grants and trust and not b_ok:
+            # a trust policy's direct grant still needs the caller's boundary (TRUSTEDIT):
+            # the boundary is the layer that refused, whatever the identity policies say
+            return Outcome(EvalDecision.IMPLICIT_DENY, Layer.BOUNDARY)
+        if "direct" in grants or "service" in grants:
             return Outcome(EvalDecision.ALLOWED, deciding=res_refs)
-        if "role" in grants and b_ok and s_ok:
+        role_grant = "role" in grants
+        if role_grant and b_ok and s_ok:
             return Outcome(EvalDecision.ALLOWED, deciding=res_refs + caps)
     elif not grants:
         return Outcome(EvalDecision.IMPLICIT_DENY, v.resource_layer)
     if id_allow and b_ok and s_ok:
         refs = _refs(v, Layer.IDENTITY, v.identity) + caps + (res_refs if not same_account else ())
         return Outcome(EvalDecision.ALLOWED, deciding=refs)
-    failing = Layer.IDENTITY if not id_allow else Layer.BOUNDARY if not b_ok else Layer.SESSION
+    # a role grant counts as the grant (step 3b): then a cap is what refused
+    granted = id_allow or role_grant
+    failing = Layer.IDENTITY if not granted else Layer.BOUNDARY if not b_ok else Layer.SESSION
     return Outcome(EvalDecision.IMPLICIT_DENY, failing)
 
 

@@ -45,6 +45,9 @@ _PRINCIPAL_TYPE = {
     CallerKind.FEDERATED_USER: "FederatedUser",
     CallerKind.ANONYMOUS: "Anonymous",
 }
+# Callers that sign with account credentials: sts:GetCallerIdentity needs no permission for
+# them (spec §3.3 step 0, §6.3); an anonymous caller has no identity to return.
+_SIGNED = frozenset(_PRINCIPAL_TYPE) - {CallerKind.ANONYMOUS}
 PartitionKey = tuple[object, ...]
 
 
@@ -197,8 +200,8 @@ class Evaluator:
         action = request.action.lower()
         derived, pids, pself = _caller_facts(caller)
         context = {**derived, **request.context} if derived else dict(request.context)
-        if action == "sts:getcalleridentity" and caller.kind in _PRINCIPAL_TYPE:
-            return Decision(EvalDecision.ALLOWED)
+        if action == "sts:getcalleridentity" and caller.kind in _SIGNED:
+            return Decision(EvalDecision.ALLOWED)  # signed callers only: not anonymous
         return RequestFacts(action, request.resource, context, pids, pself)
 
     def _assemble(

@@ -30,7 +30,13 @@ def test_authorize_vector(case: dict[str, Any]) -> None:
     request = request_of(case["request"])
     decision = EVALUATOR.evaluate(layers_for(case["policies"], trust=trust), request, trust=trust)
     assert not decision.errors
-    assert decision.decision.case_name == case["expected"]["decision"], case["expected"]["reason"]
+    expected = case["expected"]
+    assert decision.decision.case_name == expected["decision"], expected["reason"]
+    if "failing_layer" in expected:  # cases this project writes also pin why
+        layer = decision.failing_layer.value if decision.failing_layer is not None else None
+        assert layer == expected["failing_layer"], expected["reason"]
+    if "deciding" in expected:
+        assert sorted({m.ref for m in decision.matched}) == sorted(expected["deciding"])
 
 
 def _assume_context(case: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ callers, sts:GetCallerIdentity), cross-account §3.4, the role-trust rules §3.3
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.reference.conditions import condition_block_holds
@@ -39,10 +39,17 @@ _RANK = {DIRECT: 3, ROLE: 2, ACCOUNT: 1}
 class RefDecision:
     """``decision`` is ``Allow``, ``ExplicitDeny`` or ``ImplicitDeny`` (vector spelling);
     ``layer`` names the layer that decided a deny (``scp``, ``resource``, ``trust``,
-    ``identity``, ``boundary``, ``session``), None for Allow."""
+    ``identity``, ``boundary``, ``session``), None for Allow. ``deciding`` names the
+    statements that decided, sorted, as ``layer:policy:statement`` (``Sid`` or ``#index``):
+    for an explicit deny every applicable Deny of the first denying layer (SCP levels, then
+    the resource/trust policy, identity, boundary, session); for an allow every applicable
+    Allow of the layers that granted (see ``evaluate``); nothing for an implicit deny. Policy
+    names follow the vector convention ``identity<i>``, ``resource`` (``role/target/trust``
+    for trust evaluations), ``boundary``, ``session<i>``, ``scp<level>-<i>``."""
 
     decision: str
     layer: str | None = None
+    deciding: tuple[str, ...] = field(default=(), compare=False)  # equality: the outcome
 
     @property
     def allowed(self) -> bool:
@@ -52,8 +59,8 @@ class RefDecision:
 ALLOW = RefDecision("Allow")
 
 
-def _explicit(layer: str) -> RefDecision:
-    return RefDecision("ExplicitDeny", layer)
+def _explicit(layer: str, refs: Iterable[str]) -> RefDecision:
+    return RefDecision("ExplicitDeny", layer, tuple(sorted(set(refs))))
 
 
 def _implicit(layer: str) -> RefDecision:
@@ -163,36 +170,50 @@ def _in_scope(statement: Json, request: _Request, version: str | None) -> bool:
     return condition_block_holds(statement.get("Condition"), request.context, version)
 
 
-def _has(policy: Json | None, request: _Request, effect: str) -> bool:
-    """Does an identity-style policy (no principal) hold an applicable statement of
-    ``effect``?"""
-    if policy is None:
-        return False
-    version = policy.get("Version")
-    return any(s["Effect"] == effect and _in_scope(s, request, version) for s in statements(policy))
+Named = tuple[str, Json]  # (policy name in decisions, policy document)
 
 
-def _any_has(policies: Iterable[Json], request: _Request, effect: str) -> bool:
-    return any(_has(p, request, effect) for p in policies)
+def _label(statement: Json, index: int) -> str:
+    sid = statement.get("Sid")
+    return sid if isinstance(sid, str) and sid else f"#{index}"
 
 
-def _resource_grants(policy: Json | None, request: _Request, effect: str) -> set[str]:
-    """The principal-match kinds of the applicable ``effect`` statements of a resource
+def _applicable(layer: str, policies: Iterable[Named], request: _Request, effect: str) -> list[str]:
+    """The refs of the applicable ``effect`` statements of identity-style policies (no
+    principal part)."""
+    refs = []
+    for name, policy in policies:
+        version = policy.get("Version")
+        for index, statement in enumerate(statements(policy)):
+            if statement["Effect"] == effect and _in_scope(statement, request, version):
+                refs.append(f"{layer}:{name}:{_label(statement, index)}")
+    return refs
+
+
+def _resource_grants(
+    layer: str, named: Named | None, request: _Request, effect: str
+) -> list[tuple[str, str]]:
+    """(principal-match kind, ref) of each applicable ``effect`` statement of a resource
     policy."""
-    if policy is None:
-        return set()
+    if named is None:
+        return []
+    name, policy = named
     version = policy.get("Version")
-    kinds = set()
-    for statement in statements(policy):
+    out = []
+    for index, statement in enumerate(statements(policy)):
         if statement["Effect"] != effect:
             continue
         kind = _statement_principal(statement, request.principal)
         if kind is not None and _in_scope(statement, request, version):
-            kinds.add(kind)
-    return kinds
+            out.append((kind, f"{layer}:{name}:{_label(statement, index)}"))
+    return out
 
 
 # --- the algorithm (§3.3 - §3.8) ------------------------------------------------------
+
+
+def _allow(*refs: Iterable[str]) -> RefDecision:
+    return RefDecision("Allow", None, tuple(sorted({r for group in refs for r in group})))
 
 
 def evaluate(request: Json, policies: Json, trust: bool = False) -> RefDecision:
@@ -201,6 +222,12 @@ def evaluate(request: Json, policies: Json, trust: bool = False) -> RefDecision:
     With ``trust=True`` the resource policy is a role trust policy (§3.3 step 4, §3.5): it
     must itself allow the caller; an account grant also needs an identity Allow; a direct
     grant still needs the caller's permissions boundary to allow.
+
+    The statements an Allow names: the resource policy's applicable Allows when it grants on
+    its own (a direct or service grant, same account, and every grant of an anonymous or
+    service caller); with a role grant, those and the boundary's and session policies'
+    applicable Allows; otherwise the identity policies' applicable Allows, the caps' Allows
+    and, cross-account, the resource policy's Allows.
     """
     principal = request["principal"]
     resource = request["resource"]
@@ -212,71 +239,99 @@ def evaluate(request: Json, policies: Json, trust: bool = False) -> RefDecision:
     )
     kind = principal["type"]
     resource_layer = "trust" if trust else "resource"
-    resource_policy = policies.get("resource")
+    resource_doc = policies.get("resource")
+    resource_name = "role/target/trust" if trust else "resource"
+    resource_policy = (resource_name, resource_doc) if resource_doc is not None else None
 
     if kind in ACCOUNT_CALLERS and req.action.lower() == "sts:getcalleridentity":
         return ALLOW  # §3.3 step 0: callers with account credentials; denies are ignored
 
     if kind in ("anonymous", "service"):  # only a resource policy can speak for them
-        if _resource_grants(resource_policy, req, DENY_EFFECT):
-            return _explicit(resource_layer)
-        if _resource_grants(resource_policy, req, ALLOW_EFFECT):
-            return ALLOW
+        denies = _resource_grants(resource_layer, resource_policy, req, DENY_EFFECT)
+        if denies:
+            return _explicit(resource_layer, [ref for _, ref in denies])
+        allows = _resource_grants(resource_layer, resource_policy, req, ALLOW_EFFECT)
+        if allows:
+            return _allow(ref for _, ref in allows)
         return _implicit(resource_layer)
     if kind not in ACCOUNT_CALLERS:
         raise ValueError(f"unknown principal type `{kind}`")
 
     # Root has no identity policies, boundary or session; it may do anything its account can.
-    identity = [] if kind == "root" else list(policies.get("identity") or [])
-    boundary = None if kind == "root" else policies.get("permissions_boundary")
-    session = list(policies.get("session") or []) if kind == "assumed_role" else []
-    scp_levels = [list(level) for level in policies.get("scp") or []]
+    identity: list[Named] = []
+    boundary: list[Named] = []
+    session: list[Named] = []
+    if kind != "root":
+        identity = [(f"identity{i}", d) for i, d in enumerate(policies.get("identity") or [])]
+        if policies.get("permissions_boundary") is not None:
+            boundary = [("boundary", policies["permissions_boundary"])]
+    if kind == "assumed_role":
+        session = [(f"session{i}", d) for i, d in enumerate(policies.get("session") or [])]
+    scp_levels = [
+        [(f"scp{n}-{i}", d) for i, d in enumerate(level)]
+        for n, level in enumerate(policies.get("scp") or [])
+    ]
 
-    # Step 1: an applicable Deny anywhere.
-    deny_checks = (
-        ("scp", any(_any_has(level, req, DENY_EFFECT) for level in scp_levels)),
-        (resource_layer, bool(_resource_grants(resource_policy, req, DENY_EFFECT))),
-        ("identity", _any_has(identity, req, DENY_EFFECT)),
-        ("boundary", _has(boundary, req, DENY_EFFECT)),
-        ("session", _any_has(session, req, DENY_EFFECT)),
-    )
+    # Step 1: an applicable Deny anywhere; the first denying layer (each SCP level is one).
+    deny_checks = [("scp", _applicable("scp", level, req, DENY_EFFECT)) for level in scp_levels]
+    deny_checks += [
+        (
+            resource_layer,
+            [r for _, r in _resource_grants(resource_layer, resource_policy, req, DENY_EFFECT)],
+        ),
+        ("identity", _applicable("identity", identity, req, DENY_EFFECT)),
+        ("boundary", _applicable("boundary", boundary, req, DENY_EFFECT)),
+        ("session", _applicable("session", session, req, DENY_EFFECT)),
+    ]
     for layer, denied in deny_checks:
         if denied:
-            return _explicit(layer)
+            return _explicit(layer, denied)
 
     # Step 2: every SCP level must allow (§3.8).
-    if not all(_any_has(level, req, ALLOW_EFFECT) for level in scp_levels):
+    if not all(_applicable("scp", level, req, ALLOW_EFFECT) for level in scp_levels):
         return _implicit("scp")
 
-    grants = _resource_grants(resource_policy, req, ALLOW_EFFECT)
-    identity_allows = kind == "root" or _any_has(identity, req, ALLOW_EFFECT)
+    found = _resource_grants(resource_layer, resource_policy, req, ALLOW_EFFECT)
+    grants = {k for k, _ in found}
+    grant_refs = [ref for _, ref in found]
+    identity_refs = _applicable("identity", identity, req, ALLOW_EFFECT)
+    identity_allows = kind == "root" or bool(identity_refs)
+    boundary_refs = _applicable("boundary", boundary, req, ALLOW_EFFECT)
+    session_refs = _applicable("session", session, req, ALLOW_EFFECT)
     caps = (
-        ("boundary", boundary is None or _has(boundary, req, ALLOW_EFFECT)),
-        ("session", not session or _any_has(session, req, ALLOW_EFFECT)),
+        ("boundary", not boundary or bool(boundary_refs)),
+        ("session", not session or bool(session_refs)),
     )
+    cap_refs = boundary_refs + session_refs
     owner = resource.get("account")
     if owner is not None and owner != principal["account"]:
         # §3.4: the resource account must grant (any form) and the caller's account must
         # allow on its own (identity ∩ boundary ∩ session).
         if not grants:
             return _implicit(resource_layer)
-        return _capped(identity_allows, caps)
+        return _capped(identity_allows, caps, identity_refs, cap_refs, grant_refs)
 
     if DIRECT in grants:  # §3.3 step 3a
         if trust and not caps[0][1]:
             return _implicit("boundary")  # [TRUSTEDIT]
-        return ALLOW
+        return _allow(grant_refs)
     if trust and not grants:  # §3.3 step 4 special case: the trust policy must name the caller
         return _implicit("trust")
-    # §3.3 steps 3b/3c/4: a role grant or an identity Allow, then the caps.
-    return _capped(ROLE in grants or identity_allows, caps)
+    if ROLE in grants and all(allows for _, allows in caps):  # §3.3 step 3b
+        return _allow(grant_refs, cap_refs)
+    # §3.3 steps 3c/4: an identity Allow, then the caps.
+    return _capped(identity_allows or ROLE in grants, caps, identity_refs, cap_refs, ())
 
 
-def _capped(granted: bool, caps: tuple[tuple[str, bool], ...]) -> RefDecision:
+def _capped(
+    granted: bool,
+    caps: tuple[tuple[str, bool], ...],
+    *refs: Iterable[str],
+) -> RefDecision:
     """Steps 4-7: something must grant, then the boundary and session policies must allow."""
     if not granted:
         return _implicit("identity")
     for layer, allows in caps:
         if not allows:
             return _implicit(layer)
-    return ALLOW
+    return _allow(*refs)
