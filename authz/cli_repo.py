@@ -8,7 +8,7 @@ failed, 2 bad input (AWS-style error JSON on stderr). Must not import grpc.
 
     authz validate --repo DIR [--json]
     authz test --repo DIR [--json] [--quiet]
-    authz import --authorization-details FILE --account ID --out DIR
+    authz import --authorization-details FILE --account ID --out DIR [--roles FILE] [--dry-run]
     authz simulate-principal-policy --repo DIR --cli-input-json FILE
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from authz.errors import Problem, RepositoryError, ValidationError
-from authz.repo.importer import import_authorization_details
+from authz.repo.importer import import_authorization_details, role_durations
 from authz.repo.load import check_repository, describe, problem_dict
 
 __all__ = ["register"]
@@ -31,16 +31,23 @@ def _print_json(doc: Any) -> None:
     print(json.dumps(doc, indent=2))
 
 
-def _print_problems(problems: list[Problem], as_json: bool) -> None:
+def _print_problems(
+    problems: list[Problem], as_json: bool, warnings: list[Problem] | None = None
+) -> None:
     if as_json:
-        _print_json({"Problems": [problem_dict(p) for p in problems]})
+        doc: dict[str, Any] = {"Problems": [problem_dict(p) for p in problems]}
+        if warnings is not None:
+            doc["Warnings"] = [problem_dict(w) for w in warnings]
+        _print_json(doc)
     else:
+        for warning in warnings or []:
+            print(f"warning: {warning}")
         print(describe(problems))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     result = check_repository(Path(args.repo))
-    _print_problems(result.problems, args.json)
+    _print_problems(result.problems, args.json, result.warnings)
     return 1 if result.problems else 0
 
 
@@ -75,9 +82,23 @@ def _read_json(path: str, what: str) -> Any:
 
 def cmd_import(args: argparse.Namespace) -> int:
     data = _read_json(args.authorization_details, "authorization details")
-    summary = import_authorization_details(data, args.account, Path(args.out))
+    durations = role_durations(_read_json(args.roles, "--roles")) if args.roles else None
+    out = Path(args.out)
+    summary = import_authorization_details(data, args.account, out, durations, dry_run=args.dry_run)
     _print_json(summary.as_dict())
-    result = check_repository(Path(args.out))
+    for notice in summary.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    verb = "would be" if args.dry_run else "were"
+    print(
+        f"{len(summary.added)} file(s) {verb} added, {len(summary.changed)} changed, "
+        f"{len(summary.removed)} removed, {summary.unchanged} unchanged",
+        file=sys.stderr,
+    )
+    if args.dry_run:
+        return 0
+    result = check_repository(out)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if result.problems:
         print(describe(result.problems), file=sys.stderr)
         return 1
@@ -117,7 +138,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--authorization-details", required=True, help="JSON file, or - for stdin")
     p.add_argument("--account", required=True, help="12-digit account id")
-    p.add_argument("--out", required=True, help="repository directory to write")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="repository directory to sync: the account's users, groups, roles and policies "
+        "missing from the input are removed",
+    )
+    p.add_argument(
+        "--roles",
+        metavar="FILE",
+        help="`aws iam list-roles` or `get-role` output (JSON, or - for stdin): fills each "
+        "role's MaxSessionDuration, which the authorization details omit",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the added/changed/removed summary and write nothing",
+    )
     p.set_defaults(handler=cmd_import)
 
     p = subparsers.add_parser(

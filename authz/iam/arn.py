@@ -80,8 +80,9 @@ def action_error(action: str) -> str | None:
     return None
 
 
-def resource_error(resource: str) -> str | None:
-    """The format problem of one ``Resource``/``NotResource`` entry, or None."""
+def resource_error(resource: str, *, any_iam_type: bool = False) -> str | None:
+    """The format problem of one ``Resource``/``NotResource`` entry, or None. With
+    ``any_iam_type`` an IAM resource of a type not in ``IAM_RESOURCE_PREFIXES`` is accepted."""
     if resource == "*":
         return None
     head, sep, rest = resource.partition(":")
@@ -100,7 +101,7 @@ def resource_error(resource: str) -> str | None:
         return f"IAM resource {resource} cannot contain region information."
     if has_region and service == "s3" and not resource_id.startswith(_S3_REGIONAL):
         return f"Resource {resource} can not contain region information."
-    if service == "iam" and not _iam_resource_ok(resource_id):
+    if service == "iam" and not any_iam_type and not _iam_resource_ok(resource_id):
         return IAM_PATH_MESSAGE
     if head != "arn":
         return f'Resource {resource} must be in ARN format or "*".'

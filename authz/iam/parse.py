@@ -80,14 +80,18 @@ def parse_policy(
     *,
     name: str = "",
     source: str | None = None,
+    aws_owned: bool = False,
 ) -> Policy:
-    """Parse and validate one policy document (JSON text or an already-decoded object)."""
+    """Parse and validate one policy document (JSON text or an already-decoded object).
+    ``aws_owned``: an AWS managed policy, whose IAM resources may name resource types this
+    validator does not know (``arn:aws:iam::aws:role-template/…``): any syntactically valid
+    ARN is accepted there."""
     if isinstance(document, str):
         _check_characters(document, name)
         obj = load_json(document, name=name)
     else:
         obj = document
-    return _Parser(policy_type, name, source).policy(obj)
+    return _Parser(policy_type, name, source, aws_owned).policy(obj)
 
 
 def _check_characters(text: str, name: str) -> None:
@@ -142,8 +146,11 @@ def _label(obj: Any, path: str) -> str | None:
 
 
 class _Parser:
-    def __init__(self, policy_type: PolicyType, name: str, source: str | None) -> None:
+    def __init__(
+        self, policy_type: PolicyType, name: str, source: str | None, aws_owned: bool = False
+    ) -> None:
         self.policy_type = policy_type
+        self.aws_owned = aws_owned
         self.name = name
         self.source = source
 
@@ -167,7 +174,7 @@ class _Parser:
         entries = [self.statement(raw, i, path) for i, raw, path in self.raw_statements(obj)]
         if self.policy_type is PolicyType.MANAGED and version != "2012-10-17":
             raise self.fail(VERSION_MESSAGE, "$.Version")
-        found = v.first_problem(entries, self.policy_type)
+        found = v.first_problem(entries, self.policy_type, aws_owned=self.aws_owned)
         if found is not None:
             raise self.fail(found.message, found.path, found.statement)
         return Policy(

@@ -89,9 +89,12 @@ class Finding:
     path: str
 
 
-def first_problem(entries: Sequence[Entry], policy_type: PolicyType) -> Finding | None:
-    """The problem AWS would report for this document, or None when it is valid."""
-    legacy, resource = _resource_scan(entries)
+def first_problem(
+    entries: Sequence[Entry], policy_type: PolicyType, *, aws_owned: bool = False
+) -> Finding | None:
+    """The problem AWS would report for this document, or None when it is valid.
+    ``aws_owned``: IAM resource types unknown to us are accepted (AWS managed policies)."""
+    legacy, resource = _resource_scan(entries, aws_owned)
     steps: tuple[Callable[[], Finding | None], ...] = (
         lambda: _legacy_statement(entries),
         lambda: legacy,
@@ -191,7 +194,9 @@ def key_path(key: str) -> str:
     return "['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
 
 
-def _resource_scan(entries: Sequence[Entry]) -> tuple[Finding | None, Finding | None]:
+def _resource_scan(
+    entries: Sequence[Entry], aws_owned: bool = False
+) -> tuple[Finding | None, Finding | None]:
     """(legacy-parsing problem, resource-format problem) of all resources, in AWS's order."""
     error: Finding | None = None
     for key in ("Resource", "NotResource"):
@@ -200,7 +205,7 @@ def _resource_scan(entries: Sequence[Entry]) -> tuple[Finding | None, Finding | 
                 continue
             pairs = items(e.raw[key], f"{e.path}.{key}")
             for value, path in sorted(pairs, key=lambda pair: str(pair[0]), reverse=True):
-                message = arn.resource_error(value)
+                message = arn.resource_error(value, any_iam_type=aws_owned)
                 if message is not None:
                     error = Finding(message, e.statement.label, path)
             if error is None:

@@ -113,18 +113,29 @@ class FieldReader:
                     out[item["Key"]] = tag_value
         return out
 
-    def policy(self, key: str, policy_type: PolicyType, name: str) -> tuple[Policy | None, str]:
+    def policy(
+        self, key: str, policy_type: PolicyType, name: str, *, aws_owned: bool = False
+    ) -> tuple[Policy | None, str]:
         """Parse the policy document at ``key``; returns (policy or None, its JSON text)."""
         value = self.obj.get(key)
         path = self.at(key)
         if value is None:
             self.bad(path, f"missing required field `{key}`", "missing_field")
             return None, ""
-        return parse_document(self.problems, self.file, path, value, policy_type, name)
+        return parse_document(
+            self.problems, self.file, path, value, policy_type, name, aws_owned=aws_owned
+        )
 
 
 def parse_document(
-    problems: Problems, file: str, path: str, value: Any, policy_type: PolicyType, name: str
+    problems: Problems,
+    file: str,
+    path: str,
+    value: Any,
+    policy_type: PolicyType,
+    name: str,
+    *,
+    aws_owned: bool = False,
 ) -> tuple[Policy | None, str]:
     """Parse a policy given as an object or JSON text; report ``MalformedPolicyDocument``."""
     text = value if isinstance(value, str) else json.dumps(value)
@@ -132,7 +143,8 @@ def parse_document(
         problems.add(file, path, "MalformedPolicyDocument", "Syntax errors in policy.")
         return None, text
     try:
-        return parse_policy(value, policy_type, name=name, source=file), text
+        policy = parse_policy(value, policy_type, name=name, source=file, aws_owned=aws_owned)
+        return policy, text
     except MalformedPolicyDocument as err:
         where = path + err.path[1:] if err.path.startswith("$") else path
         prefix = f"statement `{err.statement}`: " if err.statement is not None else ""

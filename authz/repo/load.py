@@ -8,6 +8,10 @@ IAM quotas (via ``authz.iam.quotas``). Reading files is ``authz.repo.layout``; p
 Problem codes: ``MalformedPolicyDocument``, ``NoSuchEntity`` (dangling reference),
 ``EntityAlreadyExists`` (duplicate name), ``ValidationError`` (bad account id, bad value),
 ``LimitExceeded`` and the other quota codes, and the file-level codes of ``layout``.
+
+Warnings: AWS managed policies are AWS's, so a problem in one that nothing in the repository
+attaches (nor uses as a boundary) is a warning and the policy is left out; it becomes a
+problem as soon as something references it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class LoadResult:
     repository: Repository | None
     problems: list[Problem] = field(default_factory=list)
     files: RepoFiles | None = None
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -46,7 +51,8 @@ def check_repository(root: Path) -> LoadResult:
     """Read and validate the repository at ``root``; never raises for content problems."""
     files = read_repository(root)
     problems = Problems(files.problems)
-    aws_managed = _aws_managed(files.aws_managed, problems)
+    aws_problems: dict[str, list[Problem]] = {}
+    aws_managed = _aws_managed(files.aws_managed, problems, aws_problems)
     accounts: dict[str, Account] = {}
     references: list[Reference] = []
     for acct_files in files.accounts:
@@ -69,7 +75,8 @@ def check_repository(root: Path) -> LoadResult:
     )
     _check_references(repository, references, problems)
     _check_resources(accounts, problems)
-    return LoadResult(repository, problems.sorted(), files)
+    warnings = _unattached_problems(aws_problems, references, problems)
+    return LoadResult(repository, problems.sorted(), files, warnings)
 
 
 def load_repository(root: Path) -> Repository:
@@ -80,11 +87,28 @@ def load_repository(root: Path) -> Repository:
     return result.repository
 
 
-def _aws_managed(docs: list[Document], problems: Problems) -> dict[str, ManagedPolicy]:
+def _unattached_problems(
+    found: dict[str, list[Problem]], references: list[Reference], problems: Problems
+) -> list[Problem]:
+    """Problems of AWS managed policies: kept as problems where referenced, else warnings."""
+    used = {ref.value for ref in references if ref.kind != "group"}
+    warnings: list[Problem] = []
+    for arn, items in found.items():
+        (problems.items if arn in used else warnings).extend(items)
+    return Problems(warnings).sorted()
+
+
+def _aws_managed(
+    docs: list[Document], problems: Problems, found: dict[str, list[Problem]]
+) -> dict[str, ManagedPolicy]:
+    """AWS managed policies by ARN. Each policy's own problems go to ``found`` under its ARN
+    (a warning unless referenced); a duplicate ARN is a problem of the repository."""
     out: dict[str, ManagedPolicy] = {}
     for doc in docs:
-        fields = FieldReader(problems, doc.rel, doc.data)
+        own = Problems()
+        fields = FieldReader(own, doc.rel, doc.data)
         if not fields.ok:
+            problems.items.extend(own.items)
             continue
         fields.allow_only(("PolicyName", "Arn", "Path", "Document"))
         name = fields.string("PolicyName", Path(doc.rel).stem)
@@ -94,10 +118,14 @@ def _aws_managed(docs: list[Document], problems: Problems) -> dict[str, ManagedP
         assert arn is not None
         if not arn.startswith("arn:aws:iam::aws:policy/"):
             fields.bad("$.Arn", f"AWS managed policy ARN `{arn}` must be arn:aws:iam::aws:policy/…")
-        policy, _ = fields.policy("Document", PolicyType.MANAGED, arn)  # AWS's: no size quota
-        if arn in out:
-            msg = f"AWS managed policy `{arn}` is already defined in {out[arn].source}"
+        # AWS's: no size quota, and IAM resource types we do not know are AWS's to define.
+        policy, _ = fields.policy("Document", PolicyType.MANAGED, arn, aws_owned=True)
+        if arn in out or arn in found:
+            where = out[arn].source if arn in out else found[arn][0].file
+            msg = f"AWS managed policy `{arn}` is already defined in {where}"
             problems.add(doc.rel, "$.Arn", "EntityAlreadyExists", msg)
+        elif own.items:
+            found[arn] = own.items
         elif policy is not None:
             out[arn] = ManagedPolicy(arn, name, path, policy, doc.rel)
     return out
