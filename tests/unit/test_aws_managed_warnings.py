@@ -4,6 +4,7 @@ one that nothing attaches is a warning, not a repository failure."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,12 @@ def test_policy_name_is_taken_from_the_arn() -> None:
     writer = files[f"accounts/{ACCT}/policies/Writer.json"]
     assert writer["PolicyName"] == "Writer" and writer["Path"] == "/team/"
     assert files["aws-managed/ViewOnly.json"]["PolicyName"] == "ViewOnly"
+
+
+def test_the_whole_aws_managed_corpus_is_a_valid_repository(tmp_path: Path) -> None:
+    from tests.cases.loader import MANAGED_POLICIES
+
+    shutil.copytree(MANAGED_POLICIES, tmp_path / "aws-managed")
+    result = check_repository(tmp_path)
+    assert len(list((tmp_path / "aws-managed").glob("*.json"))) > 1000
+    assert (result.problems, result.warnings) == ([], [])
