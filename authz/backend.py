@@ -198,7 +198,7 @@ class AuthzBackend:
 
     # -- PolicyAdmin -------------------------------------------------------------------------
     def reload(self, identity: Identity) -> ReloadResult:
-        outcome = self.reloader.reload(wait=True, timeout=120)
+        outcome = self.reloader.reload_requested(timeout=120)  # Throttling when over the rate
         if outcome is None:
             return ReloadResult(self.current_revision(), False, "reload still running")
         return ReloadResult(outcome.revision, outcome.changed, outcome.error)

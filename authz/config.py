@@ -42,6 +42,13 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()  # peers whose x-forwarded-for sets aws:SourceIp
     watch: bool = True
     reload_debounce_ms: int = 200
+    # "any": every file change reloads; "marker": only a change of `reload_marker` (in the
+    # published directory) or of the git HEAD does. A symlink flip of the root reloads in both.
+    reload_trigger: str = "any"
+    reload_marker: str = ".authz-revision"
+    reload_poll_ms: int = 1000  # how often the publication (symlink, marker) is checked
+    reload_rpc_per_second: float = 1.0  # Reload RPC token bucket (<= 0: unlimited)
+    reload_rpc_burst: int = 5
     wait_for_valid_repo: bool = False
     decision_cache_size: int = 65536
     partition_cache_size: int = 4096
@@ -111,6 +118,10 @@ def _check(s: Settings) -> None:
             f"maximum_seconds <= 43200, got {t.minimum_seconds}/{t.default_seconds}/"
             f"{t.maximum_seconds}"
         )
+    if s.reload_trigger not in ("any", "marker"):
+        raise ValidationError(f"reload_trigger must be `any` or `marker`, got `{s.reload_trigger}`")
+    if s.reload_poll_ms < 10 or s.reload_rpc_burst < 1:
+        raise ValidationError("reload_poll_ms must be at least 10 and reload_rpc_burst at least 1")
     if s.workers < 1:
         raise ValidationError(f"workers must be at least 1, got {s.workers}")
     if (s.tls_cert is None) != (s.tls_key is None):

@@ -40,6 +40,11 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
         cache_size=settings.partition_cache_size,
         decision_cache_size=settings.decision_cache_size,
         cooldown=settings.reload_debounce_ms / 1000,
+        trigger=settings.reload_trigger,
+        marker=settings.reload_marker,
+        poll_interval=settings.reload_poll_ms / 1000,
+        rpc_rate=settings.reload_rpc_per_second,
+        rpc_burst=settings.reload_rpc_burst,
     )
     holder = reloader.holder
 

@@ -100,6 +100,18 @@ class Evaluator:
             tuple[object, ...], tuple[Decision, frozenset[str], tuple[Partition, ...]]
         ] = {}
 
+    def adopt(self, other: Evaluator) -> None:
+        """Start with ``other``'s compiled partitions (the previous snapshot's, on a reload).
+        Their keys are content (layer, policy digests, names and sources, service, variable
+        values), so a partition whose policies did not change is reused, not compiled again;
+        the others age out of the LRU."""
+        with other._lock:
+            entries = list(other._cache.items())[-self._cache_size :] if self._cache_size else []
+            variables = dict(other._variables)
+        with self._lock:
+            self._cache.update(entries)
+            self._variables.update(variables)
+
     def cache_stats(self) -> dict[str, int]:
         with self._lock:
             return {**self._stats, "size": len(self._cache)}

@@ -3,12 +3,20 @@ reference; on any failure keep serving the last good snapshot and report why.
 
 Owns ``SnapshotHolder`` (requests read ``holder.current`` once and finish on that snapshot),
 ``Reloader`` (programmatic ``reload()``, debounced file watching with watchfiles in a thread,
-a SIGHUP handler, ``start`` with an optional wait for a valid repository) and ``ReloadStatus``
-(last error, last success, counters; exported as metrics by the server through a listener).
+a publication poller (symlink flips, the revision marker), a SIGHUP handler, the rate-limited
+``reload_requested`` of the Reload RPC, ``start`` with an optional wait for a valid repository)
+and ``ReloadStatus`` (last error, last success, counters; exported as metrics by the server
+through a listener).
 
 Concurrency: one build at a time. Triggers that arrive during a build are coalesced into exactly
 one more build, which starts after the current one and covers all of them. Waiting callers get
 the outcome of the first build that started after their trigger.
+
+Cost: a reload whose repository content is unchanged is a stat of every file (a file whose
+signature changed is read and hashed) and a hash comparison: nothing is decoded or built and
+the serving snapshot stays. In ``marker`` mode an unchanged marker costs one small read. A
+change rebuilds only the documents whose bytes changed (``authz.repo.memo``) and the new
+snapshot starts with the previous one's compiled partitions.
 
 Must not import grpc or cedarpy.
 """
@@ -26,9 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from authz.engine.cache import DEFAULT_SIZE as DEFAULT_DECISION_CACHE_SIZE
+from authz.engine.ratelimit import TokenBucket
 from authz.engine.snapshot import Snapshot, build_snapshot, run_repo_tests
-from authz.errors import Problem, RepositoryError, ServiceUnavailable
+from authz.errors import Problem, RepositoryError, ServiceUnavailable, Throttling, ValidationError
+from authz.repo.memo import LoadMemo
 from authz.repo.policytests import failure_problems
+from authz.repo.publish import DEFAULT_MARKER, TRIGGERS, publication
 from authz.repo.watch import DirectoryWatcher
 
 log = logging.getLogger("authz.reload")
@@ -129,7 +140,10 @@ class _Gate:
 
 class Reloader:
     """Builds snapshots of ``root`` into ``holder``. ``gate_tests`` runs the repository's policy
-    tests before activation; ``cooldown`` is the file-watch quiet period in seconds."""
+    tests before activation; ``cooldown`` is the file-watch quiet period in seconds.
+    ``trigger`` is ``any`` or ``marker`` (``authz.repo.publish``); ``poll_interval`` how often
+    the publication (symlink flip, marker) is checked while watching. The Reload RPC
+    (``reload_requested``) may start ``rpc_rate`` builds per second, ``rpc_burst`` at once."""
 
     def __init__(
         self,
@@ -142,16 +156,35 @@ class Reloader:
         cooldown: float = 0.2,
         git: bool = True,
         builder: Builder | None = None,
+        trigger: str = "any",
+        marker: str = DEFAULT_MARKER,
+        poll_interval: float = 1.0,
+        rpc_rate: float = 1.0,
+        rpc_burst: int = 5,
     ) -> None:
+        if trigger not in TRIGGERS:
+            raise ValidationError(f"reload_trigger must be one of {', '.join(TRIGGERS)}")
         self.root = Path(root)
         self.holder = holder if holder is not None else SnapshotHolder()
         self.gate_tests = gate_tests
         self.cooldown = cooldown
-        self._builder = builder or (
+        self.trigger = trigger
+        self.marker = marker
+        self.poll_interval = poll_interval
+        self.limiter = TokenBucket(rpc_rate, rpc_burst)
+        self.memo = LoadMemo()
+        self._builder: Builder = builder or (
             lambda r: build_snapshot(
-                r, cache_size=cache_size, decision_cache_size=decision_cache_size, git=git
+                r,
+                cache_size=cache_size,
+                decision_cache_size=decision_cache_size,
+                git=git,
+                memo=self.memo,
+                previous=self.holder.peek(),
             )
         )
+        self._published: str | None = None  # the publication the serving snapshot was built at
+        self._poller: threading.Thread | None = None
         self._gate = _Gate()
         self._status = ReloadStatus()
         self._status_lock = threading.Lock()
@@ -176,7 +209,17 @@ class Reloader:
             gate.building = True
         return self._drain()
 
-    def trigger(self) -> None:
+    def reload_requested(self, *, timeout: float | None = None) -> ReloadOutcome | None:
+        """The Reload RPC: rate limited (``Throttling`` when refused), then as ``reload``; a
+        call made while a build runs waits for the next build, which covers it."""
+        if not self.limiter.take():
+            raise Throttling(
+                f"Rate exceeded: Reload is limited to {self.limiter.rate:g} per second "
+                f"(burst {self.limiter.burst}); the repository is also reloaded when it changes"
+            )
+        return self.reload(wait=True, timeout=timeout)
+
+    def fire(self) -> None:
         """Fire-and-forget reload in a background thread (SIGHUP, file events)."""
         threading.Thread(
             target=self.reload, kwargs={"wait": False}, name="authz-reload", daemon=True
@@ -184,24 +227,57 @@ class Reloader:
 
     def install_sighup(self) -> None:
         """Reload on SIGHUP (call from the main thread)."""
-        signal.signal(signal.SIGHUP, lambda _signum, _frame: self.trigger())
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: self.fire())
 
     def watch(self, *, max_batch: float = 2.0) -> None:
-        """Start watching the repository; bursts of events within ``cooldown`` coalesce."""
-        if self._watcher is not None:
+        """Start watching the repository: file events (``any`` mode; bursts within
+        ``cooldown`` coalesce) and the publication poller (flips, the marker)."""
+        if self._poller is not None:
             return
+        self._max_batch = max_batch
+        if self.trigger == "any":
+            self._start_watcher()
+        self._poller = threading.Thread(target=self._poll, name="authz-publish", daemon=True)
+        self._poller.start()
+        self._set_status(watching=True)
+
+    def _start_watcher(self) -> None:
         self._watcher = DirectoryWatcher(
-            self.root, self._on_change, cooldown=self.cooldown, max_batch=max_batch
+            self.root, self._on_change, cooldown=self.cooldown, max_batch=self._max_batch
         )
         self._watcher.start()
-        self._set_status(watching=True)
+
+    def _poll(self) -> None:
+        seen = self._probe()
+        while not self._stop.wait(self.poll_interval):
+            now = self._probe()
+            if now == seen:
+                continue
+            moved = now.split("\0", 1)[0] != seen.split("\0", 1)[0]
+            seen = now
+            if moved and self._watcher is not None:  # the watched tree was swapped out
+                self._watcher.stop()
+                self._start_watcher()
+            try:
+                self.reload(wait=True)
+            except Exception:
+                log.exception("reload after a publication failed")
+
+    def _probe(self) -> str:
+        try:
+            return publication(self.root, self.trigger, self.marker)
+        except OSError as err:
+            return f"unreadable: {err}"
 
     def close(self) -> None:
         self._stop.set()
+        if self._poller is not None and self._poller is not threading.current_thread():
+            self._poller.join(5)
+        self._poller = None
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
-            self._set_status(watching=False)
+        self._set_status(watching=False)
 
     def _on_change(self, paths: set[str]) -> None:
         log.debug("repository changed: %d path(s)", len(paths))
@@ -284,13 +360,23 @@ class Reloader:
         when = datetime.now(UTC)
         current = self.holder.peek()
         try:
+            published = self._probe() if self.trigger == "marker" else None
+            if current is not None and published is not None and published == self._published:
+                outcome = ReloadOutcome(
+                    True, current.revision, seconds=time.perf_counter() - started
+                )
+                self._record(outcome, when)
+                return outcome
             snapshot = self._builder(self.root)
-            if current is not None and snapshot.revision == current.revision:
+            if current is not None and (
+                snapshot is current or snapshot.revision == current.revision
+            ):
                 outcome = ReloadOutcome(True, current.revision, changed=False)
             else:
                 self._run_gate(snapshot)
                 self.holder.swap(snapshot)
                 outcome = ReloadOutcome(True, snapshot.revision, changed=True)
+            self._published = published
         except RepositoryError as err:
             outcome = self._failure(current, tuple(err.problems), str(err))
         except Exception as err:  # a bug must not take the service down: keep the last good

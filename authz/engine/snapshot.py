@@ -35,6 +35,7 @@ from authz.engine.principal import (
     resolve_caller,
     resource_account,
 )
+from authz.errors import RepositoryError
 from authz.iam.model import (
     AuthRequest,
     Caller,
@@ -44,7 +45,9 @@ from authz.iam.model import (
     normalize_context,
 )
 from authz.repo.entities import Repository
-from authz.repo.load import load_repository
+from authz.repo.layout import read_repository
+from authz.repo.load import check_files
+from authz.repo.memo import LoadMemo
 from authz.repo.policytests import Authorize, TestResult, run_tests
 
 _MEMO_SIZE = 65_536  # callers and facts memoised per snapshot
@@ -178,15 +181,36 @@ def build_snapshot(
     cache_size: int = 4096,
     decision_cache_size: int = DEFAULT_SIZE,
     git: bool = True,
+    memo: LoadMemo | None = None,
+    previous: Snapshot | None = None,
 ) -> Snapshot:
     """Load, validate and index the repository at ``root``; ``RepositoryError`` lists every
     problem. Compilation is lazy: the first request of each partition compiles it.
-    ``decision_cache_size=0`` disables the decision cache."""
+    ``decision_cache_size=0`` disables the decision cache.
+
+    A reload passes its ``memo`` (files and entities reused when their content is unchanged:
+    ``authz.repo.memo``) and the serving snapshot as ``previous``: when the repository's
+    content hash equals the previous one, ``previous`` itself is returned (nothing rebuilt,
+    the git commit not asked again); otherwise the new snapshot starts with the previous
+    snapshot's compiled partitions (``Evaluator.adopt``)."""
     started = time.perf_counter()
     root = Path(root)
-    repository = load_repository(root)
+    if memo is not None:
+        memo.begin()
+    files = read_repository(root, memo)
+    if previous is not None and not files.problems and files.content_hash == previous.content_hash:
+        if memo is not None:
+            memo.finish(files_only=True)
+        return previous
+    result = check_files(files, memo)
+    if result.problems or result.repository is None:
+        raise RepositoryError(result.problems)
+    repository = result.repository
     commit = git_commit(root) if git else None
     revision = repository.content_hash[:16] + (f"+g{commit[:12]}" if commit else "")
+    evaluator = Evaluator(cache_size=cache_size)
+    if previous is not None:
+        evaluator.adopt(previous.evaluator)
     return Snapshot(
         repository=repository,
         revision=revision,
@@ -194,7 +218,7 @@ def build_snapshot(
         content_hash=repository.content_hash,
         git_commit=commit,
         load_seconds=time.perf_counter() - started,
-        evaluator=Evaluator(cache_size=cache_size),
+        evaluator=evaluator,
         decisions=DecisionCache(decision_cache_size),
     )
 

@@ -8,6 +8,7 @@ Imports neither cedarpy nor grpc.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
@@ -29,6 +30,7 @@ from authz.repo.entities import (
 )
 from authz.repo.fields import FieldReader, Problems, parse_document
 from authz.repo.layout import AccountFiles, Document
+from authz.repo.memo import Built, LoadMemo
 
 _ENTITY_KEYS = ("Path", "Arn", "AttachedManagedPolicies", "PermissionsBoundary", "Tags")
 _USER_KEYS = ("UserName", "UserId", "GroupList", "UserPolicyList", *_ENTITY_KEYS)
@@ -86,10 +88,17 @@ class _Common:
 
 
 class AccountBuilder:
-    def __init__(self, files: AccountFiles, problems: Problems) -> None:
+    """Builds one account. With a ``memo``, a document whose bytes are unchanged since the
+    last load yields the entity built then (with the problems and references it reported):
+    an entity is a function of its account, file path and content only."""
+
+    def __init__(
+        self, files: AccountFiles, problems: Problems, memo: LoadMemo | None = None
+    ) -> None:
         self.files = files
         self.account = files.id
         self.problems = problems
+        self.memo = memo
         self.references: list[Reference] = []
         self.names: dict[tuple[str, str], str] = {}  # (kind, lowercased name) -> file
 
@@ -100,7 +109,11 @@ class AccountBuilder:
         groups = self.collect(kinds.get("groups", []), "group", self.group)
         roles = self.collect(kinds.get("roles", []), "role", self.role)
         policies = self.collect(kinds.get("policies", []), "policy", self.managed)
-        resources = [r for d in kinds.get("resources", []) if (r := self.resource(d))]
+        resources = [
+            r
+            for d in kinds.get("resources", [])
+            if (r := self.cached("resource", d, self.resource))
+        ]
         return Account(
             id=self.account,
             alias=alias,
@@ -115,7 +128,7 @@ class AccountBuilder:
     def collect(self, docs: list[Document], kind: str, build: Any) -> list[Any]:
         out = []
         for doc in docs:
-            entity = build(doc)
+            entity = self.cached(kind, doc, build)
             if entity is None:
                 continue
             key = (kind, entity.name.lower())
@@ -126,6 +139,27 @@ class AccountBuilder:
             self.names[key] = doc.rel
             out.append(entity)
         return out
+
+    def cached(self, kind: str, doc: Document, build: Callable[[Document], Any]) -> Any:
+        """``build(doc)``, or what it returned for the same content last time."""
+        memo = self.memo
+        if memo is None or not doc.digest:
+            return build(doc)
+        key = (kind, self.account, doc.rel, doc.digest.hex())
+        found = memo.built(key)
+        if found is None:
+            problems, references = len(self.problems.items), len(self.references)
+            value = build(doc)
+            found = Built(
+                value,
+                tuple(self.problems.items[problems:]),
+                tuple(self.references[references:]),
+            )
+            memo.keep_built(key, found)
+            return value
+        self.problems.items.extend(found.problems)
+        self.references.extend(found.references)
+        return found.value
 
     def account_doc(self, doc: Document | None) -> tuple[str | None, dict[str, str]]:
         if doc is None:

@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import os
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from authz.errors import Problem
+from authz.repo.memo import SETTLE_NS, FileEntry, LoadMemo, Signature
+from authz.repo.publish import resolve_root
 
 SUFFIXES = (".json", ".yaml", ".yml")
 ACCOUNT_DIRS = ("users", "groups", "roles", "policies", "resources")
@@ -61,10 +65,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """One decoded file: ``rel`` is its path relative to the repository root (POSIX)."""
+    """One decoded file: ``rel`` is its path relative to the repository root (POSIX);
+    ``digest`` the SHA-256 of its bytes (what memoised builds of it are keyed by)."""
 
     rel: str
     data: Any
+    digest: bytes = b""
 
 
 @dataclass
@@ -77,7 +83,8 @@ class AccountFiles:
 
 @dataclass
 class RepoFiles:
-    """Every decoded document of a repository, plus the problems met while reading."""
+    """Every decoded document of a repository, plus the problems met while reading.
+    ``source`` is the directory actually read (``root`` with symbolic links resolved once)."""
 
     root: Path
     organization: Document | None = None
@@ -86,6 +93,7 @@ class RepoFiles:
     tests: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     content_hash: str = ""
+    source: Path | None = None
 
 
 def is_document(name: str) -> bool:
@@ -93,23 +101,39 @@ def is_document(name: str) -> bool:
 
 
 class _Reader:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, memo: LoadMemo | None = None) -> None:
         self.root = root
+        self.limit = str(root)
+        self.memo = memo
         self.problems: list[Problem] = []
         self.hash = hashlib.sha256()
+        self.started_ns = time.time_ns()
 
     def problem(self, rel: str, code: str, message: str, path: str = "") -> None:
         self.problems.append(Problem(rel, path, code, message))
 
-    def entries(self, rel: str) -> list[Path] | None:
-        """Sorted, non-hidden entries of a directory, or None (and a problem) when unreadable."""
+    def entries(self, rel: str) -> list[os.DirEntry[str]] | None:
+        """Sorted, non-hidden entries of a directory, or None (and a problem) when unreadable.
+        Symbolic links that lead outside the repository are refused (a problem names them)."""
         try:
-            found = sorted(p for p in (self.root / rel).iterdir() if not p.name.startswith("."))
+            with os.scandir(self.root / rel) as it:
+                found = sorted((e for e in it if not e.name.startswith(".")), key=_name)
         except OSError as err:
             self.problem(rel + "/", "unreadable_directory", f"cannot list directory: {_why(err)}")
             return None
         self.hash.update(f"D {rel}\n".encode())
-        return found
+        return [e for e in found if not e.is_symlink() or self.inside(_join(rel, e.name), e)]
+
+    def inside(self, rel: str, entry: os.DirEntry[str]) -> bool:
+        target = os.path.realpath(entry.path)
+        if target == self.limit or target.startswith(self.limit + os.sep):
+            return True
+        self.problem(
+            rel,
+            "symlink_outside_repository",
+            "symbolic link leads outside the repository root; links may only point within it",
+        )
+        return False
 
     def documents(self, rel: str) -> list[Document]:
         out = []
@@ -118,27 +142,68 @@ class _Reader:
             if entry.is_dir():
                 self.problem(child + "/", "unknown_entry", "unexpected directory")
             elif is_document(entry.name):
-                doc = self.read(child)
+                doc = self.read(child, entry)
                 if doc is not None:
                     out.append(doc)
         return out
 
-    def read(self, rel: str) -> Document | None:
+    def read(self, rel: str, entry: os.DirEntry[str] | None = None) -> Document | None:
+        """The decoded file; from the memo when its signature or its bytes are unchanged."""
+        memo = self.memo
+        known = memo.file(rel) if memo is not None else None
+        signature = self.signature(entry) if memo is not None else None
+        if known is not None and signature is not None and known.signature == signature:
+            assert memo is not None
+            memo.keep_file(rel, known, reused=True)
+            return self.replay(rel, known)
         try:
             raw = (self.root / rel).read_bytes()
         except OSError as err:
             self.problem(rel, "unreadable_file", f"cannot read file: {_why(err)}")
             return None
-        self.hash.update(f"F {rel} {len(raw)}\n".encode() + raw)
+        digest = hashlib.sha256(raw).digest()
+        if known is not None and known.digest == digest:
+            assert memo is not None
+            memo.keep_file(rel, replace(known, signature=signature), reused=True)
+            return self.replay(rel, known)
+        before = len(self.problems)
+        data = self.decode(rel, raw)
+        entry_out = FileEntry(
+            signature,
+            digest,
+            len(raw),
+            None if data is _INVALID else data,
+            data is not _INVALID,
+            tuple(self.problems[before:]),
+        )
+        if memo is not None:
+            memo.keep_file(rel, entry_out, reused=False)
+        self.hash.update(f"F {rel} {len(raw)} ".encode() + digest)
+        return None if data is _INVALID else Document(rel, data, digest)
+
+    def replay(self, rel: str, known: FileEntry) -> Document | None:
+        self.hash.update(f"F {rel} {known.size} ".encode() + known.digest)
+        self.problems.extend(known.problems)
+        return Document(rel, known.data, known.digest) if known.valid else None
+
+    def signature(self, entry: os.DirEntry[str] | None) -> Signature | None:
+        """The stat signature of a settled file, or None (read it: it may change unseen)."""
+        if entry is None:
+            return None
+        try:
+            st = entry.stat()
+        except OSError:
+            return None
+        if max(st.st_mtime_ns, st.st_ctime_ns) > self.started_ns - SETTLE_NS:
+            return None
+        return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def decode(self, rel: str, raw: bytes) -> Any:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
             self.problem(rel, "invalid_encoding", f"file is not UTF-8: byte {err.start}")
-            return None
-        data = self.decode(rel, text)
-        return None if data is _INVALID else Document(rel, data)
-
-    def decode(self, rel: str, text: str) -> Any:
+            return _INVALID
         if rel.endswith(".json"):
             try:
                 return json.loads(text, object_pairs_hook=_no_duplicates)
@@ -161,18 +226,31 @@ class _Reader:
 _INVALID = object()
 
 
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
+def _join(rel: str, name: str) -> str:
+    return name if rel == "." else f"{rel}/{name}"
+
+
 def _why(err: OSError) -> str:
     return (err.strerror or type(err).__name__).lower()
 
 
-def read_repository(root: Path) -> RepoFiles:
-    """Read every file of the repository at ``root``; never raises for content problems."""
-    reader = _Reader(root)
+def read_repository(root: Path, memo: LoadMemo | None = None) -> RepoFiles:
+    """Read every file of the repository at ``root``; never raises for content problems.
+    ``root`` is resolved once (``resolve_root``); ``memo`` (``authz.repo.memo``) lets files
+    whose signature or bytes are unchanged since the last load skip reading or decoding."""
     files = RepoFiles(root=root)
     if not root.is_dir():
+        reader = _Reader(root)
         reader.problem(".", "unreadable_directory", f"repository `{root}` is not a directory")
         files.problems = reader.problems
         return files
+    source = resolve_root(root)
+    reader = _Reader(source, memo)
+    files.source = source
     for entry in reader.entries(".") or []:
         name = entry.name
         if entry.is_dir() and name not in TOP_DIRS:
@@ -181,12 +259,12 @@ def read_repository(root: Path) -> RepoFiles:
             if files.organization is not None:
                 reader.problem(name, "EntityAlreadyExists", "organization is defined twice")
             else:
-                files.organization = reader.read(name)
-    if (root / "aws-managed").is_dir():
+                files.organization = reader.read(name, entry)
+    if (source / "aws-managed").is_dir():
         files.aws_managed = reader.documents("aws-managed")
-    if (root / "accounts").is_dir():
+    if (source / "accounts").is_dir():
         files.accounts = _read_accounts(reader)
-    if (root / "tests").is_dir():
+    if (source / "tests").is_dir():
         files.tests = reader.documents("tests")
     files.problems = reader.problems
     files.content_hash = reader.hash.hexdigest()
@@ -207,7 +285,7 @@ def _read_accounts(reader: _Reader) -> list[AccountFiles]:
             if child.is_dir() and name in ACCOUNT_DIRS:
                 acct.kinds[name] = reader.documents(f"{rel}/{name}")
             elif child.is_file() and name.startswith("account.") and is_document(name):
-                acct.account = reader.read(f"{rel}/{name}")
+                acct.account = reader.read(f"{rel}/{name}", child)
             elif name in ACCOUNT_DIRS:
                 reader.problem(f"{rel}/{name}", "unknown_entry", f"`{name}` must be a directory")
             elif child.is_dir() or is_document(name):

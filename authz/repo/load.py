@@ -27,6 +27,7 @@ from authz.repo.accounts import AccountBuilder, Reference
 from authz.repo.entities import Account, ManagedPolicy, Organization, Repository
 from authz.repo.fields import FieldReader, Problems
 from authz.repo.layout import Document, RepoFiles, read_repository
+from authz.repo.memo import LoadMemo
 from authz.repo.organization import build_organization
 from authz.repo.policytests import load_suites
 
@@ -47,9 +48,17 @@ class LoadResult:
         return not self.problems and self.repository is not None
 
 
-def check_repository(root: Path) -> LoadResult:
-    """Read and validate the repository at ``root``; never raises for content problems."""
-    files = read_repository(root)
+def check_repository(root: Path, memo: LoadMemo | None = None) -> LoadResult:
+    """Read and validate the repository at ``root``; never raises for content problems.
+    ``memo`` (one per chain of loads, e.g. a ``Reloader``'s) makes the load incremental."""
+    if memo is not None:
+        memo.begin()
+    files = read_repository(root, memo)
+    return check_files(files, memo)
+
+
+def check_files(files: RepoFiles, memo: LoadMemo | None = None) -> LoadResult:
+    """Validate what ``read_repository`` read (``memo`` as for ``check_repository``)."""
     problems = Problems(files.problems)
     aws_problems: dict[str, list[Problem]] = {}
     aws_managed = _aws_managed(files.aws_managed, problems, aws_problems)
@@ -60,7 +69,7 @@ def check_repository(root: Path) -> LoadResult:
             msg = f"account id `{acct_files.id}` must be 12 digits"
             problems.add(acct_files.rel + "/", "", "ValidationError", msg)
             continue
-        builder = AccountBuilder(acct_files, problems)
+        builder = AccountBuilder(acct_files, problems, memo)
         accounts[acct_files.id] = builder.build()
         references.extend(builder.references)
     organization: Organization | None = None
@@ -76,12 +85,14 @@ def check_repository(root: Path) -> LoadResult:
     _check_references(repository, references, problems)
     _check_resources(accounts, problems)
     warnings = _unattached_problems(aws_problems, references, problems)
+    if memo is not None:
+        memo.finish()
     return LoadResult(repository, problems.sorted(), files, warnings)
 
 
-def load_repository(root: Path) -> Repository:
+def load_repository(root: Path, memo: LoadMemo | None = None) -> Repository:
     """Load the repository at ``root`` or raise ``RepositoryError`` listing every problem."""
-    result = check_repository(root)
+    result = check_repository(root, memo)
     if result.problems or result.repository is None:
         raise RepositoryError(result.problems)
     return result.repository

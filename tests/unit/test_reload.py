@@ -6,6 +6,7 @@ finishes on the snapshot it started with; startup on a broken repository lists e
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -150,14 +151,14 @@ def test_unreadable_directory_keeps_the_old_revision(
 ) -> None:
     before = reloader.holder.current.revision
     target = repo / "accounts" / A2 / "roles"
-    original = Path.iterdir
+    original = os.scandir
 
-    def iterdir(self: Path) -> Any:
-        if self == target:
+    def scandir(path: Any) -> Any:
+        if Path(path).resolve() == target.resolve():
             raise PermissionError(13, "Permission denied")
-        return original(self)
+        return original(path)
 
-    monkeypatch.setattr(Path, "iterdir", iterdir)
+    monkeypatch.setattr(os, "scandir", scandir)
     assert_refused(reloader, before, "unreadable_directory")
 
 

@@ -5,6 +5,7 @@ ids, unreadable files and directories."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,14 +240,14 @@ def test_scp_levels_follow_the_ou_path() -> None:
 
 def test_unreadable_directory_is_reported(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = repo / "accounts" / A2 / "roles"
-    original = Path.iterdir
+    original = os.scandir
 
-    def iterdir(self: Path) -> Any:
-        if self == target:
+    def scandir(path: Any) -> Any:
+        if Path(path).resolve() == target.resolve():
             raise PermissionError(13, "Permission denied")
-        return original(self)
+        return original(path)
 
-    monkeypatch.setattr(Path, "iterdir", iterdir)
+    monkeypatch.setattr(os, "scandir", scandir)
     problems = check_repository(repo).problems
     assert (f"accounts/{A2}/roles/", "unreadable_directory") in {(p.file, p.code) for p in problems}
     assert any("permission denied" in p.message for p in problems)
