@@ -201,7 +201,7 @@ class AuthzBackend:
         outcome = self.reloader.reload_requested(timeout=120)  # Throttling when over the rate
         if outcome is None:
             return ReloadResult(self.current_revision(), False, "reload still running")
-        return ReloadResult(outcome.revision, outcome.changed, outcome.error)
+        return ReloadResult(outcome.revision, outcome.changed, outcome.error, outcome.problems)
 
     def status(self, identity: Identity | None) -> StatusResult:
         snapshot = self.holder.peek()
@@ -222,6 +222,8 @@ class AuthzBackend:
             counts=counts,
             last_reload_error=reload.last_error,
             cache_stats=stats,
+            last_reload_problems=reload.last_problems,
+            last_reload_attempt=reload.last_attempt,
         )
 
     def ready(self) -> bool:

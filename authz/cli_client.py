@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,65 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _problem_dicts(problems: Any) -> list[dict[str, str]]:
+    return [
+        {"File": p.file, "Path": p.path, "Code": p.code, "Message": p.message} for p in problems
+    ]
+
+
+def refusal_text(
+    serving: str,
+    problems: list[dict[str, str]],
+    error: str,
+    *,
+    command: str = "authz",
+    repo: str = "DIR",
+) -> str:
+    """The human account of a refused reload: what still serves, each problem, what to run."""
+    tests = any(p["Code"] == "policy_test_failed" for p in problems)
+    lines = [f"RELOAD REFUSED - still serving revision {serving or '(none)'}"]
+    for p in problems:
+        where = f"{p['File']} {p['Path']}".strip()
+        lines.append(f"  {where}: [{p['Code']}] {p['Message']}")
+    if not problems:
+        lines.append(f"  {error}")
+    lines.append(
+        f"run `{command} test --repo {repo}` to see every policy test"
+        if tests
+        else f"run `{command} validate --repo {repo}` to see every problem"
+    )
+    return "\n".join(lines)
+
+
+def _reload(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        resp = client.reload()
+    problems = _problem_dicts(resp.problems)
+    doc = {
+        "Revision": resp.revision,
+        "Changed": resp.changed,
+        "Error": resp.error,
+        "Problems": problems,
+    }
+    print(json.dumps(doc, indent=2))
+    if resp.error:
+        print(refusal_text(resp.revision, problems, resp.error), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        resp = client.get_status()
+    doc = MessageToDict(resp, preserving_proto_field_name=False)
+    doc["lastReloadProblems"] = _problem_dicts(resp.last_reload_problems)
+    print(json.dumps(doc, indent=2))
+    if resp.last_reload_error:
+        problems = doc["lastReloadProblems"]
+        print(refusal_text(resp.revision, problems, resp.last_reload_error), file=sys.stderr)
+    return 0
+
+
 def register(subparsers: Any) -> None:
     sts = subparsers.add_parser("sts", help="STS calls against a running server")
     sts_sub = sts.add_subparsers(dest="sts_command", required=True)
@@ -141,6 +201,16 @@ def register(subparsers: Any) -> None:
     check.add_argument("--context", nargs="*", metavar="KEY=VALUE")
     check.add_argument("--list-keys", nargs="*", help="context keys whose value is a comma list")
     check.set_defaults(handler=_check)
-    for parser in (ar, gci, check):
+    reload = subparsers.add_parser(
+        "reload",
+        help="PolicyAdmin Reload: rebuild the server's snapshot; exit 1 with every problem or "
+        "failing policy test when the reload is refused",
+    )
+    reload.set_defaults(handler=_reload)
+    status = subparsers.add_parser(
+        "status", help="PolicyAdmin GetStatus: revision, counts, the last reload's refusal"
+    )
+    status.set_defaults(handler=_status)
+    for parser in (ar, gci, check, reload, status):
         parser.add_argument("--target", default=DEFAULT_TARGET, help="host:port of the server")
         parser.add_argument("--timeout", type=float, default=10.0)

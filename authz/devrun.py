@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from authz import cli
+from authz.cli_client import refusal_text
 from authz.sts.credentials import CredentialStore
 from authz.sts.keys import KeyRing
 
@@ -58,6 +61,35 @@ Edit files under policies/ and the server reloads them; Ctrl-C stops it.
 """
 
 
+class ReloadBanner(logging.Handler):
+    """Prints every reload outcome of the ``authz.reload`` logger where the person editing
+    looks: a refusal as a framed block naming each problem or failing policy test and the
+    command that shows them all; an activation as one line."""
+
+    def __init__(self, repo: str, stream: TextIO | None = None) -> None:
+        super().__init__(logging.INFO)
+        self.repo = repo
+        self.stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        out = self.stream or sys.stderr
+        problems = getattr(record, "problems", None)
+        if problems is not None:
+            rows = [
+                {"File": p.file, "Path": p.path, "Code": p.code, "Message": p.message}
+                for p in problems
+            ]
+            serving = str(getattr(record, "serving", None) or "")
+            text = refusal_text(
+                serving, rows, record.getMessage(), command=".venv/bin/authz", repo=self.repo
+            )
+            rule = "!" * 72
+            out.write(f"\n{rule}\n{text}\nclients keep the old answers until it passes\n{rule}\n\n")
+        elif str(record.msg).startswith("activated revision"):
+            out.write(f"reloaded: {record.getMessage()}\n")
+        out.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="authz-devrun")
     parser.add_argument("--repo", default="policies")
@@ -65,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bob = ensure_playground()
     print(instructions(bob, args.listen), flush=True)
+    reload_log = logging.getLogger("authz.reload")
+    reload_log.addHandler(ReloadBanner(args.repo))
+    reload_log.setLevel(logging.INFO)
     return cli.main(
         [
             "serve",

@@ -398,7 +398,12 @@ class Reloader:
     ) -> ReloadOutcome:
         serving = current.revision if current else None
         shown = "; ".join(str(p) for p in problems[:5]) or message
-        log.warning("reload refused, still serving %s: %s", serving or "nothing", shown)
+        log.warning(
+            "reload refused, still serving %s: %s",
+            serving or "nothing",
+            shown,
+            extra={"problems": problems, "serving": serving, "root": str(self.root)},
+        )
         return ReloadOutcome(False, serving, problems=problems, error=message)
 
     def _record(self, outcome: ReloadOutcome, when: datetime) -> None:

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from authz.engine.decision import Decision
+from authz.errors import Problem
 from authz.iam.model import Caller, ContextValue, PolicyType
 from authz.sts.assume_role import AssumeRoleParams as AssumeRoleParams
 
@@ -110,6 +111,7 @@ class ReloadResult:
     revision: str | None
     changed: bool
     error: str | None = None
+    problems: tuple[Problem, ...] = ()  # every problem / failing policy test when refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,8 @@ class StatusResult:
     counts: Mapping[str, int] = field(default_factory=dict)
     last_reload_error: str | None = None
     cache_stats: Mapping[str, int] = field(default_factory=dict)
+    last_reload_problems: tuple[Problem, ...] = ()
+    last_reload_attempt: datetime | None = None
 
 
 @runtime_checkable

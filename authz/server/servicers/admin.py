@@ -13,6 +13,7 @@ import grpc
 
 from authz import errors
 from authz._gen.authz.v1 import admin_pb2, admin_pb2_grpc
+from authz.errors import Problem
 from authz.server import callctx
 from authz.server.ports import Backend, Identity, ReloadResult
 from authz.server.servicers._fields import timestamp
@@ -46,7 +47,10 @@ class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
         if self._on_reload is not None:
             self._on_reload(result)
         return admin_pb2.ReloadResponse(
-            revision=result.revision or "", changed=result.changed, error=result.error or ""
+            revision=result.revision or "",
+            changed=result.changed,
+            error=result.error or "",
+            problems=[_problem(p) for p in result.problems],
         )
 
     def GetStatus(
@@ -60,4 +64,12 @@ class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
             last_reload_error=status.last_reload_error or "",
             cache_stats=dict(status.cache_stats),
             ready=self._backend.ready(),
+            last_reload_problems=[_problem(p) for p in status.last_reload_problems],
+            last_reload_attempt=timestamp(status.last_reload_attempt),
         )
+
+
+def _problem(problem: Problem) -> admin_pb2.RepositoryProblem:
+    return admin_pb2.RepositoryProblem(
+        file=problem.file, path=problem.path, code=problem.code, message=problem.message
+    )

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61uthz/v1/admin.proto\x12\x08\x61uthz.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n\rReloadRequest\"B\n\x0eReloadResponse\x12\x10\n\x08revision\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"\x12\n\x10GetStatusRequest\"\xdb\x02\n\x11GetStatusResponse\x12\x10\n\x08revision\x18\x01 \x01(\t\x12-\n\tloaded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x06\x63ounts\x18\x03 \x03(\x0b\x32\'.authz.v1.GetStatusResponse.CountsEntry\x12\x19\n\x11last_reload_error\x18\x04 \x01(\t\x12@\n\x0b\x63\x61\x63he_stats\x18\x05 \x03(\x0b\x32+.authz.v1.GetStatusResponse.CacheStatsEntry\x12\r\n\x05ready\x18\x06 \x01(\x08\x1a-\n\x0b\x43ountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x31\n\x0f\x43\x61\x63heStatsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\x90\x01\n\x0bPolicyAdmin\x12;\n\x06Reload\x12\x17.authz.v1.ReloadRequest\x1a\x18.authz.v1.ReloadResponse\x12\x44\n\tGetStatus\x12\x1a.authz.v1.GetStatusRequest\x1a\x1b.authz.v1.GetStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61uthz/v1/admin.proto\x12\x08\x61uthz.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n\rReloadRequest\"N\n\x11RepositoryProblem\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"q\n\x0eReloadResponse\x12\x10\n\x08revision\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12-\n\x08problems\x18\x04 \x03(\x0b\x32\x1b.authz.v1.RepositoryProblem\"\x12\n\x10GetStatusRequest\"\xcf\x03\n\x11GetStatusResponse\x12\x10\n\x08revision\x18\x01 \x01(\t\x12-\n\tloaded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x06\x63ounts\x18\x03 \x03(\x0b\x32\'.authz.v1.GetStatusResponse.CountsEntry\x12\x19\n\x11last_reload_error\x18\x04 \x01(\t\x12@\n\x0b\x63\x61\x63he_stats\x18\x05 \x03(\x0b\x32+.authz.v1.GetStatusResponse.CacheStatsEntry\x12\r\n\x05ready\x18\x06 \x01(\x08\x12\x39\n\x14last_reload_problems\x18\x07 \x03(\x0b\x32\x1b.authz.v1.RepositoryProblem\x12\x37\n\x13last_reload_attempt\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0b\x43ountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x31\n\x0f\x43\x61\x63heStatsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\x90\x01\n\x0bPolicyAdmin\x12;\n\x06Reload\x12\x17.authz.v1.ReloadRequest\x1a\x18.authz.v1.ReloadResponse\x12\x44\n\tGetStatus\x12\x1a.authz.v1.GetStatusRequest\x1a\x1b.authz.v1.GetStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,16 +38,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTATUSRESPONSE_CACHESTATSENTRY']._serialized_options = b'8\001'
   _globals['_RELOADREQUEST']._serialized_start=67
   _globals['_RELOADREQUEST']._serialized_end=82
-  _globals['_RELOADRESPONSE']._serialized_start=84
-  _globals['_RELOADRESPONSE']._serialized_end=150
-  _globals['_GETSTATUSREQUEST']._serialized_start=152
-  _globals['_GETSTATUSREQUEST']._serialized_end=170
-  _globals['_GETSTATUSRESPONSE']._serialized_start=173
-  _globals['_GETSTATUSRESPONSE']._serialized_end=520
-  _globals['_GETSTATUSRESPONSE_COUNTSENTRY']._serialized_start=424
-  _globals['_GETSTATUSRESPONSE_COUNTSENTRY']._serialized_end=469
-  _globals['_GETSTATUSRESPONSE_CACHESTATSENTRY']._serialized_start=471
-  _globals['_GETSTATUSRESPONSE_CACHESTATSENTRY']._serialized_end=520
-  _globals['_POLICYADMIN']._serialized_start=523
-  _globals['_POLICYADMIN']._serialized_end=667
+  _globals['_REPOSITORYPROBLEM']._serialized_start=84
+  _globals['_REPOSITORYPROBLEM']._serialized_end=162
+  _globals['_RELOADRESPONSE']._serialized_start=164
+  _globals['_RELOADRESPONSE']._serialized_end=277
+  _globals['_GETSTATUSREQUEST']._serialized_start=279
+  _globals['_GETSTATUSREQUEST']._serialized_end=297
+  _globals['_GETSTATUSRESPONSE']._serialized_start=300
+  _globals['_GETSTATUSRESPONSE']._serialized_end=763
+  _globals['_GETSTATUSRESPONSE_COUNTSENTRY']._serialized_start=667
+  _globals['_GETSTATUSRESPONSE_COUNTSENTRY']._serialized_end=712
+  _globals['_GETSTATUSRESPONSE_CACHESTATSENTRY']._serialized_start=714
+  _globals['_GETSTATUSRESPONSE_CACHESTATSENTRY']._serialized_end=763
+  _globals['_POLICYADMIN']._serialized_start=766
+  _globals['_POLICYADMIN']._serialized_end=910
 # @@protoc_insertion_point(module_scope)

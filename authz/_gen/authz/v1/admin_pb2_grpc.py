@@ -51,7 +51,8 @@ class PolicyAdminServicer:
 
     def Reload(self, request, context):
         """Rebuilds the snapshot from the repository. A failed rebuild keeps the last good snapshot
-        and is reported in `error` (a normal response).
+        and is reported in `error` and `problems` (a normal response): every repository problem,
+        or every failing policy test of the reload gate (code `policy_test_failed`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
