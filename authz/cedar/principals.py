@@ -42,6 +42,12 @@ def role_id(caller: Caller) -> str | None:
     return None
 
 
+# Added to ``pself`` when the caller has a permissions boundary: a resource-policy Deny with
+# ``NotPrincipal`` then applies whatever the element lists (spec §2.3). Not an identifier
+# spelling any policy entry can produce (those are ``arn:``, ``id:``, ``acct:``, ``svc:``...).
+BOUNDED_MARKER = "bounded:"
+
+
 def caller_ids(caller: Caller) -> tuple[frozenset[str], frozenset[str]]:
     """(pids, pself): every identifier of the caller, and its most specific ones."""
     kind = caller.kind

@@ -34,7 +34,7 @@ from authz.cedar.pattern import (
     substitute,
     variables_of,
 )
-from authz.cedar.principals import entry_ids
+from authz.cedar.principals import BOUNDED_MARKER, entry_ids
 from authz.errors import AuthzError
 from authz.iam.glob import glob_match
 from authz.iam.model import Effect, Policy, Statement
@@ -298,10 +298,17 @@ def _principal(st: Statement, em: Emitter) -> str | None:
         em.flag("pids")
         return _member("context.pids", ids)
     if st.not_principal is not None:
+        bounded = _member("context.pself", [BOUNDED_MARKER])
         if st.not_principal.wildcard:
+            if st.effect is Effect.DENY:
+                em.flag("pself")
+                return bounded
             return None
         em.flag("pself")
-        return f"!{_member('context.pself', entry_ids(st.not_principal))}"
+        excluded = f"!{_member('context.pself', entry_ids(st.not_principal))}"
+        # NotPrincipal + Deny always denies a principal with a permissions boundary, whatever
+        # the element lists (spec §2.3, AWS "NotPrincipal" key points).
+        return f"({excluded} || {bounded})" if st.effect is Effect.DENY else excluded
     return None  # no principal element: applies to nobody (spec §2.3)
 
 

@@ -1,9 +1,9 @@
 """Combining per-layer verdicts with the IAM rules (spec §3.3-§3.8): explicit deny anywhere wins;
 every SCP level must allow; resource-policy grants are direct (user / session / wildcard), role
 (capped by boundary and session policies) or account (delegating to identity policies);
-cross-account needs both sides; trust policies must always allow and a direct grant still needs
-the caller's boundary; root has full identity access; anonymous and service callers only have the
-resource policy.
+cross-account needs both sides; trust policies and KMS key policies must always allow, and a
+direct trust-policy grant still needs the caller's boundary; root has full identity access;
+anonymous and service callers only have the resource policy.
 
 Owns the combination rules only: pure Python over ``LayerResult`` values. Must not import cedarpy.
 """
@@ -51,8 +51,22 @@ class Outcome:
     deciding: tuple[tuple[Layer, str], ...] = ()  # (layer, statement id)
 
 
+def resource_policy_required(resource: str) -> bool:
+    """Resources whose own policy must allow the caller (spec §3.3 step 4): KMS keys, whose key
+    policy must grant (directly, or through the account principal, which then delegates to the
+    account's IAM policies). Role trust policies are the other such case (``trust``)."""
+    parts = resource.split(":", 5)
+    return len(parts) == 6 and parts[2] == "kms" and parts[5].startswith("key/")
+
+
 def combine(
-    verdicts: Verdicts, caller: Caller, *, same_account: bool, trust: bool, kinds: GrantKinds
+    verdicts: Verdicts,
+    caller: Caller,
+    *,
+    same_account: bool,
+    trust: bool,
+    kinds: GrantKinds,
+    resource_must_allow: bool = False,
 ) -> Outcome:
     ordered = verdicts.ordered()
     for layer, result in ordered:
@@ -66,11 +80,24 @@ def combine(
     for result in verdicts.scp:
         if not result.allowed:
             return Outcome(EvalDecision.IMPLICIT_DENY, Layer.SCP)
-    return _allow_rules(verdicts, caller, same_account=same_account, trust=trust, kinds=kinds)
+    return _allow_rules(
+        verdicts,
+        caller,
+        same_account=same_account,
+        trust=trust,
+        kinds=kinds,
+        must_allow=trust or resource_must_allow,
+    )
 
 
 def _allow_rules(
-    v: Verdicts, caller: Caller, *, same_account: bool, trust: bool, kinds: GrantKinds
+    v: Verdicts,
+    caller: Caller,
+    *,
+    same_account: bool,
+    trust: bool,
+    kinds: GrantKinds,
+    must_allow: bool,
 ) -> Outcome:
     res = v.resource if v.resource is not None and v.resource.allowed else None
     grants: set[str] = set()
@@ -82,8 +109,8 @@ def _allow_rules(
         if grants & {"direct", "service"}:
             return Outcome(EvalDecision.ALLOWED, deciding=res_refs)
         return Outcome(EvalDecision.IMPLICIT_DENY, v.resource_layer)
-    if trust and not grants:
-        return Outcome(EvalDecision.IMPLICIT_DENY, Layer.TRUST)
+    if must_allow and not grants:  # the resource's own policy must name the caller
+        return Outcome(EvalDecision.IMPLICIT_DENY, v.resource_layer)
     b_ok = v.boundary is None or v.boundary.allowed
     s_ok = v.session is None or v.session.allowed
     root = caller.kind is CallerKind.ROOT

@@ -23,9 +23,9 @@ from authz.cedar.context import RequestFacts
 from authz.cedar.emit import is_compile_time
 from authz.cedar.pattern import parse_pattern, variables_of
 from authz.cedar.policyset import EMPTY, LayerResult, Partition
-from authz.cedar.principals import caller_ids, grant_kinds
+from authz.cedar.principals import BOUNDED_MARKER, caller_ids, grant_kinds
 from authz.cedar.translate import CedarStatement, translate_policies
-from authz.engine.combine import Verdicts, combine
+from authz.engine.combine import Verdicts, combine, resource_policy_required
 from authz.engine.decision import Decision, EvalDecision, Layer, MatchedStatement
 from authz.errors import AuthzError
 from authz.iam.model import (
@@ -49,6 +49,7 @@ _PRINCIPAL_TYPE = {
 # them (spec §3.3 step 0, §6.3); an anonymous caller has no identity to return.
 _SIGNED = frozenset(_PRINCIPAL_TYPE) - {CallerKind.ANONYMOUS}
 PartitionKey = tuple[object, ...]
+_BOUNDABLE = (CallerKind.USER, CallerKind.ROLE, CallerKind.ASSUMED_ROLE)
 
 
 @lru_cache(maxsize=4096)
@@ -132,7 +133,7 @@ class Evaluator:
         """The decision (stamped with ``revision``) and every context key the evaluated
         partitions read (condition keys, runtime and compile-time variables): what a decision
         cache must key on."""
-        prepared = self._prepare(request)
+        prepared = self._prepare(request, layers)
         if isinstance(prepared, Decision):
             return replace(prepared, revision=revision), frozenset()
         run = _Run(self, prepared, prepared.action.split(":", 1)[0])
@@ -147,7 +148,8 @@ class Evaluator:
         same = request.resource_account is None or request.resource_account == caller.account
         context = prepared.context
         missing = tuple(sorted(k for k in run.keys if k not in context))
-        key = (caller, same, trust, revision, missing, tuple(run.trace))
+        required = resource_policy_required(request.resource)
+        key = (caller, same, trust, required, revision, missing, tuple(run.trace))
         found = self._decided.get(key)
         if found is not None:
             return found[0], found[1]
@@ -172,7 +174,7 @@ class Evaluator:
         runs: list[tuple[_Run, PolicyLayers, AuthRequest, bool] | Decision] = []
         groups: dict[int, tuple[Partition, list[_Step]]] = {}
         for layers, request, trust in items:
-            prepared = self._prepare(request)
+            prepared = self._prepare(request, layers)
             if isinstance(prepared, Decision):
                 runs.append(replace(prepared, revision=revision))
                 continue
@@ -194,7 +196,14 @@ class Evaluator:
                 continue
             run, layers, request, trust = entry
             missing = tuple(sorted(k for k in run.keys if k not in run.facts.context))
-            signature = (request.caller, request.resource_account, trust, missing, run.signature())
+            signature = (
+                request.caller,
+                request.resource_account,
+                trust,
+                resource_policy_required(request.resource),
+                missing,
+                run.signature(),
+            )
             decision = shared.get(signature)
             if decision is None:
                 run.replay()
@@ -205,12 +214,15 @@ class Evaluator:
             out.append((decision, frozenset(run.keys | run.variables)))
         return out
 
-    def _prepare(self, request: AuthRequest) -> RequestFacts | Decision:
+    def _prepare(self, request: AuthRequest, layers: PolicyLayers) -> RequestFacts | Decision:
         """The request's facts (caller-derived keys under the request's context), or the
-        decision when none is needed (GetCallerIdentity, spec §3.3 step 0)."""
+        decision when none is needed (GetCallerIdentity, spec §3.3 step 0). A caller with a
+        permissions boundary carries ``BOUNDED_MARKER`` among its own ids (NotPrincipal Deny)."""
         caller = request.caller
         action = request.action.lower()
         derived, pids, pself = _caller_facts(caller)
+        if layers.boundary is not None and caller.kind in _BOUNDABLE:
+            pself = (*pself, BOUNDED_MARKER)
         context = {**derived, **request.context} if derived else dict(request.context)
         if action == "sts:getcalleridentity" and caller.kind in _SIGNED:
             return Decision(EvalDecision.ALLOWED)  # signed callers only: not anonymous
@@ -232,6 +244,7 @@ class Evaluator:
             same_account=same,
             trust=trust,
             kinds=lambda sid: grant_kinds(run.statements[sid].statement, caller),
+            resource_must_allow=resource_policy_required(request.resource),
         )
         context = run.facts.context
         return Decision(

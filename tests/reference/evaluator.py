@@ -8,9 +8,9 @@ second implementation. Owns ``evaluate`` and ``RefDecision``.
 Sections implemented here: statement applicability §3.1, principals and NotPrincipal §2.3,
 the same-account algorithm §3.3 (direct / role / account grants, root, anonymous and service
 callers, sts:GetCallerIdentity), cross-account §3.4, the role-trust rules §3.3 step 4 and
-§3.5 (``trust=True``), session policies §3.6, boundaries §3.7 and SCP levels §3.8. Matching
-(§2.1, §2.2) lives in ``matching``, conditions (§4) in ``conditions``, the request context
-(§4.6, §5) in ``context``.
+§3.5 (``trust=True``; KMS key policies likewise must allow), session policies §3.6,
+boundaries §3.7 and SCP levels §3.8. Matching (§2.1, §2.2) lives in ``matching``, conditions
+(§4) in ``conditions``, the request context (§4.6, §5) in ``context``.
 """
 
 from __future__ import annotations
@@ -137,12 +137,17 @@ def _listed(element: object, principal: Json) -> bool:
     return False
 
 
-def _statement_principal(statement: Json, principal: Json) -> str | None:
+def _statement_principal(statement: Json, principal: Json, bounded: bool) -> str | None:
     """How a resource-policy statement's principal part matches; a statement with neither
-    ``Principal`` nor ``NotPrincipal`` matches nobody. ``NotPrincipal`` acts like ``*``."""
+    ``Principal`` nor ``NotPrincipal`` matches nobody. ``NotPrincipal`` acts like ``*``; with
+    ``Deny`` it applies to every caller that has a permissions boundary (``bounded``), whatever
+    it lists (§2.3; AWS "NotPrincipal": "will always deny any IAM principal that has a
+    permissions boundary policy attached, regardless of the values specified")."""
     if "Principal" in statement:
         return _principal_grant(statement["Principal"], principal)
     if "NotPrincipal" in statement:
+        if bounded and statement["Effect"] == DENY_EFFECT:
+            return DIRECT
         return None if _listed(statement["NotPrincipal"], principal) else DIRECT
     return None
 
@@ -191,10 +196,10 @@ def _applicable(layer: str, policies: Iterable[Named], request: _Request, effect
 
 
 def _resource_grants(
-    layer: str, named: Named | None, request: _Request, effect: str
+    layer: str, named: Named | None, request: _Request, effect: str, bounded: bool = False
 ) -> list[tuple[str, str]]:
     """(principal-match kind, ref) of each applicable ``effect`` statement of a resource
-    policy."""
+    policy (``bounded``: the caller has a permissions boundary)."""
     if named is None:
         return []
     name, policy = named
@@ -203,7 +208,7 @@ def _resource_grants(
     for index, statement in enumerate(statements(policy)):
         if statement["Effect"] != effect:
             continue
-        kind = _statement_principal(statement, request.principal)
+        kind = _statement_principal(statement, request.principal, bounded)
         if kind is not None and _in_scope(statement, request, version):
             out.append((kind, f"{layer}:{name}:{_label(statement, index)}"))
     return out
@@ -277,7 +282,12 @@ def evaluate(request: Json, policies: Json, trust: bool = False) -> RefDecision:
     deny_checks += [
         (
             resource_layer,
-            [r for _, r in _resource_grants(resource_layer, resource_policy, req, DENY_EFFECT)],
+            [
+                r
+                for _, r in _resource_grants(
+                    resource_layer, resource_policy, req, DENY_EFFECT, bool(boundary)
+                )
+            ],
         ),
         ("identity", _applicable("identity", identity, req, DENY_EFFECT)),
         ("boundary", _applicable("boundary", boundary, req, DENY_EFFECT)),
@@ -315,12 +325,19 @@ def evaluate(request: Json, policies: Json, trust: bool = False) -> RefDecision:
         if trust and not caps[0][1]:
             return _implicit("boundary")  # [TRUSTEDIT]
         return _allow(grant_refs)
-    if trust and not grants:  # §3.3 step 4 special case: the trust policy must name the caller
-        return _implicit("trust")
+    if (trust or _key_policy_required(req.resource)) and not grants:
+        # §3.3 step 4 special case: a trust policy / KMS key policy must name the caller
+        return _implicit(resource_layer)
     if ROLE in grants and all(allows for _, allows in caps):  # §3.3 step 3b
         return _allow(grant_refs, cap_refs)
     # §3.3 steps 3c/4: an identity Allow, then the caps.
     return _capped(identity_allows or ROLE in grants, caps, identity_refs, cap_refs, ())
+
+
+def _key_policy_required(resource: str) -> bool:
+    """KMS keys (§3.3 step 4): the key policy must allow; IAM policies alone never do."""
+    parts = resource.split(":", 5)
+    return len(parts) == 6 and parts[2] == "kms" and parts[5].startswith("key/")
 
 
 def _capped(
