@@ -74,13 +74,21 @@ def caller_of(principal: dict[str, Any]) -> Caller:
 
 
 def layers_of(policies: dict[str, Any]) -> PolicyLayers:
+    """The layers of a vector's policies; ``groups`` (lists of group policies, a user's only)
+    join the identity layer after the user's own, named ``group<g>-<i>``."""
+
     def many(docs: list[Any], ptype: PolicyType, label: str) -> tuple[Policy, ...]:
         return tuple(parse(d, ptype, f"{label}{i}") for i, d in enumerate(docs or []))
 
     resource = policies.get("resource")
     boundary = policies.get("permissions_boundary")
+    groups = tuple(
+        policy
+        for g, group in enumerate(policies.get("groups") or [])
+        for policy in many(group, PolicyType.IDENTITY, f"group{g}-")
+    )
     return PolicyLayers(
-        identity=many(policies.get("identity", []), PolicyType.IDENTITY, "identity"),
+        identity=many(policies.get("identity", []), PolicyType.IDENTITY, "identity") + groups,
         resource=parse(resource, PolicyType.RESOURCE, "resource") if resource else None,
         boundary=parse(boundary, PolicyType.BOUNDARY, "boundary") if boundary else None,
         session=many(policies.get("session", []), PolicyType.SESSION, "session"),

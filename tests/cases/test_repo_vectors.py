@@ -77,6 +77,18 @@ def _entity(root: Path, kind: str, arn: str, identity: list[Json], extra: Json) 
     _write(root / f"accounts/{account}/{kind}s/{name}.json", doc)
 
 
+def _groups(root: Path, account: str, groups: list[list[Json]]) -> list[str]:
+    """Each group's inline policies as ``groups/g<n>.json``; the names, for ``GroupList``."""
+    names = []
+    for n, group in enumerate(groups):
+        names.append(f"g{n}")
+        _write(
+            root / f"accounts/{account}/groups/g{n}.json",
+            {"GroupName": f"g{n}", "Path": "/", "GroupPolicyList": _inline(group)},
+        )
+    return names
+
+
 def _tags(context: Json) -> dict[str, str]:
     prefix = "aws:principaltag/"
     return {k[len(prefix) :]: v for k, v in context.items() if k.lower().startswith(prefix)}
@@ -103,6 +115,7 @@ def materialize_authorize(root: Path, case: Json) -> tuple[str, Json]:
         if kind == "user":
             if userid.startswith("AIDA"):
                 extra["UserId"] = userid
+            extra["GroupList"] = _groups(root, account, policies.get("groups") or [])
             _entity(root, "user", principal["arn"], policies.get("identity", []), extra)
         else:
             if userid.startswith("AROA"):

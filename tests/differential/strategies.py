@@ -17,14 +17,60 @@ Resource or NotAction in trust policies, variables only where §4.6 allows them,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache, wraps
 from typing import Any, TypedDict
 
-from hypothesis import strategies as st
+from hypothesis import strategies as hst
 
 from tests.differential import pools as p
 
+
+class _Memoized:
+    """``hypothesis.strategies`` with every strategy factory memoised on its (hashable)
+    arguments: the composites below ask for the same strategies on every draw, and building
+    one (validation, emptiness checks) cost more than drawing from it (profiled: ~4x)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Callable[..., Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        factory = getattr(hst, name)
+        if isinstance(factory, type) or not callable(factory):
+            return factory
+        if name not in self._cache:
+            memo = lru_cache(maxsize=4096)(factory)
+
+            @wraps(factory)
+            def cached(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return memo(*args, **kwargs)
+                except TypeError:  # an unhashable argument
+                    return factory(*args, **kwargs)
+
+            self._cache[name] = cached
+        return self._cache[name]
+
+
+st: Any = _Memoized()
+
+
+def _memo(factory: Callable[..., Any]) -> Callable[..., Any]:
+    """The same memo for this module's own composite strategy factories."""
+    memo = lru_cache(maxsize=4096)(factory)
+
+    @wraps(factory)
+    def cached(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return memo(*args, **kwargs)
+        except TypeError:
+            return factory(*args, **kwargs)
+
+    return cached
+
+
 Json = dict[str, Any]
-Draw = st.DrawFn
+Draw = hst.DrawFn
 
 
 class Scope(TypedDict):
@@ -95,13 +141,14 @@ def _one_or_list(draw: Draw, pool: tuple[Any, ...], max_size: int = 3) -> Any:
     return [v for i, v in enumerate(values) if v not in values[:i]]
 
 
+@_memo
 @st.composite
 def _condition_entry(draw: Draw, extra_keys: tuple[str, ...] = ()) -> tuple[str, str, Any]:
     """(operator name, key, value) for one key test of a Condition block."""
     if draw(st.integers(0, 9)) == 0:
         key = draw(st.sampled_from(_ALL_KEYS + extra_keys))
         return "Null", key, draw(st.sampled_from(("true", "false", True, False)))
-    family = draw(st.sampled_from(sorted(_FAMILIES)))
+    family = draw(st.sampled_from(tuple(sorted(_FAMILIES))))
     operators, keys, values = _FAMILIES[family]
     if family == "string":
         keys = keys + extra_keys
@@ -111,6 +158,7 @@ def _condition_entry(draw: Draw, extra_keys: tuple[str, ...] = ()) -> tuple[str,
     return f"{qualifier}{base}{if_exists}", draw(st.sampled_from(keys)), _one_or_list(draw, values)
 
 
+@_memo
 @st.composite
 def conditions(draw: Draw, extra_keys: tuple[str, ...] = ()) -> Json | None:
     """A Condition block (a third of the time): 1-2 key tests; operator names are unique
@@ -125,24 +173,49 @@ def conditions(draw: Draw, extra_keys: tuple[str, ...] = ()) -> Json | None:
     return block
 
 
+_PRINCIPAL_SHAPES = (
+    "star",
+    "aws-star",
+    "aws",
+    "aws",
+    "aws",
+    "service",
+    "mixed",
+    "unique-id",
+    "federated",
+    "canonical",
+)
+
+
+@_memo
 @st.composite
-def principal_elements(draw: Draw) -> Any:
+def principal_elements(draw: Draw, partition: str = "aws") -> Any:
     """A Principal/NotPrincipal value: ``*``, ``{"AWS": "*"}``, accounts, root/user/role/
-    session ARNs of both accounts, service names, or a mix."""
-    shape = draw(st.sampled_from(("star", "aws-star", "aws", "aws", "service", "mixed")))
+    session ARNs of the three accounts (in ``partition``), unique ids, service names,
+    ``Federated`` providers, ``CanonicalUser`` ids, or a mix."""
+    shape = draw(st.sampled_from(_PRINCIPAL_SHAPES))
     if shape == "star":
         return "*"
     if shape == "aws-star":
         return {"AWS": "*"}
-    aws_pool = p.principal_values(p.ACCOUNT_A) + p.principal_values(p.ACCOUNT_B)
+    aws_pool = tuple(v for a in p.ACCOUNTS[:3] for v in p.principal_values(a, partition))
     element: Json = {}
     if shape in ("aws", "mixed"):
         element["AWS"] = _one_or_list(draw, aws_pool)
+    if shape == "unique-id":
+        element["AWS"] = _one_or_list(draw, p.USER_IDS + p.ROLE_IDS + aws_pool[:6])
     if shape in ("service", "mixed"):
         element["Service"] = _one_or_list(draw, p.SERVICES, 2)
+    if shape == "federated":
+        element["Federated"] = draw(st.sampled_from(p.FEDERATED))
+    if shape == "canonical":
+        element["CanonicalUser"] = draw(st.sampled_from(p.CANONICAL_USERS))
+    if shape in ("federated", "canonical") and draw(st.booleans()):
+        element["AWS"] = _one_or_list(draw, aws_pool)
     return element
 
 
+@_memo
 @st.composite
 def statements(
     draw: Draw,
@@ -151,6 +224,7 @@ def statements(
     actions: tuple[str, ...] = p.ACTION_PATTERNS,
     resources: tuple[str, ...] = p.RESOURCE_PATTERNS,
     extra_keys: tuple[str, ...] = (),
+    partition: str = "aws",
 ) -> Json:
     """One statement for a policy of ``kind``: identity (also boundary, session, SCP),
     resource, or trust."""
@@ -164,13 +238,14 @@ def statements(
         statement[resource_element] = _one_or_list(draw, resources, 2)
     if kind in ("resource", "trust"):
         negate = kind == "resource" and draw(st.integers(0, 5)) == 0
-        statement["NotPrincipal" if negate else "Principal"] = draw(principal_elements())
+        statement["NotPrincipal" if negate else "Principal"] = draw(principal_elements(partition))
     block = draw(conditions(extra_keys))
     if block is not None:
         statement["Condition"] = block
     return statement
 
 
+@_memo
 @st.composite
 def policies_of(
     draw: Draw,
@@ -180,13 +255,20 @@ def policies_of(
     actions: tuple[str, ...] = p.ACTION_PATTERNS,
     resources: tuple[str, ...] = p.RESOURCE_PATTERNS,
     extra_keys: tuple[str, ...] = (),
-    max_statements: int = 2,
+    max_statements: int = 4,
+    partition: str = "aws",
 ) -> Json:
     """A policy document. Managed documents (boundary, session, SCP) are always Version
     2012-10-17; inline and resource ones occasionally 2008-10-17 or without Version."""
     body = draw(
         st.lists(
-            statements(kind=kind, actions=actions, resources=resources, extra_keys=extra_keys),
+            statements(
+                kind=kind,
+                actions=actions,
+                resources=resources,
+                extra_keys=extra_keys,
+                partition=partition,
+            ),
             min_size=1,
             max_size=max_statements,
         )
@@ -207,6 +289,7 @@ def policies_of(
 _ALLOW_ALL = {"Effect": "Allow", "Action": "*", "Resource": "*"}
 
 
+@_memo
 @st.composite
 def scp_levels(draw: Draw, scope: Scope) -> list[list[Json]]:
     """[] (no Organization, two thirds of the time) or 1-2 OU levels of 0-1 random SCPs;
@@ -222,27 +305,33 @@ def scp_levels(draw: Draw, scope: Scope) -> list[list[Json]]:
     return levels
 
 
+@_memo
 @st.composite
-def principals(draw: Draw, kinds: tuple[str, ...] | None = None) -> Json:
-    """A caller: user, root, role session, service or anonymous, in account A or B."""
+def principals(draw: Draw, kinds: tuple[str, ...] | None = None, partition: str = "aws") -> Json:
+    """A caller: user (now and then with its unique id), root, role session, service or
+    anonymous, in account A, B or C, in ``partition``."""
     kinds = kinds or ("user",) * 3 + ("assumed_role",) * 3 + ("root", "service", "anonymous")
     kind = draw(st.sampled_from(kinds))
     account = draw(st.sampled_from(p.ACCOUNTS))
+    arn = f"arn:{partition}"
     if kind == "user":
         name = draw(st.sampled_from(p.USERS))
-        return {"type": "user", "arn": f"arn:aws:iam::{account}:user/{name}", "account": account}
+        user = {"type": "user", "arn": f"{arn}:iam::{account}:user/{name}", "account": account}
+        if draw(st.booleans()):
+            user["user_id"] = p.USER_IDS[p.USERS.index(name)]
+        return user
     if kind == "root":
-        return {"type": "root", "arn": f"arn:aws:iam::{account}:root", "account": account}
+        return {"type": "root", "arn": f"{arn}:iam::{account}:root", "account": account}
     if kind == "assumed_role":
         role, session = draw(st.sampled_from(p.ROLES)), draw(st.sampled_from(p.SESSIONS))
         principal = {
             "type": "assumed_role",
-            "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{session}",
-            "role_arn": f"arn:aws:iam::{account}:role/{role}",
+            "arn": f"{arn}:sts::{account}:assumed-role/{role}/{session}",
+            "role_arn": f"{arn}:iam::{account}:role/{role}",
             "account": account,
         }
         if draw(st.booleans()):
-            principal["role_id"] = f"AROAEXAMPLEROLEID000{p.ROLES.index(role) + 1}"
+            principal["role_id"] = p.ROLE_IDS[p.ROLES.index(role)]
         return principal
     if kind == "service":
         return {"type": "service", "arn": draw(st.sampled_from(p.SERVICES))}
@@ -261,16 +350,26 @@ _CONTEXT_VALUES: dict[str, tuple[str, ...]] = {
     "aws:SourceIp": p.IP_VALUES,
     "aws:SourceArn": p.ARN_VALUES,
     "example:blob": p.BINARY_VALUES,
+    "aws:PrincipalOrgID": p.ORG_IDS,
+    "aws:RequestTag/team": p.STRING_VALUES,
+    "aws:ResourceTag/env": p.STRING_VALUES,
+    "aws:ResourceTag/team": p.STRING_VALUES,
+    "aws:MultiFactorAuthAge": p.MFA_AGE_VALUES,
+    "aws:EpochTime": p.EPOCH_VALUES,
+    "aws:TokenIssueTime": p.DATE_VALUES,
 }
 
 
+@_memo
 @st.composite
 def contexts(draw: Draw) -> Json:
     """A request context: a random subset of keys (absent keys are the interesting case),
     ``aws:TagKeys`` as an array of 0-3 keys, and now and then an array for a normally
     single-valued key."""
     context: Json = {}
-    for key in draw(st.lists(st.sampled_from(sorted(_CONTEXT_VALUES)), max_size=4, unique=True)):
+    for key in draw(
+        st.lists(st.sampled_from(tuple(sorted(_CONTEXT_VALUES))), max_size=5, unique=True)
+    ):
         if key.lower() in {k.lower() for k in context}:
             continue  # two spellings of one key: keep the first
         values = _CONTEXT_VALUES[key]
@@ -292,27 +391,33 @@ def _caller_policies(draw: Draw, principal: Json, scope: Scope) -> Json:
     entity = kind in ("user", "assumed_role")
     identity_docs = policies_of(kind="identity", **scope)
     managed_docs = policies_of(kind="identity", managed=True, **scope)
+    groups: list[list[Json]] = []
+    if kind == "user" and draw(st.integers(0, 2)) == 0:  # group policies: users only
+        groups = draw(st.lists(st.lists(identity_docs, min_size=1, max_size=2), max_size=2))
     return {
-        "identity": draw(st.lists(identity_docs, max_size=2)) if entity else [],
+        "identity": draw(st.lists(identity_docs, max_size=4)) if entity else [],
+        "groups": groups,
         "permissions_boundary": draw(st.none() | managed_docs) if entity else None,
         "session": draw(st.lists(managed_docs, max_size=1)) if kind == "assumed_role" else [],
         "scp": draw(scp_levels(scope)) if kind in ("user", "root", "assumed_role") else [],
     }
 
 
+@_memo
 @st.composite
 def policies_and_requests(draw: Draw) -> tuple[Json, Json]:
     """``(policies, request)`` in the ``authorize`` vector shape, for ``evaluate``."""
-    principal = draw(principals())
+    partition = draw(st.sampled_from(p.PARTITIONS))
+    principal = draw(principals(partition=partition))
     own = principal.get("account", p.ACCOUNT_A)
-    account = draw(
-        st.sampled_from((own, own, own, p.ACCOUNT_B if own == p.ACCOUNT_A else p.ACCOUNT_A))
-    )
+    others = tuple(a for a in p.ACCOUNTS[:3] if a != own)
+    account = draw(st.sampled_from((own, own, own, *others)))
     action = draw(st.sampled_from(p.ACTIONS * 4 + p.EXTRA_ACTIONS))
+    arn = draw(st.sampled_from(p.resource_arns(account, partition)))
     request = {
         "principal": principal,
         "action": action,
-        "resource": {"arn": draw(st.sampled_from(p.resource_arns(account))), "account": account},
+        "resource": {"arn": arn, "account": account},
         "context": draw(contexts()),
     }
     # The request's own action and resource join the pools so that statements hit often.
@@ -321,7 +426,8 @@ def policies_and_requests(draw: Draw) -> tuple[Json, Json]:
         "resources": p.RESOURCE_PATTERNS + (request["resource"]["arn"],) * 20,
     }
     policies = _caller_policies(draw, principal, scope)
-    policies["resource"] = draw(st.none() | policies_of(kind="resource", **scope))
+    resource_docs = policies_of(kind="resource", partition=partition, **scope)
+    policies["resource"] = draw(st.none() | resource_docs)
     return _ordered(policies), request
 
 
@@ -338,6 +444,7 @@ _ROLE_PATTERNS = (
 )
 
 
+@_memo
 @st.composite
 def trust_policies_and_requests(draw: Draw) -> tuple[Json, Json]:
     """``(policies, request)`` for ``evaluate(..., trust=True)``: a call of sts:AssumeRole
@@ -368,5 +475,5 @@ def trust_policies_and_requests(draw: Draw) -> tuple[Json, Json]:
 
 
 def _ordered(policies: Json) -> Json:
-    keys = ("identity", "resource", "permissions_boundary", "session", "scp")
-    return {key: policies[key] for key in keys}
+    keys = ("identity", "groups", "resource", "permissions_boundary", "session", "scp")
+    return {key: policies[key] for key in keys if key != "groups" or policies[key]}

@@ -44,8 +44,10 @@ class RefDecision:
     for an explicit deny every applicable Deny of the first denying layer (SCP levels, then
     the resource/trust policy, identity, boundary, session); for an allow every applicable
     Allow of the layers that granted (see ``evaluate``); nothing for an implicit deny. Policy
-    names follow the vector convention ``identity<i>``, ``resource`` (``role/target/trust``
-    for trust evaluations), ``boundary``, ``session<i>``, ``scp<level>-<i>``."""
+    names follow the vector convention ``identity<i>``, ``group<g>-<i>`` (the policies
+    of the user's groups, ``policies["groups"]``: one list per group), ``resource``
+    (``role/target/trust`` for trust evaluations), ``boundary``, ``session<i>``,
+    ``scp<level>-<i>``."""
 
     decision: str
     layer: str | None = None
@@ -270,6 +272,9 @@ def evaluate(request: Json, policies: Json, trust: bool = False) -> RefDecision:
         identity = [(f"identity{i}", d) for i, d in enumerate(policies.get("identity") or [])]
         if policies.get("permissions_boundary") is not None:
             boundary = [("boundary", policies["permissions_boundary"])]
+    if kind == "user":  # §3.3 step 4: a user's identity policies include its groups'
+        for g, group in enumerate(policies.get("groups") or []):
+            identity += [(f"group{g}-{i}", d) for i, d in enumerate(group)]
     if kind == "assumed_role":
         session = [(f"session{i}", d) for i, d in enumerate(policies.get("session") or [])]
     scp_levels = [
