@@ -178,14 +178,16 @@ class AuthzBackend:
 
     # -- PolicySimulator ---------------------------------------------------------------------
     def simulate_principal_policy(
-        self, identity: Identity, request: Mapping[str, Any]
+        self, identity: Identity, request: Mapping[str, Any], *, response_bytes: int | None = None
     ) -> Mapping[str, Any]:
-        return simulate_principal_policy(self.holder.current, request)
+        return simulate_principal_policy(
+            self.holder.current, request, response_bytes=response_bytes
+        )
 
     def simulate_custom_policy(
-        self, identity: Identity, request: Mapping[str, Any]
+        self, identity: Identity, request: Mapping[str, Any], *, response_bytes: int | None = None
     ) -> Mapping[str, Any]:
-        return simulate.simulate_custom_policy(request)
+        return simulate.simulate_custom_policy(request, response_bytes=response_bytes)
 
     def validate_policy(
         self, identity: Identity, policy_type: PolicyType, document: str

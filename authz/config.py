@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from authz.errors import ValidationError
+from authz.limits import RequestLimits
 from authz.sts.assume_role import TtlPolicy
 
 
@@ -52,11 +53,40 @@ class Settings:
     wait_for_valid_repo: bool = False
     decision_cache_size: int = 65536
     partition_cache_size: int = 4096
+    # Limits (docs/operations.md, "Limits"): request sizes, deadlines, memory in bytes.
+    max_request_seconds: float = 2.0  # server-side deadline of every call; 0 = the caller's only
+    max_context_keys: int = 64
+    max_context_values: int = 64
+    max_context_value_chars: int = 4096
+    max_context_bytes: int = 65536
+    max_simulation_actions: int = 1000
+    max_simulation_resources: int = 1000
+    max_simulation_policies: int = 10
+    decision_cache_bytes: int = 64 * 1024 * 1024
+    caller_policy_cache_bytes: int = 16 * 1024 * 1024
+    token_cache_bytes: int = 16 * 1024 * 1024
+    repeat_memo_bytes: int = 8 * 1024 * 1024
+
+    def request_limits(self) -> RequestLimits:
+        """The limits the servicers check at the door."""
+        return RequestLimits(
+            max_context_keys=self.max_context_keys,
+            max_context_values=self.max_context_values,
+            max_context_value_chars=self.max_context_value_chars,
+            max_context_bytes=self.max_context_bytes,
+            max_simulation_actions=self.max_simulation_actions,
+            max_simulation_resources=self.max_simulation_resources,
+            max_simulation_policies=self.max_simulation_policies,
+            max_request_seconds=self.max_request_seconds,
+        )
 
 
 _PATHS = {"repo", "keys_dir", "credentials_file", "mfa_file", "audit_log", "tls_cert", "tls_key",
           "tls_client_ca"}  # fmt: skip
 _TTL_KEYS = {f.name for f in fields(TtlPolicy)}
+_POSITIVE = ("max_context_keys", "max_context_values", "max_context_value_chars",
+             "max_context_bytes", "max_simulation_actions", "max_simulation_resources",
+             "max_simulation_policies")  # fmt: skip
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -122,6 +152,11 @@ def _check(s: Settings) -> None:
         raise ValidationError(f"reload_trigger must be `any` or `marker`, got `{s.reload_trigger}`")
     if s.reload_poll_ms < 10 or s.reload_rpc_burst < 1:
         raise ValidationError("reload_poll_ms must be at least 10 and reload_rpc_burst at least 1")
+    for name in _POSITIVE:
+        if getattr(s, name) < 1:
+            raise ValidationError(f"{name} must be at least 1, got {getattr(s, name)}")
+    if s.max_request_seconds < 0:
+        raise ValidationError(f"max_request_seconds must be >= 0, got {s.max_request_seconds}")
     if s.workers < 1:
         raise ValidationError(f"workers must be at least 1, got {s.workers}")
     if (s.tls_cert is None) != (s.tls_key is None):

@@ -14,6 +14,7 @@ that names the input. Only the gRPC edge (authz.server.errors) turns these into 
     ├── RepositoryError              RepositoryInvalid   the policy repository has problems
     ├── ServiceUnavailable           ServiceUnavailable  no snapshot loaded yet
     ├── Throttling                   Throttling          overload / resource exhausted
+    │   └── DeadlineExceeded         Throttling          the call's deadline passed: work stopped
     └── InternalFailure              InternalFailure     a bug; never an allow
 """
 
@@ -133,6 +134,12 @@ class ServiceUnavailable(AuthzError):
 class Throttling(AuthzError):
     code = "Throttling"
     http_status = 429
+
+
+class DeadlineExceeded(Throttling):
+    """The call's deadline (the caller's gRPC deadline or the server's maximum) passed while
+    working: the work was stopped. AWS code ``Throttling`` (retryable); gRPC
+    ``DEADLINE_EXCEEDED``."""
 
 
 class InternalFailure(AuthzError):

@@ -10,6 +10,7 @@ import threading
 
 from authz.backend import AuthzBackend
 from authz.config import Settings
+from authz.engine.evaluate import configure_default
 from authz.engine.reload import Reloader
 from authz.server.app import ServerConfig
 from authz.sts.credentials import CredentialStore
@@ -35,6 +36,7 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
     lists every problem of a broken repository unless ``wait_for_valid_repo``) and starts
     watching the repository when ``settings.watch``."""
     keyring = open_keyring(settings)
+    configure_default(settings.caller_policy_cache_bytes)
     reloader = Reloader(
         settings.repo,
         cache_size=settings.partition_cache_size,
@@ -45,6 +47,8 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
         poll_interval=settings.reload_poll_ms / 1000,
         rpc_rate=settings.reload_rpc_per_second,
         rpc_burst=settings.reload_rpc_burst,
+        decision_cache_bytes=settings.decision_cache_bytes,
+        caller_policy_cache_bytes=settings.caller_policy_cache_bytes,
     )
     holder = reloader.holder
 
@@ -52,7 +56,11 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
         return AuthzBackend.session_revoked(holder, claims)
 
     verifier = TokenVerifier(
-        keyring, settings.issuer, settings.token_leeway_seconds, is_revoked=revoked
+        keyring,
+        settings.issuer,
+        settings.token_leeway_seconds,
+        is_revoked=revoked,
+        cache_bytes=settings.token_cache_bytes,
     )
     sts = StsService(
         TokenSigner(keyring, settings.issuer),
@@ -92,6 +100,8 @@ def server_config(settings: Settings) -> ServerConfig:
         metrics_listen=settings.metrics_listen,
         audit_path=str(settings.audit_log) if settings.audit_log else None,
         trusted_proxies=frozenset(settings.trusted_proxies),
+        limits=settings.request_limits(),
+        repeat_memo_bytes=settings.repeat_memo_bytes,
     )
 
 

@@ -54,9 +54,12 @@ class Partition:
         self.facts = FactTable(translation.facts)
         self._policy_set: cedarpy.PolicySet | None = None
         self._entities: cedarpy.Entities | None = None
+        self.text_chars = 0  # size of the Cedar text (what byte-bounded caches charge for)
         if self.statements:
+            text = translation.text()
+            self.text_chars = len(text)
             try:
-                self._policy_set = cedarpy.PolicySet.from_str(translation.text())
+                self._policy_set = cedarpy.PolicySet.from_str(text)
                 self._entities = cedarpy.Entities.from_json_str(json.dumps(translation.entities()))
             except ValueError as err:
                 first = str(err).splitlines()[0].lower() if str(err) else "parse error"

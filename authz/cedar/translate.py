@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from authz import deadline
 from authz.cedar.condition import arn_components, condition_expr
 from authz.cedar.emit import Emitter, Lookup, no_variables
 from authz.cedar.oracle import ActionFact, Fact, ResourceFact
@@ -114,6 +115,7 @@ def translate_policies(
     seen: set[str] = set()
     for policy in policies:
         for st in policy.statements:
+            deadline.check(f"compiling policy `{policy.name}`")
             try:
                 rendered = _statement(st, policy, layer, service, em)
             except Exception as err:

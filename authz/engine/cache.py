@@ -1,7 +1,7 @@
 """The decision cache of one snapshot: repeated questions answered without evaluating again.
 
-Owns ``DecisionCache``: a bounded, thread-safe LRU of ``Decision``s, one per ``Snapshot`` (a
-reload builds a new snapshot, so it starts empty by construction). A key is
+Owns ``DecisionCache``: a thread-safe LRU of ``Decision``s bounded in bytes and entries, one
+per ``Snapshot`` (a reload builds a new snapshot, so it starts empty by construction). A key is
 
     (shape, referenced keys, the request context projected onto them)
 
@@ -22,13 +22,13 @@ cedarpy.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import TypeAlias
 
 from authz.engine.decision import Decision
 from authz.iam.conditions import TIME_VARYING_KEYS
 from authz.iam.model import Caller, ContextValue, Policy
+from authz.sizedcache import SizedLRU, approx_size
 
 Shape: TypeAlias = tuple[Hashable, ...]
 Keys: TypeAlias = frozenset[str]
@@ -37,6 +37,7 @@ _Key: TypeAlias = tuple[Shape, Keys, _Projection]
 _Known: TypeAlias = tuple[Keys, tuple[str, ...], bool]  # keys, sorted, reads the clock
 
 DEFAULT_SIZE = 65_536
+DEFAULT_BYTES = 64 * 1024 * 1024
 _NO_KEYS: Keys = frozenset()
 _NOTHING_KNOWN: _Known = (_NO_KEYS, (), False)
 
@@ -65,43 +66,49 @@ def _projection(context: Mapping[str, ContextValue], ordered: tuple[str, ...]) -
 
 
 class DecisionCache:
-    """Bounded LRU of decisions plus the referenced-keys memo per shape. Thread-safe: a lock
-    guards the bookkeeping only (never held while deciding). ``context`` arguments are
-    normalised (``authz.iam.model.normalize_context``: lowercased keys, string or
-    tuple-of-strings values), so a projection is a plain lookup per referenced key."""
+    """Bounded LRU of decisions plus the referenced-keys memo per shape, both bounded in
+    bytes (``approx_size`` of key and value: a shape holds the caller's resource string) and
+    in entries. Thread-safe: locks guard the bookkeeping only (never held while deciding).
+    ``context`` arguments are normalised (``authz.iam.model.normalize_context``: lowercased
+    keys, string or tuple-of-strings values), so a projection is a plain lookup per
+    referenced key."""
 
-    def __init__(self, size: int = DEFAULT_SIZE) -> None:
-        self._size = max(0, size)
-        self._entries: OrderedDict[_Key, Decision] = OrderedDict()
-        self._referenced: OrderedDict[Shape, _Known] = OrderedDict()
+    def __init__(self, size: int = DEFAULT_SIZE, max_bytes: int = DEFAULT_BYTES) -> None:
+        self._size = max(0, size) if max_bytes > 0 else 0
+        # the decisions get three quarters of the bytes, the shape memo the rest
+        self._entries: SizedLRU[_Key, Decision] = SizedLRU(
+            max_bytes - max_bytes // 4, max_entries=self._size
+        )
+        self._referenced: SizedLRU[Shape, _Known] = SizedLRU(max_bytes // 4, max_entries=self._size)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
         self.bypassed = 0
-        self.evictions = 0
 
     @property
     def enabled(self) -> bool:
         return self._size > 0
 
+    @property
+    def evictions(self) -> int:
+        return self._entries.evictions
+
     def get(self, shape: Shape, context: Mapping[str, ContextValue]) -> Decision | None:
         """The cached decision for this request, or None (counted as a miss or a bypass)."""
-        with self._lock:
-            known = self._referenced.get(shape)
-            if known is None:
-                self.misses += 1
-                return None
-            if known[2]:
-                self.bypassed += 1
-                return None
-            key = (shape, known[0], _projection(context, known[1]))
-            found = self._entries.get(key)
-            if found is None:
-                self.misses += 1
-                return None
-            self._entries.move_to_end(key)
+        known = self._referenced.peek(shape)
+        # (the counters are statistics: unlocked increments may rarely lose one)
+        if known is None:
+            self.misses += 1
+            return None
+        if known[2]:
+            self.bypassed += 1
+            return None
+        found = self._entries.get((shape, known[0], _projection(context, known[1])))
+        if found is None:
+            self.misses += 1
+        else:
             self.hits += 1
-            return found
+        return found
 
     def put(
         self,
@@ -113,21 +120,18 @@ class DecisionCache:
         """Record what this shape's evaluation read and, when cacheable, its decision."""
         if not self._size:
             return
-        with self._lock:
-            known = self._referenced.get(shape, _NOTHING_KNOWN)
+        with self._lock:  # read-modify-write of the shape's keys
+            known = self._referenced.peek(shape) or _NOTHING_KNOWN
             if not referenced <= known[0]:
                 keys = known[0] | referenced
                 known = (keys, tuple(sorted(keys)), bool(keys & TIME_VARYING_KEYS))
-            self._referenced[shape] = known
-            self._referenced.move_to_end(shape)
-            if len(self._referenced) > self._size:
-                self._referenced.popitem(last=False)
-            if decision.errors or known[2]:
-                return
-            self._entries[(shape, known[0], _projection(context, known[1]))] = decision
-            if len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-                self.evictions += 1
+            shape_bytes = approx_size(shape)
+            self._referenced.put(shape, known, size=shape_bytes + approx_size(known))
+        if decision.errors or known[2]:
+            return
+        projection = _projection(context, known[1])
+        size = shape_bytes + approx_size(projection) + _decision_bytes(decision)
+        self._entries.put((shape, known[0], projection), decision, size=size)
 
     def repeatable(self, shape: Shape | None) -> bool:
         """Whether every evaluation of this shape so far read no time-varying key (after
@@ -135,8 +139,7 @@ class DecisionCache:
         same way again on this snapshot."""
         if shape is None:
             return False
-        with self._lock:
-            known = self._referenced.get(shape)
+        known = self._referenced.peek(shape)
         return known is not None and not known[2]
 
     def stats(self) -> dict[str, int]:
@@ -145,6 +148,13 @@ class DecisionCache:
                 "hits": self.hits,
                 "misses": self.misses,
                 "bypassed": self.bypassed,
-                "evictions": self.evictions,
+                "evictions": self._entries.evictions,
                 "size": len(self._entries),
+                "bytes": self._entries.bytes + self._referenced.bytes,
             }
+
+
+def _decision_bytes(decision: Decision) -> int:
+    """Decisions are shared between entries; charge the matched statements (the rest is a
+    fixed part)."""
+    return 128 + sum(approx_size(m) for m in decision.matched)

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from authz import deadline
 from authz.cedar.context import RequestFacts
 from authz.cedar.emit import is_compile_time
 from authz.cedar.pattern import parse_pattern, variables_of
@@ -27,7 +28,7 @@ from authz.cedar.principals import BOUNDED_MARKER, caller_ids, grant_kinds
 from authz.cedar.translate import CedarStatement, translate_policies
 from authz.engine.combine import Verdicts, combine, resource_policy_required
 from authz.engine.decision import Decision, EvalDecision, Layer, MatchedStatement
-from authz.errors import AuthzError
+from authz.errors import AuthzError, DeadlineExceeded
 from authz.iam.model import (
     AuthRequest,
     Caller,
@@ -36,6 +37,7 @@ from authz.iam.model import (
     Policy,
     PolicyLayers,
 )
+from authz.sizedcache import SizedLRU
 
 _PRINCIPAL_TYPE = {
     CallerKind.USER: "User",
@@ -50,6 +52,19 @@ _PRINCIPAL_TYPE = {
 _SIGNED = frozenset(_PRINCIPAL_TYPE) - {CallerKind.ANONYMOUS}
 PartitionKey = tuple[object, ...]
 _BOUNDABLE = (CallerKind.USER, CallerKind.ROLE, CallerKind.ASSUMED_ROLE)
+ALL_LAYERS = frozenset(Layer)
+CALLER_POLICY_CACHE_BYTES = 16 * 1024 * 1024
+# Approximate bytes of a compiled partition per character of its Cedar text (the parsed
+# policy, the translated statements, the text and the native policy set: 34 bytes per
+# character by RSS over twenty 128 KiB documents, docs/operations.md "Limits") plus a fixed
+# part.
+PARTITION_BYTES_PER_CHAR = 36
+PARTITION_BYTES_FIXED = 8192
+
+
+def partition_bytes(partition: Partition) -> int:
+    """The approximate memory a compiled partition holds (for byte-bounded caches)."""
+    return PARTITION_BYTES_FIXED + PARTITION_BYTES_PER_CHAR * partition.text_chars
 
 
 @lru_cache(maxsize=4096)
@@ -83,8 +98,14 @@ class Evaluator:
     bookkeeping only; compiling a partition and the Cedar call run outside it (two threads may
     compile the same partition at once; the first one stored wins)."""
 
-    def __init__(self, *, cache_size: int = 4096) -> None:
+    def __init__(
+        self, *, cache_size: int = 4096, caller_cache_bytes: int = CALLER_POLICY_CACHE_BYTES
+    ) -> None:
         self._lock = threading.Lock()
+        # Partitions compiled from caller-supplied policies (simulation inputs, session
+        # policies): their own LRU bounded in bytes, never the repository cache below, and
+        # never memoised in ``_resolved`` / ``_static`` / ``_decided`` / ``_variables``.
+        self._transient: SizedLRU[PartitionKey, Partition] = SizedLRU(caller_cache_bytes)
         self._cache: OrderedDict[PartitionKey, Partition] = OrderedDict()
         self._cache_size = cache_size
         self._stats = {"hits": 0, "misses": 0, "evictions": 0}
@@ -114,13 +135,25 @@ class Evaluator:
             self._variables.update(variables)
 
     def cache_stats(self) -> dict[str, int]:
+        transient = self._transient.stats()
         with self._lock:
-            return {**self._stats, "size": len(self._cache)}
+            return {
+                **self._stats,
+                "size": len(self._cache),
+                "caller_size": transient["size"],
+                "caller_bytes": transient["bytes"],
+                "caller_evictions": transient["evictions"],
+            }
 
     def evaluate(
-        self, layers: PolicyLayers, request: AuthRequest, *, trust: bool = False
+        self,
+        layers: PolicyLayers,
+        request: AuthRequest,
+        *,
+        trust: bool = False,
+        transient: frozenset[Layer] = frozenset(),
     ) -> Decision:
-        return self.decide(layers, request, trust=trust)[0]
+        return self.decide(layers, request, trust=trust, transient=transient)[0]
 
     def decide(
         self,
@@ -129,16 +162,18 @@ class Evaluator:
         *,
         trust: bool = False,
         revision: str | None = None,
+        transient: frozenset[Layer] = frozenset(),
     ) -> tuple[Decision, frozenset[str]]:
         """The decision (stamped with ``revision``) and every context key the evaluated
         partitions read (condition keys, runtime and compile-time variables): what a decision
-        cache must key on."""
+        cache must key on. ``transient``: layers whose policies the caller supplied (the
+        session layer always is); their partitions go to the caller-policy cache."""
         prepared = self._prepare(request, layers)
         if isinstance(prepared, Decision):
             return replace(prepared, revision=revision), frozenset()
-        run = _Run(self, prepared, prepared.action.split(":", 1)[0])
+        run = _Run(self, prepared, prepared.action.split(":", 1)[0], transient=transient)
         verdicts = self._verdicts(run, layers, request.caller, trust)
-        if run.trace is None:  # a layer failed to compile: no memo
+        if run.trace is None or run.used_transient:  # no memo
             decision = self._assemble(run, verdicts, request, trust, revision)
             return decision, frozenset(run.keys | run.variables)
         # The decision is a function of the caller, the account relation, the per-layer
@@ -174,6 +209,7 @@ class Evaluator:
         runs: list[tuple[_Run, PolicyLayers, AuthRequest, bool] | Decision] = []
         groups: dict[int, tuple[Partition, list[_Step]]] = {}
         for layers, request, trust in items:
+            deadline.check("deciding a batch")
             prepared = self._prepare(request, layers)
             if isinstance(prepared, Decision):
                 runs.append(replace(prepared, revision=revision))
@@ -298,6 +334,33 @@ class Evaluator:
                 self._resolved[key] = (tuple(policies), part)
         return part, names
 
+    def resolve_transient(
+        self,
+        layer: Layer,
+        policies: Sequence[Policy],
+        service: str,
+        context: Mapping[str, ContextValue],
+    ) -> tuple[Partition, tuple[str, ...]]:
+        """``partition_and_variables`` for caller-supplied policies: cached only in the
+        byte-bounded caller-policy LRU (and only when every policy has a content digest)."""
+        referenced = frozenset().union(*(policy_variables(p) for p in policies))
+        names = tuple(sorted(k for k in referenced if is_compile_time(k)))
+        env = {k: v if isinstance(v := context.get(k), str) else None for k in names}
+        keyed = all(p.digest for p in policies)
+        static = (layer.value, tuple((p.digest, p.name, p.source) for p in policies))
+        key = (static, service, tuple(env.items()))
+        found = self._transient.get(key) if keyed else None
+        if found is not None:
+            return found, names
+
+        def lookup(name: str) -> str | bool | None:
+            return env.get(name) if name in env else False
+
+        built = Partition(translate_policies(policies, layer.value, service=service, lookup=lookup))
+        if keyed:
+            self._transient.put(key, built, size=partition_bytes(built))
+        return built, names
+
     def partition_and_variables(
         self,
         layer: Layer,
@@ -355,17 +418,24 @@ class Evaluator:
         cache_key = policy.digest or str(id(policy))
         found = self._variables.get(cache_key)
         if found is None:
-            texts = [t for st in policy.statements for t in (*st.resources, *st.not_resources)]
-            texts += [v for st in policy.statements for c in st.conditions for v in c.values]
-            found = frozenset().union(
-                *(
-                    variables_of(parse_pattern(t, variables=True, wildcards=False))
-                    for t in texts
-                    if "${" in t
-                )
-            )
+            found = policy_variables(policy)
             self._variables[cache_key] = found  # idempotent: a racing writer stores the same
         return found
+
+
+def policy_variables(policy: Policy) -> frozenset[str]:
+    """The policy variables (``${...}``) a policy's resources and condition values name."""
+    if not policy.variables:
+        return frozenset()
+    texts = [t for st in policy.statements for t in (*st.resources, *st.not_resources)]
+    texts += [v for st in policy.statements for c in st.conditions for v in c.values]
+    return frozenset().union(
+        *(
+            variables_of(parse_pattern(t, variables=True, wildcards=False))
+            for t in texts
+            if "${" in t
+        )
+    )
 
 
 @dataclass(slots=True)
@@ -393,8 +463,11 @@ class _Run:
         service: str,
         *,
         deferred: bool = False,
+        transient: frozenset[Layer] = frozenset(),
     ) -> None:
         self.evaluator = evaluator
+        self.transient = transient
+        self.used_transient = False  # a caller-policy partition decided: no decision memo
         self.facts = facts
         self.service = service
         self.statements: dict[str, CedarStatement] = {}
@@ -427,8 +500,18 @@ class _Run:
                 self.errors.extend(f"layer `{layer.value}`: {e}" for e in step.result.errors)
             return step.result
         try:
-            part, names = self.evaluator.resolve(layer, policies, self.service, self.facts.context)
+            if layer is Layer.SESSION or layer in self.transient:
+                self.used_transient = True
+                part, names = self.evaluator.resolve_transient(
+                    layer, policies, self.service, self.facts.context
+                )
+            else:
+                part, names = self.evaluator.resolve(
+                    layer, policies, self.service, self.facts.context
+                )
             self.variables.update(names)
+        except DeadlineExceeded:
+            raise
         except AuthzError as err:
             message = f"layer `{layer.value}`: {err.message}"
             failed = LayerResult(False, False, errors=(message,))
@@ -461,6 +544,20 @@ class _Run:
 _DEFAULT = Evaluator()
 
 
+def default_evaluator() -> Evaluator:
+    """The process-wide ``Evaluator`` of callers without a repository (SimulateCustomPolicy,
+    the reference-compatible tests)."""
+    return _DEFAULT
+
+
+def configure_default(caller_cache_bytes: int) -> None:
+    """Replace the process-wide ``Evaluator`` with one whose caller-policy cache holds at most
+    ``caller_cache_bytes`` (``Settings.caller_policy_cache_bytes``)."""
+    global _DEFAULT
+    _DEFAULT = Evaluator(caller_cache_bytes=caller_cache_bytes)
+
+
 def evaluate(layers: PolicyLayers, request: AuthRequest, *, trust: bool = False) -> Decision:
-    """Decide with the process-wide default ``Evaluator``."""
-    return _DEFAULT.evaluate(layers, request, trust=trust)
+    """Decide with the process-wide default ``Evaluator``; every policy counts as the
+    caller's (``transient``): none reaches a repository cache."""
+    return _DEFAULT.evaluate(layers, request, trust=trust, transient=ALL_LAYERS)

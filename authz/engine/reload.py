@@ -33,7 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from authz.engine.cache import DEFAULT_BYTES as DEFAULT_DECISION_CACHE_BYTES
 from authz.engine.cache import DEFAULT_SIZE as DEFAULT_DECISION_CACHE_SIZE
+from authz.engine.evaluate import CALLER_POLICY_CACHE_BYTES
 from authz.engine.ratelimit import TokenBucket
 from authz.engine.snapshot import Snapshot, build_snapshot, run_repo_tests
 from authz.errors import Problem, RepositoryError, ServiceUnavailable, Throttling, ValidationError
@@ -153,6 +155,8 @@ class Reloader:
         gate_tests: bool = True,
         cache_size: int = 4096,
         decision_cache_size: int = DEFAULT_DECISION_CACHE_SIZE,
+        decision_cache_bytes: int = DEFAULT_DECISION_CACHE_BYTES,
+        caller_policy_cache_bytes: int = CALLER_POLICY_CACHE_BYTES,
         cooldown: float = 0.2,
         git: bool = True,
         builder: Builder | None = None,
@@ -178,6 +182,8 @@ class Reloader:
                 r,
                 cache_size=cache_size,
                 decision_cache_size=decision_cache_size,
+                decision_cache_bytes=decision_cache_bytes,
+                caller_policy_cache_bytes=caller_policy_cache_bytes,
                 git=git,
                 memo=self.memo,
                 previous=self.holder.peek(),

@@ -19,13 +19,16 @@ Owns the API shapes. Must not import cedarpy.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from authz import deadline
 from authz.engine.decision import Decision, Layer
-from authz.engine.evaluate import Evaluator, evaluate
+from authz.engine.evaluate import ALL_LAYERS, Evaluator, default_evaluator
 from authz.errors import MalformedPolicyDocument, ValidationError
 from authz.iam.model import (
     AuthRequest,
@@ -37,6 +40,8 @@ from authz.iam.model import (
     PolicyType,
 )
 from authz.iam.parse import parse_policy
+from authz.limits import DEFAULT_MAX_ITEMS, MAX_ITEMS_LIMIT
+from authz.sizedcache import approx_size
 
 if TYPE_CHECKING:
     from authz.engine.snapshot import Snapshot
@@ -58,24 +63,121 @@ _ARN = re.compile(r"^arn:(?P<part>[^:]+):(?P<svc>iam|sts)::(?P<acct>\d{12}):(?P<
 
 
 def simulate_custom_policy(
-    request: Mapping[str, Any], *, evaluator: Evaluator | None = None
+    request: Mapping[str, Any],
+    *,
+    evaluator: Evaluator | None = None,
+    response_bytes: int | None = None,
 ) -> dict[str, Any]:
-    """Evaluate every (action, resource) pair of the request."""
+    """Evaluate the (action, resource) pairs of the page the request asks for (``MaxItems``,
+    ``Marker``; see ``paginate``). Every policy is the caller's: partitions are compiled into
+    the evaluator's small caller-policy cache, never its repository cache."""
     if not isinstance(request, Mapping):
         raise ValidationError("the request must be a json object")
     actions = _strings(request, "ActionNames", required=True)
     resources = _strings(request, "ResourceArns") or ["*"]
+    page = Page.of(request, len(actions) * len(resources))
     layers = _layers(request)
     caller = caller_from_arn(request.get("CallerArn"), _context(request))
     context = _context(request)
     owner = _owner(request.get("ResourceOwner"))
-    results = []
-    for action in actions:
-        for resource in resources:
-            auth = AuthRequest(caller, action, resource, owner, context)
-            decision = evaluator.evaluate(layers, auth) if evaluator else evaluate(layers, auth)
-            results.append(_result(action, resource, decision))
-    return {"EvaluationResults": results, "IsTruncated": False}
+    engine = evaluator or default_evaluator()
+
+    def decide(action: str, resource: str) -> dict[str, Any]:
+        auth = AuthRequest(caller, action, resource, owner, context)
+        decision = engine.evaluate(layers, auth, transient=ALL_LAYERS)
+        return _result(action, resource, decision)
+
+    return paginate(page, actions, resources, decide, response_bytes)
+
+
+@dataclass(frozen=True)
+class Page:
+    """The slice of the action-major (action, resource) pairs one call evaluates: from
+    ``start`` (decoded from ``Marker``), at most ``size`` (``MaxItems``, default 100, as
+    AWS), of ``total``; ``fingerprint`` ties a marker to the request it was issued for."""
+
+    start: int
+    size: int
+    total: int
+    fingerprint: str
+
+    @classmethod
+    def of(cls, request: Mapping[str, Any], total: int) -> Page:
+        max_items = request.get("MaxItems")
+        if max_items is None:
+            size = DEFAULT_MAX_ITEMS
+        elif isinstance(max_items, int) and 1 <= max_items <= MAX_ITEMS_LIMIT:
+            size = max_items
+        else:
+            raise ValidationError(
+                f"1 validation error detected: Value '{max_items}' at 'maxItems' failed to "
+                f"satisfy constraint: Member must have value between 1 and {MAX_ITEMS_LIMIT}"
+            )
+        fingerprint = _fingerprint(request)
+        marker = request.get("Marker")
+        start = 0
+        if marker is not None and marker != "":
+            start = _marker_start(marker, fingerprint, total)
+        return cls(start, size, total, fingerprint)
+
+    def marker(self, position: int) -> str:
+        return f"{position}.{self.fingerprint}"
+
+
+def _fingerprint(request: Mapping[str, Any]) -> str:
+    """A digest of everything but the pagination fields: a marker is only valid for the
+    request that produced it."""
+    rest = {k: v for k, v in request.items() if k not in ("Marker", "MaxItems")}
+    text = json.dumps(rest, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def _marker_start(marker: object, fingerprint: str, total: int) -> int:
+    position, _, digest = str(marker).partition(".")
+    if not (position.isdigit() and len(position) < 12 and digest == fingerprint):
+        raise ValidationError(
+            "1 validation error detected: Value at 'marker' failed to satisfy constraint: "
+            "Member must be a marker returned by a previous call with the same parameters"
+        )
+    start = int(position)
+    if not 0 < start < total:
+        raise ValidationError(
+            f"1 validation error detected: Value at 'marker' failed to satisfy constraint: "
+            f"Member must point inside the {total} results of this request"
+        )
+    return start
+
+
+def paginate(
+    page: Page,
+    actions: Sequence[str],
+    resources: Sequence[str],
+    decide: Callable[[str, str], dict[str, Any]],
+    response_bytes: int | None = None,
+) -> dict[str, Any]:
+    """Decide only the pairs of ``page`` (checking the call's deadline before each), and stop
+    early when the results would pass ``response_bytes`` (approximate; at least one result is
+    returned): ``IsTruncated`` and ``Marker`` then say where the next call starts, so no
+    result computed is thrown away for want of room except the one that did not fit."""
+    results: list[dict[str, Any]] = []
+    used = 0
+    end = min(page.total, page.start + page.size)
+    position = page.start
+    width = len(resources)
+    while position < end:
+        deadline.check(f"simulating result {position + 1} of {page.total}")
+        action, resource = actions[position // width], resources[position % width]
+        result = decide(action, resource)
+        size = approx_size(result)
+        if response_bytes is not None and results and used + size > response_bytes:
+            break
+        used += size
+        results.append(result)
+        position += 1
+    response: dict[str, Any] = {"EvaluationResults": results, "IsTruncated": position < page.total}
+    if position < page.total:
+        response["Marker"] = page.marker(position)
+    return response
 
 
 def source_type(layer: Layer, policy: str, *, repository: bool = False) -> str:
@@ -260,8 +362,12 @@ def simulate_many(requests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
     return [simulate_custom_policy(r) for r in requests]
 
 
-def simulate_principal_policy(snapshot: Snapshot, request: Mapping[str, Any]) -> dict[str, Any]:
-    """``SimulatePrincipalPolicy`` on a repository snapshot."""
+def simulate_principal_policy(
+    snapshot: Snapshot, request: Mapping[str, Any], *, response_bytes: int | None = None
+) -> dict[str, Any]:
+    """``SimulatePrincipalPolicy`` on a repository snapshot, one page (``paginate``); the
+    caller's ``PolicyInputList`` and ``ResourcePolicy`` are compiled into the snapshot
+    evaluator's caller-policy cache, never its repository cache."""
     from authz.engine.snapshot import build_request
 
     if not isinstance(request, Mapping):
@@ -280,16 +386,20 @@ def simulate_principal_policy(snapshot: Snapshot, request: Mapping[str, Any]) ->
         k: list(v) if isinstance(v, tuple) else v for k, v in _context(request).items()
     }
     caller = snapshot.caller(source)
-    results = []
-    for action in actions:
-        for resource in resources:
-            layers, trust = snapshot.layers(caller, action, resource, resource_policy=override)
-            if extra:
-                layers = replace(layers, identity=layers.identity + extra)
-            auth = build_request(snapshot, caller, action, resource, context)
-            decision = snapshot.evaluate(layers, auth, trust=trust)
-            results.append(_principal_result(action, resource, decision, layers, snapshot.revision))
-    return {"EvaluationResults": results, "IsTruncated": False}
+    page = Page.of(request, len(actions) * len(resources))
+    transient = frozenset(
+        ([Layer.IDENTITY] if extra else []) + ([Layer.RESOURCE, Layer.TRUST] if override else [])
+    )
+
+    def decide(action: str, resource: str) -> dict[str, Any]:
+        layers, trust = snapshot.layers(caller, action, resource, resource_policy=override)
+        if extra:
+            layers = replace(layers, identity=layers.identity + extra)
+        auth = build_request(snapshot, caller, action, resource, context)
+        decision = snapshot.evaluate(layers, auth, trust=trust, transient=transient)
+        return _principal_result(action, resource, decision, layers, snapshot.revision)
+
+    return paginate(page, actions, resources, decide, response_bytes)
 
 
 def _principal_result(

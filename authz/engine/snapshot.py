@@ -21,11 +21,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
-from authz.engine.cache import DEFAULT_SIZE, DecisionCache, Shape, request_shape
-from authz.engine.decision import Decision
-from authz.engine.evaluate import Evaluator, principal_keys
+from authz.engine.cache import DEFAULT_BYTES, DEFAULT_SIZE, DecisionCache, Shape, request_shape
+from authz.engine.decision import Decision, Layer
+from authz.engine.evaluate import CALLER_POLICY_CACHE_BYTES, Evaluator, principal_keys
 from authz.engine.principal import (
     PrincipalPolicies,
     policy_layers,
@@ -49,8 +49,14 @@ from authz.repo.layout import read_repository
 from authz.repo.load import check_files
 from authz.repo.memo import LoadMemo
 from authz.repo.policytests import Authorize, TestResult, run_tests
+from authz.sizedcache import SizedLRU, approx_size
 
 _MEMO_SIZE = 65_536  # callers and facts memoised per snapshot
+_MEMO_BYTES = 16 * 1024 * 1024  # each of the three memos
+
+
+def _memo() -> SizedLRU[Any, Any]:
+    return SizedLRU(_MEMO_BYTES, max_entries=_MEMO_SIZE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,21 +72,39 @@ class Snapshot:
     load_seconds: float = 0.0
     evaluator: Evaluator = field(default_factory=Evaluator, repr=False)  # thread-safe
     decisions: DecisionCache = field(default_factory=DecisionCache, repr=False)
-    _principals: dict[tuple[str, str, str | None], PrincipalPolicies] = field(
-        default_factory=dict, repr=False
+    # memos keyed by request data (principal ARNs): bounded in bytes and entries
+    _principals: SizedLRU[tuple[str, str, str | None], PrincipalPolicies] = field(
+        default_factory=lambda: _memo(), repr=False
     )
-    _callers: dict[str, Caller] = field(default_factory=dict, repr=False)
-    _facts: dict[Caller, dict[str, ContextValue]] = field(default_factory=dict, repr=False)
+    _callers: SizedLRU[str, Caller] = field(default_factory=lambda: _memo(), repr=False)
+    _facts: SizedLRU[Caller, dict[str, ContextValue]] = field(
+        default_factory=lambda: _memo(), repr=False
+    )
 
-    def evaluate(self, layers: PolicyLayers, request: AuthRequest, *, trust: bool) -> Decision:
-        """Evaluate on this snapshot's Evaluator and stamp the revision."""
-        return self.decide(layers, request, trust=trust)[0]
+    def evaluate(
+        self,
+        layers: PolicyLayers,
+        request: AuthRequest,
+        *,
+        trust: bool,
+        transient: frozenset[Layer] = frozenset(),
+    ) -> Decision:
+        """Evaluate on this snapshot's Evaluator and stamp the revision. ``transient``: the
+        layers holding caller-supplied policies (``Evaluator.decide``)."""
+        return self.decide(layers, request, trust=trust, transient=transient)[0]
 
     def decide(
-        self, layers: PolicyLayers, request: AuthRequest, *, trust: bool
+        self,
+        layers: PolicyLayers,
+        request: AuthRequest,
+        *,
+        trust: bool,
+        transient: frozenset[Layer] = frozenset(),
     ) -> tuple[Decision, frozenset[str]]:
         """``evaluate`` plus the context keys the evaluation read (``Evaluator.decide``)."""
-        return self.evaluator.decide(layers, request, trust=trust, revision=self.revision)
+        return self.evaluator.decide(
+            layers, request, trust=trust, revision=self.revision, transient=transient
+        )
 
     def principal(self, caller: Caller) -> PrincipalPolicies:
         """The caller's identity policies, boundary, SCP levels and facts, cached per entity
@@ -89,7 +113,8 @@ class Snapshot:
         found = self._principals.get(key)
         if found is None:
             found = principal_policies(self.repository, caller)
-            self._principals[key] = found
+            # charged for the key and the facts; the policies belong to the repository
+            self._principals.put(key, found, size=approx_size(key) + approx_size(found.facts))
         return found
 
     def caller(self, principal: str) -> Caller:
@@ -98,9 +123,7 @@ class Snapshot:
         found = self._callers.get(principal)
         if found is None:
             found = resolve_caller(self.repository, principal)
-            if len(self._callers) >= _MEMO_SIZE:
-                self._callers.clear()
-            self._callers[principal] = found
+            self._callers.put(principal, found)
         return found
 
     def facts(
@@ -117,9 +140,7 @@ class Snapshot:
         facts.update(principal_facts(self.repository, caller, session_tags, principal=principal))
         normalized = normalize_context(facts)
         if not session_tags:
-            if len(self._facts) >= _MEMO_SIZE:
-                self._facts.clear()
-            self._facts[caller] = normalized
+            self._facts.put(caller, normalized)
         return normalized
 
     def layers(
@@ -183,6 +204,8 @@ def build_snapshot(
     git: bool = True,
     memo: LoadMemo | None = None,
     previous: Snapshot | None = None,
+    decision_cache_bytes: int = DEFAULT_BYTES,
+    caller_policy_cache_bytes: int = CALLER_POLICY_CACHE_BYTES,
 ) -> Snapshot:
     """Load, validate and index the repository at ``root``; ``RepositoryError`` lists every
     problem. Compilation is lazy: the first request of each partition compiles it.
@@ -208,7 +231,7 @@ def build_snapshot(
     repository = result.repository
     commit = git_commit(root) if git else None
     revision = repository.content_hash[:16] + (f"+g{commit[:12]}" if commit else "")
-    evaluator = Evaluator(cache_size=cache_size)
+    evaluator = Evaluator(cache_size=cache_size, caller_cache_bytes=caller_policy_cache_bytes)
     if previous is not None:
         evaluator.adopt(previous.evaluator)
     return Snapshot(
@@ -219,7 +242,7 @@ def build_snapshot(
         git_commit=commit,
         load_seconds=time.perf_counter() - started,
         evaluator=evaluator,
-        decisions=DecisionCache(decision_cache_size),
+        decisions=DecisionCache(decision_cache_size, decision_cache_bytes),
     )
 
 

@@ -27,6 +27,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from authz.limits import RequestLimits
 from authz.server.audit import AuditLog
 from authz.server.health import HealthMonitor
 from authz.server.interceptors import Authenticator, EdgeInterceptor
@@ -67,6 +68,8 @@ class ServerConfig:
     shutdown_grace_seconds: float = 10.0
     reuse_port: bool = False
     trusted_proxies: frozenset[str] = frozenset()  # peers whose x-forwarded-for is believed
+    limits: RequestLimits = field(default_factory=RequestLimits)  # checked at the door
+    repeat_memo_bytes: int = 8 * 1024 * 1024  # the Authorize repeat memo
 
     def validate(self) -> None:
         if not 0 < self.max_concurrent_rpcs < self.max_workers:
@@ -196,6 +199,7 @@ def create_server(backend: Backend, config: ServerConfig | None = None) -> Authz
         metrics,
         audit,
         config.max_concurrent_rpcs,
+        max_request_seconds=config.limits.max_request_seconds,
     )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="authz-rpc"),
@@ -219,6 +223,9 @@ def create_server(backend: Backend, config: ServerConfig | None = None) -> Authz
         on_decision=lambda d: metrics.count_decision(d.decision.value),
         on_reload=on_reload,
         trusted_proxies=config.trusted_proxies,
+        limits=config.limits,
+        max_message_bytes=config.max_message_bytes,
+        repeat_memo_bytes=config.repeat_memo_bytes,
     )
     health_pb2_grpc.add_HealthServicer_to_server(monitor.servicer, server)
     reflection.enable_server_reflection(

@@ -42,6 +42,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.AuthzError], grpc.StatusCode], ...] = 
     (errors.ExpiredToken, grpc.StatusCode.UNAUTHENTICATED),
     (errors.RepositoryError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ServiceUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (errors.Throttling, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.InternalFailure, grpc.StatusCode.INTERNAL),
 )

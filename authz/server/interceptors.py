@@ -3,8 +3,10 @@
 Owns, in this order, per unary ``authz.v1`` RPC: request id (``x-request-id`` from the caller
 when well-formed, else generated; echoed in trailing metadata), the concurrency limit
 (``RESOURCE_EXHAUSTED`` / ``Throttling`` beyond ``max_concurrent``), authentication, binding
-the per-call context, exception → status mapping (``authz.server.errors``), metrics and the
-audit record. Health and reflection (other packages) pass through untouched and unauthenticated.
+the per-call context (and the call's deadline, ``authz.deadline``: the caller's gRPC deadline
+capped by ``max_request_seconds``), exception → status mapping (``authz.server.errors``),
+metrics and the audit record. Health and reflection (other packages) pass through untouched
+and unauthenticated.
 
 Authentication metadata, first match wins:
 
@@ -27,7 +29,7 @@ from typing import Any
 
 import grpc
 
-from authz import errors
+from authz import deadline, errors
 from authz.iam.model import Caller, CallerKind
 from authz.server import callctx
 from authz.server.audit import AuditLog, AuditRecord
@@ -122,8 +124,10 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         metrics: ServerMetrics,
         audit: AuditLog | None,
         max_concurrent: int,
+        max_request_seconds: float = 0.0,
     ) -> None:
         self._authenticator = authenticator
+        self._max_seconds = max_request_seconds  # the server-side deadline (0: none)
         self._metrics = metrics
         self._audit = audit
         # Calls in flight and calls holding one of ``max_concurrent`` slots, under one C lock
@@ -172,6 +176,10 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                     self._running += 1
             try:
                 tokens = callctx.enter(rid, None)
+                # the call's deadline: the caller's, capped by the server's maximum
+                timer = deadline.enter(
+                    deadline.Deadline.within(context.time_remaining(), self._max_seconds)
+                )
                 try:
                     if not acquired:
                         self._metrics.rejected.labels("overload").inc()
@@ -181,6 +189,7 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                         callctx.set_identity(callctx.require_identity_value(ident))
                     response = inner(request, context)
                 finally:
+                    deadline.leave(timer)
                     callctx.leave(tokens)
                 context.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
                 return response

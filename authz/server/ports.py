@@ -184,7 +184,7 @@ class Backend(Protocol):
 
     # -- PolicySimulator (AWS-shaped dicts: the IAM API's PascalCase request/response) -------
     def simulate_principal_policy(
-        self, identity: Identity, request: Mapping[str, Any]
+        self, identity: Identity, request: Mapping[str, Any], *, response_bytes: int | None = None
     ) -> Mapping[str, Any]:
         """``request`` as the IAM API (``PolicySourceArn``, ``ActionNames``, ...) plus
         ``SessionPolicyInputList`` and ``ServiceControlPolicyLevels``
@@ -194,8 +194,11 @@ class Backend(Protocol):
         ...
 
     def simulate_custom_policy(
-        self, identity: Identity, request: Mapping[str, Any]
-    ) -> Mapping[str, Any]: ...
+        self, identity: Identity, request: Mapping[str, Any], *, response_bytes: int | None = None
+    ) -> Mapping[str, Any]:
+        """One page of results (``MaxItems``, ``Marker``), at most about ``response_bytes``
+        of them (the rest follows ``Marker``)."""
+        ...
 
     def validate_policy(
         self, identity: Identity, policy_type: PolicyType, document: str

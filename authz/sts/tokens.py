@@ -18,9 +18,7 @@ import base64
 import hashlib
 import json
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -29,6 +27,7 @@ from typing import Any, TypeVar
 import jwt
 
 from authz.errors import ExpiredToken, InvalidClientTokenId, ValidationError
+from authz.sizedcache import SizedLRU, approx_size
 from authz.sts import randomness
 from authz.sts.keys import KeyRing
 
@@ -240,8 +239,9 @@ class TokenVerifier:
     """Verifies session tokens against a ``KeyRing``; caches verified tokens until expiry.
 
     ``is_revoked(claims)`` (optional) runs on every call, cached or not. The cache holds at most
-    ``cache_size`` tokens (LRU); a cached token is dropped when it expires or when its key stops
-    verifying (pruned or removed from the ring). Thread-safe.
+    ``cache_size`` tokens and ``cache_bytes`` of tokens and claims (LRU, approximate sizes:
+    a token carries its session policy and tags); a cached token is dropped when it expires or
+    when its key stops verifying (pruned or removed from the ring). Thread-safe.
     """
 
     def __init__(
@@ -253,15 +253,14 @@ class TokenVerifier:
         *,
         is_revoked: Callable[[SessionClaims], bool] | None = None,
         cache_size: int = 10000,
+        cache_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self._keyring = keyring
         self._issuer = issuer
         self._leeway = leeway_seconds
         self._clock = clock
         self._is_revoked = is_revoked
-        self._cache_size = cache_size
-        self._cache: OrderedDict[str, _Cached] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: SizedLRU[str, _Cached] = SizedLRU(cache_bytes, max_entries=cache_size)
         self.hits = 0
         self.misses = 0
 
@@ -287,8 +286,7 @@ class TokenVerifier:
         return claims
 
     def clear_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
 
     def _key_verifies(self, kid: str) -> bool:
         try:
@@ -351,19 +349,10 @@ class TokenVerifier:
             raise ExpiredToken(reason="expired")
 
     def _cache_get(self, token: str) -> _Cached | None:
-        with self._lock:
-            entry = self._cache.get(token)
-            if entry is not None:
-                self._cache.move_to_end(token)
-            return entry
+        return self._cache.get(token)
 
     def _cache_put(self, token: str, entry: _Cached) -> None:
-        with self._lock:
-            self._cache[token] = entry
-            self._cache.move_to_end(token)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        self._cache.put(token, entry, size=2 * len(token) + approx_size(entry.claims))
 
     def _cache_drop(self, token: str) -> None:
-        with self._lock:
-            self._cache.pop(token, None)
+        self._cache.pop(token)

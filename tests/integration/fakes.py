@@ -183,12 +183,12 @@ class FakeBackend:
         return {"EvaluationResults": results, "IsTruncated": False}
 
     def simulate_principal_policy(
-        self, identity: Identity, request: Mapping[str, Any]
+        self, identity: Identity, request: Mapping[str, Any], *, response_bytes: int | None = None
     ) -> Mapping[str, Any]:
         return self._simulate("simulate_principal_policy", request)
 
     def simulate_custom_policy(
-        self, identity: Identity, request: Mapping[str, Any]
+        self, identity: Identity, request: Mapping[str, Any], *, response_bytes: int | None = None
     ) -> Mapping[str, Any]:
         return self._simulate("simulate_custom_policy", request)
 

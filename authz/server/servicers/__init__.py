@@ -22,6 +22,7 @@ from authz._gen.authz.v1 import (
     sts_pb2_grpc,
 )
 from authz.engine.decision import Decision
+from authz.limits import RequestLimits
 from authz.server.ports import Backend, ReloadResult
 from authz.server.servicers.admin import PolicyAdminServicer
 from authz.server.servicers.authorizer import AuthorizerServicer
@@ -55,6 +56,9 @@ def add_servicers(
     on_decision: Callable[[Decision], None] | None = None,
     on_reload: Callable[[ReloadResult], None] | None = None,
     trusted_proxies: frozenset[str] = frozenset(),
+    limits: RequestLimits | None = None,
+    max_message_bytes: int = 4 * 1024 * 1024,
+    repeat_memo_bytes: int = 8 * 1024 * 1024,
 ) -> None:
     """Register the four ``authz.v1`` services on ``server``."""
     sts_pb2_grpc.add_SecurityTokenServiceServicer_to_server(  # type: ignore[no-untyped-call]
@@ -66,11 +70,14 @@ def add_servicers(
             max_batch_size=max_batch_size,
             trusted_principal_arns=trusted_principal_arns,
             on_decision=on_decision,
+            limits=limits,
+            repeat_memo_bytes=repeat_memo_bytes,
         ),
         server,
     )
     simulator_pb2_grpc.add_PolicySimulatorServicer_to_server(  # type: ignore[no-untyped-call]
-        PolicySimulatorServicer(backend), server
+        PolicySimulatorServicer(backend, limits=limits, max_message_bytes=max_message_bytes),
+        server,
     )
     admin_pb2_grpc.add_PolicyAdminServicer_to_server(  # type: ignore[no-untyped-call]
         PolicyAdminServicer(

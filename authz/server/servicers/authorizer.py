@@ -18,9 +18,11 @@ from authz import errors
 from authz._gen.authz.v1 import authorizer_pb2, authorizer_pb2_grpc, common_pb2
 from authz.engine.decision import Decision, EvalDecision
 from authz.iam.model import Caller, CallerKind, ContextValue
+from authz.limits import RequestLimits, check_action, check_arn, check_context
 from authz.server import callctx
 from authz.server.ports import AuthMethod, AuthorizeParams, AuthorizeResult, Backend, Identity
 from authz.server.servicers._fields import at_most, optional, required
+from authz.sizedcache import SizedLRU, approx_size
 
 _DECISION = {
     EvalDecision.ALLOWED: authorizer_pb2.DECISION_ALLOWED,
@@ -43,7 +45,8 @@ _BOOLEAN_TYPES = frozenset(
 )
 _STRING = common_pb2.CONTEXT_KEY_TYPE_STRING
 _WIRE_MEMO_SIZE = 4096
-_REPEAT_MAX_BYTES = 2048  # larger questions are not remembered (4096 x 2 KiB at most)
+_REPEAT_MAX_BYTES = 2048  # larger questions are not remembered
+_REPEAT_MEMO_BYTES = 8 * 1024 * 1024
 
 
 def context_from_wire(
@@ -101,10 +104,17 @@ def decision_to_wire(
     )
 
 
-def _params(request: authorizer_pb2.AuthorizeRequest, prefix: str) -> AuthorizeParams:
+def _params(
+    request: authorizer_pb2.AuthorizeRequest, prefix: str, limits: RequestLimits
+) -> AuthorizeParams:
+    """The question, after the size limits (``authz.limits``) are checked."""
+    action = check_action(required(request.action, f"{prefix}action"), f"{prefix}action")
+    resource = check_arn(required(request.resource, f"{prefix}resource"), f"{prefix}resource")
+    check_arn(request.resource_account, f"{prefix}resourceAccount")
+    check_context(((e.key, e.values) for e in request.context), limits, f"{prefix}context")
     return AuthorizeParams(
-        action=required(request.action, f"{prefix}action"),
-        resource=required(request.resource, f"{prefix}resource"),
+        action=action,
+        resource=resource,
         resource_account=optional(request.resource_account),
         context=context_from_wire(request.context, prefix),
     )
@@ -118,8 +128,11 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         max_batch_size: int,
         trusted_principal_arns: frozenset[str],
         on_decision: Callable[[Decision], None] | None = None,
+        limits: RequestLimits | None = None,
+        repeat_memo_bytes: int = _REPEAT_MEMO_BYTES,
     ) -> None:
         self._backend = backend
+        self._limits = limits or RequestLimits()
         self._max_batch = max_batch_size
         self._trusted = trusted_principal_arns
         self._on_decision = on_decision
@@ -133,10 +146,11 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         # Repeats: (caller, the request's deterministic serialisation) -> (revision, decision,
         # response) of an answer the backend called repeatable; used while that revision
         # serves. Skips parsing the context and the decision-cache lookup for a question asked
-        # again (credentials are still checked by the edge on every call).
-        self._repeats: dict[
+        # again (credentials are still checked by the edge on every call). An LRU bounded in
+        # bytes (request, caller and response sizes).
+        self._repeats: SizedLRU[
             tuple[Caller, bytes], tuple[str, Decision, authorizer_pb2.AuthorizeResponse]
-        ] = {}
+        ] = SizedLRU(repeat_memo_bytes, max_entries=_WIRE_MEMO_SIZE)
 
     def Authorize(
         self, request: authorizer_pb2.AuthorizeRequest, context: grpc.ServicerContext
@@ -156,9 +170,8 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         response, result = self._decide(ident, request, "")
         revision = result.decision.revision
         if result.repeatable and revision:
-            if len(self._repeats) >= _WIRE_MEMO_SIZE:
-                self._repeats.clear()
-            self._repeats[key] = (revision, result.decision, response)
+            size = len(body) + approx_size(ident.caller) + response.ByteSize() + 256
+            self._repeats.put(key, (revision, result.decision, response), size=size)
         return response
 
     def AuthorizeBatch(
@@ -170,7 +183,7 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         # per subject, each subject's items together (``Backend.authorize_batch``).
         groups: list[tuple[Identity, list[int], list[AuthorizeParams]]] = []
         for i, item in enumerate(request.items):
-            params = _params(item, f"items.{i + 1}.")
+            params = _params(item, f"items.{i + 1}.", self._limits)
             subject = self._subject(ident, item)
             group = next((g for g in groups if g[0] is subject or g[0] == subject), None)
             if group is None:
@@ -188,7 +201,7 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
     def _decide(
         self, ident: Identity, request: authorizer_pb2.AuthorizeRequest, prefix: str
     ) -> tuple[authorizer_pb2.AuthorizeResponse, AuthorizeResult]:
-        params = _params(request, prefix)
+        params = _params(request, prefix, self._limits)
         subject = self._subject(ident, request)
         result = self._backend.authorize(subject, params)
         return self._respond(result.decision, params.action, subject), result
@@ -232,4 +245,5 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
             return self._backend.authenticate_session_token(
                 required(request.session_token, "sessionToken")
             )
-        return self._backend.resolve_principal(required(request.principal_arn, "principalArn"))
+        principal = check_arn(required(request.principal_arn, "principalArn"), "principalArn")
+        return self._backend.resolve_principal(principal)

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from authz import errors
 from authz._gen.authz.v1 import simulator_pb2, simulator_pb2_grpc
 from authz.iam.model import PolicyType
+from authz.limits import RequestLimits, check_simulation
 from authz.server import callctx
 from authz.server.ports import Backend
 from authz.server.servicers._fields import required, required_list
@@ -75,16 +76,28 @@ def from_aws(data: Mapping[str, Any], message: M) -> M:
 
 
 class PolicySimulatorServicer(simulator_pb2_grpc.PolicySimulatorServicer):
-    def __init__(self, backend: Backend) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        limits: RequestLimits | None = None,
+        max_message_bytes: int = 4 * 1024 * 1024,
+    ) -> None:
         self._backend = backend
+        self._limits = limits or RequestLimits()
+        # results stop (IsTruncated + Marker) well before the message limit: the estimate of
+        # a result's wire size is approximate
+        self._response_bytes = max_message_bytes // 2
 
     def SimulatePrincipalPolicy(
         self, request: simulator_pb2.SimulatePrincipalPolicyRequest, context: grpc.ServicerContext
     ) -> simulator_pb2.SimulatePrincipalPolicyResponse:
         required(request.policy_source_arn, "policySourceArn")
         required_list(request.action_names, "actionNames")
+        aws = to_aws(request)
+        check_simulation(aws, self._limits)
         result = self._backend.simulate_principal_policy(
-            callctx.require_identity(), to_aws(request)
+            callctx.require_identity(), aws, response_bytes=self._response_bytes
         )
         return from_aws(result, simulator_pb2.SimulatePrincipalPolicyResponse())
 
@@ -93,7 +106,11 @@ class PolicySimulatorServicer(simulator_pb2_grpc.PolicySimulatorServicer):
     ) -> simulator_pb2.SimulateCustomPolicyResponse:
         required_list(request.policy_input_list, "policyInputList")
         required_list(request.action_names, "actionNames")
-        result = self._backend.simulate_custom_policy(callctx.require_identity(), to_aws(request))
+        aws = to_aws(request)
+        check_simulation(aws, self._limits)
+        result = self._backend.simulate_custom_policy(
+            callctx.require_identity(), aws, response_bytes=self._response_bytes
+        )
         return from_aws(result, simulator_pb2.SimulateCustomPolicyResponse())
 
     def ValidatePolicy(

@@ -1,0 +1,148 @@
+"""Memory bounded by bytes: ``SizedLRU`` and the approximate size accounting it uses.
+
+Owns the one rule every memo keyed by request data follows (decision cache, request-shape
+memo, the Authorize repeat memo, the verified-token cache, caller-policy partitions): an entry
+costs what its key and value hold (``approx_size``: the lengths of the strings and bytes in
+them plus a fixed overhead per object), the cache holds at most ``max_bytes`` of entries and
+evicts the least recently used first. An entry larger than a quarter of the bound is not kept
+at all (one caller must not flush everyone else's entries with a single huge one).
+
+The accounting is approximate by design: it counts what a caller controls (strings, bytes,
+number of objects), not CPython's exact allocation sizes. Imports neither grpc nor cedarpy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from dataclasses import fields, is_dataclass
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+OBJECT_OVERHEAD = 64  # bytes charged per container, object or entry besides its strings
+_MAX_DEPTH = 8
+
+
+def approx_size(value: object, _depth: int = 0) -> int:
+    """Approximate bytes held by ``value``: string/bytes lengths plus ``OBJECT_OVERHEAD`` per
+    object, recursing into tuples, lists, sets, mappings and dataclasses (``_MAX_DEPTH`` deep;
+    deeper objects count as overhead only)."""
+    if isinstance(value, str | bytes | bytearray):
+        return len(value) + 49
+    if value is None or isinstance(value, bool | int | float):
+        return 16
+    if _depth >= _MAX_DEPTH:
+        return OBJECT_OVERHEAD
+    depth = _depth + 1
+    if isinstance(value, tuple | list | set | frozenset):
+        return OBJECT_OVERHEAD + sum(approx_size(v, depth) for v in value)
+    if isinstance(value, Mapping):
+        return OBJECT_OVERHEAD + sum(
+            approx_size(k, depth) + approx_size(v, depth) for k, v in value.items()
+        )
+    if is_dataclass(value) and not isinstance(value, type):
+        return OBJECT_OVERHEAD + sum(
+            approx_size(getattr(value, f.name, None), depth) for f in fields(value)
+        )
+    return OBJECT_OVERHEAD
+
+
+class SizedLRU(Generic[K, V]):
+    """A thread-safe LRU map bounded by the approximate bytes of its entries.
+
+    ``put(key, value, size=None)`` charges ``size`` (default: ``approx_size`` of key and
+    value); ``max_bytes <= 0`` disables the cache (nothing is stored). ``max_entries``
+    optionally bounds the number of entries as well."""
+
+    def __init__(
+        self, max_bytes: int, *, max_entries: int | None = None, max_entry_fraction: float = 0.25
+    ) -> None:
+        self.max_bytes = max(0, max_bytes)
+        self.max_entries = max_entries
+        self._max_entry = int(self.max_bytes * max_entry_fraction)
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+        self.refused = 0  # entries larger than the per-entry bound
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return found[0]
+
+    def peek(self, key: K) -> V | None:
+        """The value without counting a hit or miss and without refreshing its position."""
+        found = self._entries.get(key)
+        return None if found is None else found[0]
+
+    def put(self, key: K, value: V, size: int | None = None) -> bool:
+        """Store ``value``; False when it is not kept (disabled, or larger than the
+        per-entry bound)."""
+        if not self.max_bytes:
+            return False
+        cost = (approx_size(key) + approx_size(value) if size is None else size) + OBJECT_OVERHEAD
+        with self._lock:
+            if cost > self._max_entry:
+                self.refused += 1
+                old = self._entries.pop(key, None)
+                if old is not None:
+                    self._bytes -= old[1]
+                return False
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._entries[key] = (value, cost)
+            self._bytes += cost
+            while self._entries and (
+                self._bytes > self.max_bytes
+                or (self.max_entries is not None and len(self._entries) > self.max_entries)
+            ):
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
+                self.evictions += 1
+        return True
+
+    def pop(self, key: K) -> V | None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is None:
+                return None
+            self._bytes -= old[1]
+            return old[0]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "evictions": self.evictions,
+                "size": len(self._entries),
+                "bytes": self._bytes,
+            }
