@@ -26,7 +26,9 @@ def _subclasses(cls: type[errors.AuthzError]) -> list[type[errors.AuthzError]]:
     return out
 
 
-_BY_CODE: dict[str, type[errors.AuthzError]] = {c.code: c for c in _subclasses(errors.AuthzError)}
+_BY_CODE: dict[str, type[errors.AuthzError]] = {}
+for _cls in _subclasses(errors.AuthzError):  # the most general class of a code wins
+    _BY_CODE.setdefault(_cls.code, _cls)
 
 _BY_STATUS: dict[grpc.StatusCode, type[errors.AuthzError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: errors.ValidationError,

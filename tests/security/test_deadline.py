@@ -1,0 +1,90 @@
+"""A deadline for every request (issue 10 item 4), written as the attacks it stops, against a
+real server: long work (compiling large caller-supplied policies, many simulation pairs)
+stops at the server's maximum or the caller's gRPC deadline, whichever is first, with
+``DEADLINE_EXCEEDED`` / ``Throttling``, instead of running on for a caller that has gone."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from authz.bench.memory import large_policy
+from authz.client import AuthzClient
+from authz.errors import AuthzError, DeadlineExceeded, Throttling
+from tests.integration.e2e.harness import E2EServer, ServerFactory
+
+BOB = "arn:aws:iam::111122223333:user/Bob"
+
+
+def _heavy_request(tag: str) -> dict[str, Any]:
+    """Ten distinct 128 KiB policies (the most a request may carry): seconds of compiling."""
+    return {
+        "policy_input_list": [large_policy(f"{tag}n{i}", 131072) for i in range(10)],
+        "action_names": ["s3:GetObject"],
+        "resource_arns": ["arn:aws:s3:::bucket-0/prefix-1/object"],
+        "caller_arn": BOB,
+    }
+
+
+def _health_ms(env: E2EServer) -> float:
+    with grpc.insecure_channel(env.target) as channel:
+        started = time.perf_counter()
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        return (time.perf_counter() - started) * 1000
+
+
+def test_the_server_maximum_stops_long_work(
+    start_server: ServerFactory, example_repo: Path
+) -> None:
+    """Attack: one SimulateCustomPolicy of ten 128 KiB policies holds a worker (and the GIL)
+    for seconds; with no deadline from the caller it ran to the end."""
+    env = start_server(example_repo, max_request_seconds=0.3)
+    request = _heavy_request("max")
+    with env.client(env.access_key(BOB)) as client:
+        started = time.perf_counter()
+        with pytest.raises(Throttling) as caught:
+            client.simulate_custom_policy(**request)
+        elapsed = time.perf_counter() - started
+    assert isinstance(caught.value, DeadlineExceeded) or caught.value.code == "Throttling"
+    assert "deadline" in str(caught.value)
+    assert "0.3 s" in str(caught.value)
+    assert elapsed < 2.0, f"stopped after {elapsed:.2f} s"
+    assert _health_ms(env) < 100
+
+
+def test_the_callers_grpc_deadline_stops_the_server_work(
+    start_server: ServerFactory, example_repo: Path
+) -> None:
+    """Attack: send the heavy request with a short gRPC deadline and go away, again and
+    again; each call used to keep compiling for seconds after the caller had given up. Now
+    the server stops too: the process is idle right after the deadline."""
+    env = start_server(example_repo, max_request_seconds=60)
+    request = _heavy_request("grpc")
+    short = AuthzClient(env.target, env.access_key(BOB), timeout=0.4)
+    with short, pytest.raises(AuthzError):
+        short.simulate_custom_policy(**request)
+    time.sleep(0.3)  # the server notices at its next check (between statements)
+    cpu = time.process_time()
+    time.sleep(1.0)
+    busy = time.process_time() - cpu
+    assert busy < 0.3, f"the server kept working {busy:.2f} s of CPU after the deadline"
+    assert _health_ms(env) < 100
+
+
+def test_work_within_the_deadline_is_unaffected(
+    start_server: ServerFactory, example_repo: Path
+) -> None:
+    env = start_server(example_repo, max_request_seconds=60)
+    with env.client(env.access_key(BOB)) as client:
+        response = client.simulate_custom_policy(
+            policy_input_list=[large_policy("ok", 8192)],
+            action_names=["s3:GetObject"],
+            resource_arns=["arn:aws:s3:::bucket-ok/prefix-1/object"],
+            caller_arn=BOB,
+        )
+    assert response.evaluation_results[0].eval_decision == "allowed"
