@@ -1,76 +1,52 @@
 """Client commands against a running server, in AWS CLI shape: ``authz sts assume-role``,
-``authz sts get-caller-identity``, ``authz check`` (Authorize).
+``authz sts get-caller-identity``, ``authz check`` (Authorize), ``authz reload`` and
+``authz status`` (PolicyAdmin).
 
-Credentials, first found wins (as the AWS CLI does): ``AUTHZ_SESSION_TOKEN``;
-``AUTHZ_ACCESS_KEY_ID`` + ``AUTHZ_SECRET_ACCESS_KEY``; the file named by
-``AUTHZ_CREDENTIALS_FILE`` (JSON ``{"AccessKeyId", "SecretAccessKey"}`` or the
-``{"Credentials": {...}}`` that ``assume-role`` prints, so its output can be used directly).
+Credentials: the chain of ``authz.client.chain`` (``AUTHZ_*`` variables, then the AWS standard
+variables and shared credentials profile, as boto3 resolves them). ``check`` prints a human
+answer (``--output json`` for the response) and exits 1 on a deny; ``reload`` exits 1 when the
+reload is refused. Output options and exit codes: ``authz.cli_output``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
+from authz import cli_params
+from authz._gen.authz.v1 import authorizer_pb2
+from authz.cli_output import EXIT_CODES_HELP, EXIT_NEGATIVE, EXIT_OK, add_output_options, emit
 from authz.client import AuthzClient
-from authz.client.credentials import AccessKeyCredentials, Credentials, SessionCredentials
+from authz.client.chain import resolve_credentials
+from authz.client.credentials import Credentials
 from authz.errors import ValidationError
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
 
 def credentials_from_env(env: dict[str, str] | None = None) -> Credentials | None:
-    env = dict(os.environ) if env is None else env
-    if env.get("AUTHZ_SESSION_TOKEN"):
-        return SessionCredentials(env["AUTHZ_SESSION_TOKEN"], datetime.max.replace(tzinfo=UTC))
-    if env.get("AUTHZ_ACCESS_KEY_ID") and env.get("AUTHZ_SECRET_ACCESS_KEY"):
-        return AccessKeyCredentials(env["AUTHZ_ACCESS_KEY_ID"], env["AUTHZ_SECRET_ACCESS_KEY"])
-    path = env.get("AUTHZ_CREDENTIALS_FILE")
-    if path:
-        return _credentials_from_file(Path(path))
-    return None
-
-
-def _credentials_from_file(path: Path) -> Credentials:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ValidationError(f"cannot read credentials file `{path}`: {err}") from err
-    creds = data.get("Credentials", data)
-    if creds.get("SessionToken"):
-        expiration = datetime.fromisoformat(
-            str(creds.get("Expiration", "9999-12-31T00:00:00+00:00"))
-        )
-        return SessionCredentials(creds["SessionToken"], expiration)
-    if creds.get("AccessKeyId") and creds.get("SecretAccessKey"):
-        return AccessKeyCredentials(creds["AccessKeyId"], creds["SecretAccessKey"])
-    raise ValidationError(f"credentials file `{path}` holds neither an access key nor a session")
+    """The credential chain of ``authz.client.chain`` (AUTHZ_*, then AWS_* and profiles)."""
+    return resolve_credentials(env)
 
 
 def _client(args: argparse.Namespace) -> AuthzClient:
     return AuthzClient(args.target, credentials_from_env(), timeout=args.timeout)
 
 
-def _print(message: Any) -> None:
-    print(json.dumps(MessageToDict(message), indent=2))
-
-
 def _assume_role(args: argparse.Namespace) -> int:
-    tags = dict(t.split("=", 1) for t in args.tags or [])
+    tags = cli_params.tags(args.tags or [])
+    policy = cli_params.document_text(args.policy, "--policy") if args.policy else ""
     with _client(args) as client:
         resp = client.assume_role(
             args.role_arn,
             args.role_session_name,
             duration_seconds=args.duration_seconds,
             external_id=args.external_id or "",
-            policy=Path(args.policy).read_text(encoding="utf-8") if args.policy else "",
+            policy=policy,
             tags=tags,
             transitive_tag_keys=args.transitive_tag_keys or (),
             serial_number=args.serial_number or "",
@@ -94,15 +70,66 @@ def _assume_role(args: argparse.Namespace) -> int:
         "DurationCappedBy": resp.duration_capped_by,
         "Revision": resp.revision,
     }
-    print(json.dumps(aws_shape, indent=2))
+    emit(aws_shape, args)
     return 0
 
 
 def _get_caller_identity(args: argparse.Namespace) -> int:
     with _client(args) as client:
         resp = client.get_caller_identity()
-    print(json.dumps({"UserId": resp.user_id, "Account": resp.account, "Arn": resp.arn}, indent=2))
+    emit({"UserId": resp.user_id, "Account": resp.account, "Arn": resp.arn}, args)
     return 0
+
+
+_DECISIONS = {
+    authorizer_pb2.DECISION_ALLOWED: "Allowed",
+    authorizer_pb2.DECISION_EXPLICIT_DENY: "ExplicitDeny",
+    authorizer_pb2.DECISION_IMPLICIT_DENY: "ImplicitDeny",
+}
+
+
+def authorize_dict(resp: authorizer_pb2.AuthorizeResponse) -> dict[str, Any]:
+    """An Authorize response in AWS-style names, the decision as a word."""
+    return {
+        "Decision": _DECISIONS.get(resp.decision, "Unspecified"),
+        "PrincipalArn": resp.principal_arn,
+        "FailingLayer": resp.failing_layer,
+        "Reason": resp.reason,
+        "MatchedStatements": [
+            {
+                "SourcePolicyId": m.source_policy_id,
+                "SourcePolicyType": m.source_policy_type,
+                "StatementId": m.statement_id,
+                "Effect": m.effect,
+                "SourceFile": m.source_file,
+            }
+            for m in resp.matched_statements
+        ],
+        "MissingContextValues": list(resp.missing_context_values),
+        "Revision": resp.revision,
+    }
+
+
+def check_text(doc: dict[str, Any], action: str, resource: str) -> str:
+    """The human answer: ALLOWED/DENIED, who, what, why, which statements decided."""
+    allowed = doc["Decision"] == "Allowed"
+    verdict = "ALLOWED" if allowed else "DENIED"
+    lines = [f"{verdict}: {doc['PrincipalArn'] or 'caller'} -> {action} on {resource}"]
+    if not allowed:
+        kind = "explicit deny" if doc["Decision"] == "ExplicitDeny" else "implicit deny"
+        layer = f" in the {doc['FailingLayer']} layer" if doc["FailingLayer"] else ""
+        lines.append(f"  {kind}{layer}")
+    if doc["Reason"]:
+        lines.append(f"  reason: {doc['Reason']}")
+    for m in doc["MatchedStatements"]:
+        where = f" ({m['SourceFile']})" if m["SourceFile"] else ""
+        lines.append(
+            f"  {m['Effect']} by statement {m['StatementId']} of {m['SourcePolicyId']}{where}"
+        )
+    if doc["MissingContextValues"]:
+        lines.append("  missing context: " + ", ".join(doc["MissingContextValues"]))
+    lines.append(f"  revision {doc['Revision']}")
+    return "\n".join(lines)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -110,12 +137,24 @@ def _check(args: argparse.Namespace) -> int:
     for item in args.context or []:
         key, _, value = item.partition("=")
         context[key] = value.split(",") if args.list_keys and key in args.list_keys else value
+    for entry in cli_params.context_entries(args.context_entries or []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("ContextKeyName"), str):
+            raise ValidationError("--context-entries: each entry needs ContextKeyName")
+        values = entry.get("ContextKeyValues") or []
+        listed = str(entry.get("ContextKeyType", "")).endswith("List") or len(values) > 1
+        context[entry["ContextKeyName"]] = (
+            list(values) if listed else str(values[0] if values else "")
+        )
     with _client(args) as client:
         resp = client.authorize(
             args.action, args.resource, context=context, resource_account=args.resource_account
         )
-    _print(resp)
-    return 0
+    doc = authorize_dict(resp)
+    if args.output is None and args.query is None:
+        print(check_text(doc, args.action, args.resource))
+    else:
+        emit(doc, args)
+    return EXIT_OK if resp.decision == authorizer_pb2.DECISION_ALLOWED else EXIT_NEGATIVE
 
 
 def _problem_dicts(problems: Any) -> list[dict[str, str]]:
@@ -158,7 +197,7 @@ def _reload(args: argparse.Namespace) -> int:
         "Error": resp.error,
         "Problems": problems,
     }
-    print(json.dumps(doc, indent=2))
+    emit(doc, args)
     if resp.error:
         print(refusal_text(resp.revision, problems, resp.error), file=sys.stderr)
         return 1
@@ -170,7 +209,7 @@ def _status(args: argparse.Namespace) -> int:
         resp = client.get_status()
     doc = MessageToDict(resp, preserving_proto_field_name=False)
     doc["lastReloadProblems"] = _problem_dicts(resp.last_reload_problems)
-    print(json.dumps(doc, indent=2))
+    emit(doc, args)
     if resp.last_reload_error:
         problems = doc["lastReloadProblems"]
         print(refusal_text(resp.revision, problems, resp.last_reload_error), file=sys.stderr)
@@ -178,39 +217,91 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
+    epilog = f"{EXIT_CODES_HELP}\n\n{CREDENTIALS_HELP}"
+    fmt = argparse.RawDescriptionHelpFormatter
     sts = subparsers.add_parser("sts", help="STS calls against a running server")
-    sts_sub = sts.add_subparsers(dest="sts_command", required=True)
-    ar = sts_sub.add_parser("assume-role", help="AssumeRole; prints temporary credentials")
-    ar.add_argument("--role-arn", required=True)
-    ar.add_argument("--role-session-name", required=True)
-    ar.add_argument("--duration-seconds", type=int)
-    ar.add_argument("--external-id")
-    ar.add_argument("--policy", help="file holding an inline session policy")
-    ar.add_argument("--tags", nargs="*", metavar="KEY=VALUE")
-    ar.add_argument("--transitive-tag-keys", nargs="*")
-    ar.add_argument("--source-identity")
+    sts_sub = sts.add_subparsers(dest="sts_command", required=True, metavar="COMMAND")
+    ar = sts_sub.add_parser(
+        "assume-role",
+        help="AssumeRole; prints temporary credentials",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
+    ar.add_argument("--role-arn", required=True, help="ARN of the role to assume")
+    ar.add_argument("--role-session-name", required=True, help="session name (2-64 of [\\w+=,.@-])")
+    ar.add_argument(
+        "--duration-seconds",
+        type=int,
+        help="session length, 900 up to the role's MaxSessionDuration (default 3600)",
+    )
+    ar.add_argument("--external-id", help="the external id the role's trust policy requires")
+    ar.add_argument("--policy", help="inline session policy: inline JSON, file://PATH or a path")
+    ar.add_argument(
+        "--tags",
+        nargs="*",
+        metavar="TAG",
+        help="session tags: Key=k,Value=v (one per item), JSON, or k=v",
+    )
+    ar.add_argument(
+        "--transitive-tag-keys", nargs="*", metavar="KEY", help="session tag keys to pass on"
+    )
+    ar.add_argument("--source-identity", help="the source identity to set on the session")
     ar.add_argument("--serial-number", help="MFA device ARN (with --token-code)")
     ar.add_argument("--token-code", help="the device's current 6-digit code")
     ar.set_defaults(handler=_assume_role)
-    gci = sts_sub.add_parser("get-caller-identity", help="who am I")
+    gci = sts_sub.add_parser(
+        "get-caller-identity", help="who am I", epilog=epilog, formatter_class=fmt
+    )
     gci.set_defaults(handler=_get_caller_identity)
-    check = subparsers.add_parser("check", help="Authorize: may the caller do ACTION on RESOURCE?")
-    check.add_argument("--action", required=True)
-    check.add_argument("--resource", required=True)
-    check.add_argument("--resource-account", default="")
-    check.add_argument("--context", nargs="*", metavar="KEY=VALUE")
-    check.add_argument("--list-keys", nargs="*", help="context keys whose value is a comma list")
+    check = subparsers.add_parser(
+        "check",
+        help="Authorize: may the caller do ACTION on RESOURCE? (exit 1 on a deny)",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
+    check.add_argument("--action", required=True, help="the IAM action, e.g. s3:GetObject")
+    check.add_argument("--resource", required=True, help="the resource ARN (or *)")
+    check.add_argument(
+        "--resource-account", default="", help="12-digit account owning the resource"
+    )
+    check.add_argument(
+        "--context", nargs="*", metavar="KEY=VALUE", help="request context values (our spelling)"
+    )
+    check.add_argument(
+        "--list-keys", nargs="*", metavar="KEY", help="--context keys whose value is a comma list"
+    )
+    check.add_argument(
+        "--context-entries",
+        nargs="+",
+        metavar="ENTRY",
+        help="context as the AWS CLI spells it: "
+        "ContextKeyName=k,ContextKeyValues=v1,v2,ContextKeyType=string, or JSON",
+    )
     check.set_defaults(handler=_check)
     reload = subparsers.add_parser(
         "reload",
         help="PolicyAdmin Reload: rebuild the server's snapshot; exit 1 with every problem or "
         "failing policy test when the reload is refused",
+        epilog=epilog,
+        formatter_class=fmt,
     )
     reload.set_defaults(handler=_reload)
     status = subparsers.add_parser(
-        "status", help="PolicyAdmin GetStatus: revision, counts, the last reload's refusal"
+        "status",
+        help="PolicyAdmin GetStatus: revision, counts, the last reload's refusal",
+        epilog=epilog,
+        formatter_class=fmt,
     )
     status.set_defaults(handler=_status)
     for parser in (ar, gci, check, reload, status):
         parser.add_argument("--target", default=DEFAULT_TARGET, help="host:port of the server")
-        parser.add_argument("--timeout", type=float, default=10.0)
+        parser.add_argument(
+            "--timeout", type=float, default=10.0, help="seconds to wait for an answer"
+        )
+        add_output_options(parser)
+
+
+CREDENTIALS_HELP = """credentials, first found wins: AUTHZ_SESSION_TOKEN; AUTHZ_ACCESS_KEY_ID +
+AUTHZ_SECRET_ACCESS_KEY; AUTHZ_CREDENTIALS_FILE; AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY
+(+ AWS_SESSION_TOKEN); the AWS_PROFILE profile (else default) of AWS_SHARED_CREDENTIALS_FILE
+(else ~/.aws/credentials), e.g. written by `authz keys create --profile NAME`."""

@@ -14,7 +14,7 @@ nowhere else. Must not import grpc or cedarpy.
     authz keys list       --dir D [--json]
     authz keys prune      --dir D
     authz keys jwks       --dir D
-    authz keys create     --store FILE --user ARN
+    authz keys create     --store FILE --user ARN [--profile NAME [--credentials-path FILE]]
     authz keys activate | deactivate | delete --store FILE --access-key-id ID
     authz keys list-access-keys --store FILE [--user ARN]
     authz keys create-mfa --mfa-store FILE --user ARN --name NAME
@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from authz.sts.credentials import ACTIVE, INACTIVE, CredentialStore
@@ -107,7 +110,22 @@ def cmd_create(args: argparse.Namespace) -> int:
     store = CredentialStore(args.store)
     key_id, secret = store.create(args.user)
     info = next(i for i in store.list() if i.access_key_id == key_id)
-    _print_json({"AccessKey": {**info.to_aws(), "SecretAccessKey": secret}})
+    if args.profile is None:
+        _print_json({"AccessKey": {**info.to_aws(), "SecretAccessKey": secret}})
+        return 0
+    from authz.client.chain import shared_credentials_path, write_profile  # pulls in grpc
+
+    path = (
+        Path(args.credentials_path).expanduser()
+        if args.credentials_path
+        else shared_credentials_path(os.environ)
+    )
+    write_profile(path, args.profile, key_id, secret)
+    _print_json({"AccessKey": info.to_aws(), "Profile": args.profile, "CredentialsFile": str(path)})
+    print(
+        f"wrote profile [{args.profile}] to {path}; use it with AWS_PROFILE={args.profile}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -180,8 +198,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         return parser
 
     gen = with_dir(add("generate", cmd_generate, "create a key ring with one signing key"))
-    gen.add_argument("--max-token-ttl", type=int, default=DEFAULT_MAX_TOKEN_TTL, metavar="S")
-    gen.add_argument("--skew", type=int, default=DEFAULT_SKEW, metavar="S")
+    gen.add_argument(
+        "--max-token-ttl",
+        type=int,
+        default=DEFAULT_MAX_TOKEN_TTL,
+        metavar="S",
+        help=f"longest session token lifetime in seconds (default {DEFAULT_MAX_TOKEN_TTL})",
+    )
+    gen.add_argument(
+        "--skew",
+        type=int,
+        default=DEFAULT_SKEW,
+        metavar="S",
+        help=f"clock skew tolerated when verifying tokens, seconds (default {DEFAULT_SKEW})",
+    )
     with_dir(add("rotate", cmd_rotate, "make a new signing key; old keys keep verifying"))
     lst = with_dir(add("list", cmd_list, "list signing keys and their status"))
     lst.add_argument("--json", action="store_true", help="print JSON")
@@ -194,13 +224,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     create = with_store(add("create", cmd_create, "create an access key (prints the secret once)"))
     create.add_argument("--user", required=True, help="IAM user ARN owning the key")
+    create.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="write the key as profile NAME of an AWS shared credentials file (ini, mode 0600) "
+        "instead of printing the secret; clients read it with AWS_PROFILE=NAME",
+    )
+    create.add_argument(
+        "--credentials-path",
+        metavar="FILE",
+        help="the credentials file for --profile (default: AWS_SHARED_CREDENTIALS_FILE, else "
+        "~/.aws/credentials)",
+    )
     for name, handler in (
         ("activate", _status_handler(ACTIVE)),
         ("deactivate", _status_handler(INACTIVE)),
         ("delete", cmd_delete),
     ):
         p = with_store(add(name, handler, f"{name} an access key"))
-        p.add_argument("--access-key-id", required=True)
+        p.add_argument("--access-key-id", required=True, help="the access key id (AKIA…)")
     lak = with_store(add("list-access-keys", cmd_list_access_keys, "list access keys"))
     lak.add_argument("--user", default=None, help="only this user's keys")
 

@@ -1,8 +1,9 @@
 """Policy sub-commands of ``authz``: ``simulate-custom-policy``, ``validate-policy`` and
 ``translate``. Thin: read the input, call the library, print JSON (or Cedar text).
 
-Exit codes (``authz.cli``): 0 success (whatever the simulated decisions), 1 a policy that is not
-valid (``validate-policy``), 2 bad input or usage (AWS-style error JSON on stderr).
+Exit codes (``authz.cli_output``): 0 success (whatever the simulated decisions), 1 a policy that
+is not valid (``validate-policy``), 2 bad input or usage (AWS-style error JSON on stderr).
+Documents are inline JSON, ``file://PATH``, a path or ``-`` (``authz.cli_params``).
 Must not import cedarpy (the translation goes through ``authz.cedar``).
 """
 
@@ -11,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from authz import cli_params
 from authz.cedar.schema import validate_translation
 from authz.cedar.translate import Translation, translate_policies
+from authz.cli_output import add_output_options, emit
 from authz.engine.simulate import simulate_custom_policy
 from authz.errors import AuthzError, MalformedPolicyDocument, ValidationError
 from authz.iam.model import PolicyType
@@ -34,16 +36,8 @@ _LAYER = {"identity": "identity", "managed": "identity"}
 
 
 def read_input(source: str, what: str) -> str:
-    """A file path, ``file://`` path, or ``-`` (stdin)."""
-    if source == "-":
-        return sys.stdin.read()
-    path = Path(source.removeprefix("file://"))
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ValidationError(
-            f"cannot read {what} `{source}`: {err.strerror or err}".lower()
-        ) from err
+    """Inline JSON, a file path, ``file://`` path, or ``-`` (stdin); echoed exactly on error."""
+    return cli_params.document_text(source, what)
 
 
 def _requests(text: str) -> tuple[list[Any], bool]:
@@ -59,12 +53,46 @@ def _requests(text: str) -> tuple[list[Any], bool]:
                 out.append(json.loads(line))
             except json.JSONDecodeError as err:
                 raise ValidationError(
-                    f"--cli-input-json line {n} is not valid json: {err.msg}".lower()
+                    f"--cli-input-json line {n} is not valid JSON: {err.msg}"
                 ) from err
     return out, True
 
 
+def simulate_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The individual SimulateCustomPolicy flags that were given, in the API's shape."""
+
+    def documents(values: list[str] | None, what: str) -> list[str] | None:
+        return [read_input(v, what) for v in values] if values else None
+
+    return {
+        "PolicyInputList": documents(args.policy_input_list, "--policy-input-list"),
+        "PermissionsBoundaryPolicyInputList": documents(
+            args.permissions_boundary_policy_input_list,
+            "--permissions-boundary-policy-input-list",
+        ),
+        "ActionNames": args.action_names,
+        "ResourceArns": args.resource_arns,
+        "ResourcePolicy": (
+            read_input(args.resource_policy, "--resource-policy") if args.resource_policy else None
+        ),
+        "ResourceOwner": args.resource_owner,
+        "CallerArn": args.caller_arn,
+        "ContextEntries": (
+            cli_params.context_entries(args.context_entries) if args.context_entries else None
+        ),
+    }
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
+    flags = simulate_flags(args)
+    if any(v is not None for v in flags.values()) or args.cli_input_json is None:
+        request = cli_params.request(args.cli_input_json, flags)
+        for required in ("PolicyInputList", "ActionNames"):
+            if not request.get(required):
+                flag = "--policy-input-list" if required == "PolicyInputList" else "--action-names"
+                raise ValidationError(f"{flag} (or `{required}` in --cli-input-json) is required")
+        emit(simulate_custom_policy(request), args)
+        return 0
     requests, lines = _requests(read_input(args.cli_input_json, "--cli-input-json"))
     status = 0
     for request in requests:
@@ -76,7 +104,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(json.dumps(err.to_dict()), file=sys.stderr)
             status = 2
             continue
-        print(json.dumps(response) if lines else json.dumps(response, indent=2))
+        if lines:
+            print(json.dumps(response))
+        else:
+            emit(response, args)
     return status
 
 
@@ -152,23 +183,72 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+DOCUMENT_HELP = "policy JSON: inline, file://PATH, a path, or - for stdin"
+
+
+def add_simulate_flags(p: argparse.ArgumentParser) -> None:
+    """The SimulateCustomPolicy / SimulatePrincipalPolicy flags of the AWS CLI."""
+    p.add_argument(
+        "--policy-input-list",
+        nargs="+",
+        metavar="DOC",
+        help="identity policies to simulate: inline JSON or file://PATH, one per item",
+    )
+    p.add_argument(
+        "--permissions-boundary-policy-input-list",
+        nargs="+",
+        metavar="DOC",
+        help="permissions boundary documents: inline JSON or file://PATH",
+    )
+    p.add_argument("--action-names", nargs="+", metavar="ACTION", help="actions to simulate")
+    p.add_argument("--resource-arns", nargs="+", metavar="ARN", help="resources (default *)")
+    p.add_argument(
+        "--resource-policy", metavar="DOC", help="resource-based policy: inline JSON or file://"
+    )
+    p.add_argument("--resource-owner", metavar="ARN", help="account ARN owning the resources")
+    p.add_argument(
+        "--context-entries",
+        nargs="+",
+        metavar="ENTRY",
+        help="context keys: ContextKeyName=k,ContextKeyValues=v1,v2,ContextKeyType=string "
+        "(shorthand, one per item) or JSON",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "simulate-custom-policy", help="AWS SimulateCustomPolicy on the Cedar engine"
     )
     p.add_argument(
-        "--cli-input-json", required=True, help="request JSON (or JSON Lines) file, or -"
+        "--cli-input-json",
+        help="the whole request as JSON: inline, file://PATH, a path or - (JSON Lines: one "
+        "request per line); flags given beside it win",
     )
+    add_simulate_flags(p)
+    p.add_argument(
+        "--caller-arn", help="ARN of the simulated caller (required for ${aws:username} keys)"
+    )
+    add_output_options(p)
     p.set_defaults(handler=cmd_simulate)
 
     p = subparsers.add_parser("validate-policy", help="validate one policy document")
-    p.add_argument("--policy-type", required=True, choices=sorted(POLICY_TYPES))
-    p.add_argument("--policy-document", required=True, help="policy JSON file, or -")
+    p.add_argument(
+        "--policy-type",
+        required=True,
+        choices=sorted(POLICY_TYPES),
+        help="how the document is used",
+    )
+    p.add_argument("--policy-document", required=True, help=DOCUMENT_HELP)
     p.set_defaults(handler=cmd_validate)
 
     p = subparsers.add_parser("translate", help="print the Cedar translation of one policy")
-    p.add_argument("--policy-type", required=True, choices=sorted(POLICY_TYPES))
-    p.add_argument("--policy-document", required=True, help="policy JSON file, or -")
+    p.add_argument(
+        "--policy-type",
+        required=True,
+        choices=sorted(POLICY_TYPES),
+        help="how the document is used",
+    )
+    p.add_argument("--policy-document", required=True, help=DOCUMENT_HELP)
     p.add_argument("--name", help="policy name used in @id annotations (default: policy)")
     p.add_argument("--json", action="store_true", help="policies, ids and oracle facts as JSON")
     p.set_defaults(handler=cmd_translate)

@@ -20,6 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from authz import cli_params
+from authz.cli_output import add_output_options, emit
+from authz.cli_policy import add_simulate_flags, simulate_flags
 from authz.errors import Problem, RepositoryError, ValidationError
 from authz.repo.importer import import_authorization_details, role_durations
 from authz.repo.load import check_repository, describe, problem_dict
@@ -85,7 +88,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     durations = role_durations(_read_json(args.roles, "--roles")) if args.roles else None
     out = Path(args.out)
     summary = import_authorization_details(data, args.account, out, durations, dry_run=args.dry_run)
-    _print_json(summary.as_dict())
+    emit(summary.as_dict(), args)
     for notice in summary.notices:
         print(f"note: {notice}", file=sys.stderr)
     verb = "would be" if args.dry_run else "were"
@@ -109,15 +112,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from authz.engine.simulate import simulate_principal_policy
     from authz.engine.snapshot import build_snapshot
 
-    payload = _read_json(args.cli_input_json.removeprefix("file://"), "--cli-input-json")
-    if not isinstance(payload, dict):
-        raise ValidationError("--cli-input-json must hold a JSON object")
+    flags = {"PolicySourceArn": args.policy_source_arn, **simulate_flags(args)}
+    payload = cli_params.request(args.cli_input_json, flags)
+    for required, flag in (
+        ("PolicySourceArn", "--policy-source-arn"),
+        ("ActionNames", "--action-names"),
+    ):
+        if not payload.get(required):
+            raise ValidationError(f"{flag} (or `{required}` in --cli-input-json) is required")
     try:
         snapshot = build_snapshot(Path(args.repo))
     except RepositoryError as err:
         _print_problems(err.problems, False)
         return 1
-    _print_json(simulate_principal_policy(snapshot, payload))
+    emit(simulate_principal_policy(snapshot, payload), args)
     return 0
 
 
@@ -155,11 +163,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="print the added/changed/removed summary and write nothing",
     )
+    add_output_options(p)
     p.set_defaults(handler=cmd_import)
 
     p = subparsers.add_parser(
         "simulate-principal-policy", help="SimulatePrincipalPolicy against a repository"
     )
     p.add_argument("--repo", required=True, help="repository directory")
-    p.add_argument("--cli-input-json", required=True, help="request JSON file, or - for stdin")
+    p.add_argument(
+        "--cli-input-json",
+        help="the whole request as JSON: inline, file://PATH, a path or -; flags given beside "
+        "it win",
+    )
+    p.add_argument(
+        "--policy-source-arn", metavar="ARN", help="the user, group or role whose policies apply"
+    )
+    add_simulate_flags(p)
+    p.add_argument("--caller-arn", help="ARN of the simulated caller (default: the source)")
+    add_output_options(p)
     p.set_defaults(handler=cmd_simulate)

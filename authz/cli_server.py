@@ -4,11 +4,15 @@ processes sharing the port with SO_REUSEPORT)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import logging
+import socket
+import sys
 from pathlib import Path
 from typing import Any
 
+from authz.cli_output import EXIT_OTHER
 from authz.config import load_settings
 from authz.server.logs import configure_logging
 from authz.server.workers import run_workers
@@ -29,6 +33,10 @@ def _serve(args: argparse.Namespace) -> int:
         wait_for_valid_repo=True if args.wait_for_valid_repo else None,
         watch=False if args.no_watch else None,
     )
+    problem = port_taken(settings.listen)
+    if problem is not None:
+        print(f"authz serve: {problem}", file=sys.stderr)
+        return EXIT_OTHER
     configure_logging(logging.INFO)
     logging.getLogger("authz").info(
         "serving %s on %s with %d worker(s)", settings.repo, settings.listen, settings.workers
@@ -36,6 +44,28 @@ def _serve(args: argparse.Namespace) -> int:
     return run_workers(
         functools.partial(worker, settings), settings.workers, pin=settings.pin_workers
     )
+
+
+def port_taken(listen: str) -> str | None:
+    """One line saying why ``listen`` cannot be served, checked before anything starts (gRPC
+    would otherwise report it as a traceback after the "serving" line)."""
+    host, _, port_text = listen.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        port = int(port_text)
+    except ValueError:
+        return f"--listen `{listen}` must be host:port"
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            why = "address already in use" if err.errno == errno.EADDRINUSE else err.strerror
+            return f"cannot listen on {listen}: {why}"
+    return None
 
 
 def register(subparsers: Any) -> None:

@@ -55,15 +55,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="echo",
         help=f"comma-separated, or `all` ({', '.join(scenario_names())})",
     )
-    parser.add_argument("--mode", choices=("closed", "open"), default="closed")
+    parser.add_argument(
+        "--mode",
+        choices=("closed", "open"),
+        default="closed",
+        help="closed loop (fixed concurrency) or open loop (fixed --rate)",
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--connections", type=int, default=4, help="client channels")
     parser.add_argument("--rate", type=float, default=0.0, help="open loop: requests/s")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds")
     parser.add_argument("--client-procs", type=int, default=1, help="client processes")
-    parser.add_argument("--max-requests", type=int, default=50_000_000)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument(
+        "--max-requests", type=int, default=50_000_000, help="stop a round after this many"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("benchmarks/results"),
+        help="directory for the JSON report (default benchmarks/results)",
+    )
     parser.add_argument("--name", help="report name (default: the scenarios)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin client and server")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -2,6 +2,7 @@
 
 client.py       AuthzClient: one method per RPC, errors rebuilt as authz.errors exceptions
 credentials.py  AccessKeyCredentials, SessionCredentials, RefreshingCredentialsProvider
+chain.py        where credentials come from: AUTHZ_*, then the AWS variables and profiles
 _status.py      status → exception decoding (ErrorInfo / x-authz-error-code)
 """
 

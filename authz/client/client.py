@@ -100,6 +100,15 @@ class AuthzClient:
         self._simulator = simulator_pb2_grpc.PolicySimulatorStub(channel)  # type: ignore[no-untyped-call]
         self._admin = admin_pb2_grpc.PolicyAdminStub(channel)  # type: ignore[no-untyped-call]
 
+    @classmethod
+    def from_environment(cls, target: str, **kwargs: Any) -> AuthzClient:
+        """A client with the credentials of the standard chain (``authz.client.chain``:
+        ``AUTHZ_*``, then ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``,
+        then the ``AWS_PROFILE`` profile of the shared credentials file)."""
+        from authz.client.chain import resolve_credentials
+
+        return cls(target, resolve_credentials(), **kwargs)
+
     # -- plumbing ---------------------------------------------------------------------------
     def _metadata(self, request_id: str | None) -> list[tuple[str, str]]:
         creds = self._credentials

@@ -13,6 +13,7 @@ finish within the grace period, flush the audit log).
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import signal
@@ -164,6 +165,15 @@ def _options(config: ServerConfig) -> list[tuple[str, Any]]:
 
 
 def _bind(server: grpc.Server, config: ServerConfig) -> int:
+    try:
+        return _add_port(server, config)
+    except RuntimeError as err:  # grpc's "Failed to bind to address …"
+        raise OSError(
+            errno.EADDRINUSE, f"cannot listen on {config.listen}: address in use or unavailable"
+        ) from err
+
+
+def _add_port(server: grpc.Server, config: ServerConfig) -> int:
     if config.tls_cert_file is None or config.tls_key_file is None:
         port = server.add_insecure_port(config.listen)
     else:
