@@ -25,6 +25,7 @@ class Verdicts:
     """The evaluated layers of one request (absent layer = None / empty)."""
 
     scp: list[LayerResult] = field(default_factory=list)
+    rcp: list[LayerResult] = field(default_factory=list)  # deny-only (RCPFullAWSAccess)
     resource: LayerResult | None = None
     identity: LayerResult | None = None
     boundary: LayerResult | None = None
@@ -33,6 +34,7 @@ class Verdicts:
 
     def ordered(self) -> list[tuple[Layer, LayerResult]]:
         out = [(Layer.SCP, r) for r in self.scp]
+        out += [(Layer.RCP, r) for r in self.rcp]
         for layer, result in (
             (self.resource_layer, self.resource),
             (Layer.IDENTITY, self.identity),

@@ -27,6 +27,7 @@ class EvalDecision(StrEnum):
 
 class Layer(StrEnum):
     SCP = "scp"
+    RCP = "rcp"
     RESOURCE = "resource"
     TRUST = "trust"
     IDENTITY = "identity"
@@ -36,6 +37,7 @@ class Layer(StrEnum):
 
 _EXPLICIT_PHRASE = {
     Layer.SCP: "with an explicit deny in a service control policy",
+    Layer.RCP: "with an explicit deny in a resource control policy",
     Layer.RESOURCE: "with an explicit deny in a resource-based policy",
     Layer.TRUST: "with an explicit deny in a role trust policy",
     Layer.IDENTITY: "with an explicit deny in an identity-based policy",
@@ -46,6 +48,7 @@ _EXPLICIT_PHRASE = {
 _IMPLICIT_PHRASE = {
     # AWS words an SCP that does not allow as an explicit deny (spec §3.3 step 2).
     Layer.SCP: "with an explicit deny in a service control policy",
+    Layer.RCP: "with an explicit deny in a resource control policy",
     Layer.RESOURCE: "because no resource-based policy allows the {action} action",
     Layer.TRUST: "because no role trust policy allows the {action} action",
     Layer.IDENTITY: "because no identity-based policy allows the {action} action",

@@ -299,6 +299,8 @@ class Evaluator:
         v = Verdicts(resource_layer=resource_layer)
         if layers.resource is not None:
             v.resource = run.layer(resource_layer, (layers.resource,))
+        # RCPs cap the resource whoever the caller is (anonymous and service callers too)
+        v.rcp = [run.layer(Layer.RCP, level) for level in layers.rcp if level]
         if caller.kind in (CallerKind.ANONYMOUS, CallerKind.SERVICE):
             return v  # no identity policies, boundaries, sessions or SCPs
         v.scp = [run.layer(Layer.SCP, level) for level in layers.scp]

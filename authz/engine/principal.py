@@ -196,8 +196,35 @@ def policy_layers(
         boundary=principal.boundary,
         session=session_policies if caller.kind is CallerKind.ASSUMED_ROLE else (),
         scp=principal.scp,
+        rcp=rcp_levels(repo, caller, action, resource),
     )
     return layers, role is not None
+
+
+# Services whose resources RCPs apply to (AWS Organizations user guide, "List of AWS services
+# that support RCPs", 2025); other services' resources are not capped by RCPs.
+RCP_SERVICES = frozenset(
+    {"s3", "sts", "kms", "sqs", "secretsmanager", "cognito-identity", "logs", "dynamodb", "ecr",
+     "aoss"}
+)  # fmt: skip
+
+
+def rcp_levels(
+    repo: Repository, caller: Caller, action: str, resource: str
+) -> tuple[tuple[Policy, ...], ...]:
+    """The RCP levels that cap this request (Organizations RCP rules): those of the account
+    owning the resource — the caller's own account for an action on ``*`` — when it is a member
+    account (never the management account), for a service RCPs support, unless the caller is a
+    service-linked role."""
+    org = repo.organization
+    if org is None or not org.rcps:
+        return ()
+    if action.split(":", 1)[0].lower() not in RCP_SERVICES:
+        return ()
+    if ":role/aws-service-role/" in caller.entity_arn:
+        return ()
+    owner = resource_account(repo, resource) or (caller.account if resource == "*" else None)
+    return org.rcp_levels(owner) if owner else ()
 
 
 def resource_account(repo: Repository, resource: str) -> str | None:

@@ -57,6 +57,7 @@ _SOURCE_TYPE = {
     Layer.BOUNDARY: "Permissions Boundary Policy",
     Layer.SESSION: "Session Policy",
     Layer.SCP: "Service Control Policy",
+    Layer.RCP: "Resource Control Policy",
 }
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ARN = re.compile(r"^arn:(?P<part>[^:]+):(?P<svc>iam|sts)::(?P<acct>\d{12}):(?P<rest>.+)$")
@@ -187,7 +188,7 @@ def source_type(layer: Layer, policy: str, *, repository: bool = False) -> str:
         return _SOURCE_TYPE[layer]
     if layer in (Layer.RESOURCE, Layer.TRUST):
         return "resource"
-    if layer is Layer.SCP:
+    if layer in (Layer.SCP, Layer.RCP):
         return "organizations"
     if policy.startswith("arn:aws:iam::aws:policy/"):
         return "aws-managed"

@@ -22,10 +22,11 @@ class PolicyType(StrEnum):
     BOUNDARY = "boundary"  # permissions boundary (a managed policy used as boundary)
     SESSION = "session"  # session policy passed to AssumeRole
     SCP = "scp"  # service control policy
+    RCP = "rcp"  # resource control policy (Organizations; Principal is always "*")
 
     @property
     def has_principal(self) -> bool:
-        return self in (PolicyType.TRUST, PolicyType.RESOURCE)
+        return self in (PolicyType.TRUST, PolicyType.RESOURCE, PolicyType.RCP)
 
 
 class Effect(StrEnum):
@@ -190,7 +191,9 @@ class PolicyLayers:
 
     ``resource`` is the resource-based policy (a role's trust policy for sts:AssumeRole).
     ``scp`` holds one tuple per level of the caller account's OU path, root first; an empty
-    outer tuple means no SCPs apply.
+    outer tuple means no SCPs apply. ``rcp`` likewise holds the resource control policies of
+    each level of the *resource* account's OU path (empty when none apply); every level also
+    has the AWS-managed ``RCPFullAWSAccess``, which cannot be detached, so RCPs only deny.
     """
 
     identity: tuple[Policy, ...] = ()
@@ -198,3 +201,4 @@ class PolicyLayers:
     boundary: Policy | None = None
     session: tuple[Policy, ...] = ()
     scp: tuple[tuple[Policy, ...], ...] = ()
+    rcp: tuple[tuple[Policy, ...], ...] = ()

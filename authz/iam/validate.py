@@ -254,6 +254,8 @@ def _type_problem(entries: Sequence[Entry], policy_type: PolicyType) -> Finding 
         return _trust_problem(entries) or _principal_problem(entries, policy_type)
     if policy_type is PolicyType.RESOURCE:
         return _principal_problem(entries, policy_type)
+    if policy_type is PolicyType.RCP:
+        return _rcp_problem(entries)
     for e in entries:
         if not e.statement.resources and not e.statement.not_resources:
             element = "NotResource" if "NotResource" in e.raw else "Resource"
@@ -262,6 +264,23 @@ def _type_problem(entries: Sequence[Entry], policy_type: PolicyType) -> Finding 
         for element in ("Principal", "NotPrincipal"):
             if element in e.raw:
                 return Finding(NO_PRINCIPAL_ALLOWED, e.statement.label, f"{e.path}.{element}")
+    return None
+
+
+def _rcp_problem(entries: Sequence[Entry]) -> Finding | None:
+    """Resource control policies: every statement names resources and ``"Principal": "*"``
+    (conditions narrow it); ``NotPrincipal`` is not supported (AWS Organizations RCP syntax)."""
+    for e in entries:
+        if not e.statement.resources and not e.statement.not_resources:
+            element = "NotResource" if "NotResource" in e.raw else "Resource"
+            return Finding(NO_RESOURCES, e.statement.label, f"{e.path}.{element}")
+    for e in entries:
+        if "NotPrincipal" in e.raw:
+            message = "Has prohibited field NotPrincipal."
+            return Finding(message, e.statement.label, f"{e.path}.NotPrincipal")
+        if e.raw.get("Principal") != "*":
+            message = "Resource control policies must specify `\"Principal\": \"*\"`."
+            return Finding(message, e.statement.label, f"{e.path}.Principal")
     return None
 
 

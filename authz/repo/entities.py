@@ -136,6 +136,7 @@ class Organization:
     scps: Mapping[str, Policy] = field(default_factory=dict)  # by policy id
     management_account: str | None = None
     source: str = "organization.json"
+    rcps: Mapping[str, Policy] = field(default_factory=dict)  # by policy id
 
     def contains(self, account: str) -> bool:
         return account == self.management_account or _ou_path(self.root, account) is not None
@@ -143,16 +144,28 @@ class Organization:
     def scp_levels(self, account: str) -> tuple[tuple[Policy, ...], ...]:
         """The SCPs at each level of the account's OU path (root first, account last); empty
         when the account is not in the organization or is the management account."""
+        return self._levels(account, self.scps)
+
+    def rcp_levels(self, account: str) -> tuple[tuple[Policy, ...], ...]:
+        """The RCPs at each level of the account's OU path, like ``scp_levels``; a level with
+        none attached is an empty tuple (only ``RCPFullAWSAccess``, which allows all)."""
+        return self._levels(account, self.rcps) if self.rcps else ()
+
+    def _levels(
+        self, account: str, policies: Mapping[str, Policy]
+    ) -> tuple[tuple[Policy, ...], ...]:
         if account == self.management_account:
             return ()
         path = _ou_path(self.root, account)
         if path is None:
             return ()
-        levels = [ou.policy_ids for ou in path]
-        account_ids = path[-1].accounts[account]
-        if account_ids:
-            levels.append(account_ids)
-        return tuple(tuple(self.scps[i] for i in ids if i in self.scps) for ids in levels)
+        levels = [tuple(policies[i] for i in ou.policy_ids if i in policies) for ou in path]
+        account_level = tuple(policies[i] for i in path[-1].accounts[account] if i in policies)
+        if account_level:  # an account entry may attach policies of its own
+            levels.append(account_level)
+        if policies is self.scps:
+            return tuple(levels)
+        return tuple(level for level in levels if level)  # RCPs: only levels that can deny
 
 
 def _ou_path(node: OrgUnit, account: str) -> list[OrgUnit] | None:

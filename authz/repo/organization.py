@@ -3,14 +3,19 @@
 Shape::
 
     {"Id": "o-example", "ManagementAccountId": "999999999999",
-     "Policies": [{"Id": "p-full", "Name": "FullAWSAccess", "Document": {...}}],
+     "Policies": [{"Id": "p-full", "Name": "FullAWSAccess", "Document": {...}},
+                  {"Id": "p-rcp", "Name": "OnlyOrg", "Type": "RESOURCE_CONTROL_POLICY",
+                   "Document": {...}}],
      "Root": {"Id": "r-root", "Name": "Root", "PolicyIds": ["p-full"],
               "Accounts": ["111122223333", {"Id": "444455556666", "PolicyIds": ["p-x"]}],
               "Children": [{"Id": "ou-...", "Name": "...", "PolicyIds": [...], ...}]}}
 
-AWS requires at least one SCP on every root and OU; an account entry may add an account-level
-SCP set. Problems: SCP not found (``NoSuchEntity``), duplicate ids, bad account ids, an account
-placed twice, a root/OU with no SCP. Imports neither cedarpy nor grpc.
+``Type`` is ``SERVICE_CONTROL_POLICY`` (the default) or ``RESOURCE_CONTROL_POLICY``; ``PolicyIds``
+of a root, OU or account entry may name both kinds. AWS requires at least one SCP on every root
+and OU; an account entry may add an account-level set. RCPs need no attachment: AWS attaches
+``RCPFullAWSAccess`` everywhere and it cannot be detached, so it is implied. Problems: policy not
+found (``NoSuchEntity``), duplicate ids, an unknown ``Type``, bad account ids, an account placed
+twice, a root/OU with no SCP. Imports neither cedarpy nor grpc.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from authz.repo.fields import FieldReader, Problems
 from authz.repo.layout import Document
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
+_SCP, _RCP = "SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY"
 
 
 class _OrgBuilder:
@@ -30,7 +36,9 @@ class _OrgBuilder:
         self.file = doc.rel
         self.problems = problems
         self.scps: dict[str, Policy] = {}
-        self.scp_ids: set[str] = set()
+        self.rcps: dict[str, Policy] = {}
+        self.scp_ids: set[str] = set()  # every policy id (SCP or RCP)
+        self.rcp_ids: set[str] = set()
         self.placed: dict[str, str] = {}  # account -> path where placed
         self.unit_ids: set[str] = set()
 
@@ -41,12 +49,23 @@ class _OrgBuilder:
             if policy_id is None:
                 continue
             if policy_id in self.scp_ids:
-                item.bad(item.at("Id"), f"SCP id `{policy_id}` is defined twice",
+                item.bad(item.at("Id"), f"policy id `{policy_id}` is defined twice",
                          "EntityAlreadyExists")  # fmt: skip
+                continue
+            kind = item.string("Type", _SCP) or _SCP
+            if kind not in (_SCP, _RCP):
+                msg = f"policy type `{kind}` is not one of `{_SCP}`, `{_RCP}`"
+                item.bad(item.at("Type"), msg, "ValidationError")
                 continue
             self.scp_ids.add(policy_id)
             key = "Document" if "Document" in item.obj else "Content"
             name = item.string("Name", policy_id) or policy_id
+            if kind == _RCP:
+                self.rcp_ids.add(policy_id)
+                policy, _ = item.policy(key, PolicyType.RCP, f"rcp/{name}")
+                if policy is not None:
+                    self.rcps[policy_id] = policy
+                continue
             policy, _ = item.policy(key, PolicyType.SCP, f"scp/{name}")
             if policy is not None:
                 self.scps[policy_id] = policy
@@ -59,7 +78,7 @@ class _OrgBuilder:
                        "EntityAlreadyExists")  # fmt: skip
         self.unit_ids.add(unit_id)
         policy_ids = self.policy_ids(fields)
-        if not policy_ids:
+        if not [i for i in policy_ids if i not in self.rcp_ids]:
             what = "the root" if root else f"OU `{unit_id}`"
             msg = f"{what} has no SCP attached (AWS requires at least one)"
             fields.bad(fields.at("PolicyIds"), msg, "ValidationError")
@@ -72,7 +91,7 @@ class _OrgBuilder:
         ids = fields.strings("PolicyIds")
         for i, policy_id in enumerate(ids):
             if policy_id not in self.scp_ids:
-                msg = f"SCP `{policy_id}` not found in `Policies`"
+                msg = f"policy `{policy_id}` not found in `Policies`"
                 fields.bad(f"{fields.at('PolicyIds')}[{i}]", msg, "NoSuchEntity")
         return tuple(ids)
 
@@ -122,4 +141,5 @@ def build_organization(doc: Document, problems: Problems) -> Organization | None
         scps=builder.scps,
         management_account=management,
         source=doc.rel,
+        rcps=builder.rcps,
     )

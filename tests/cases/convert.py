@@ -96,6 +96,10 @@ def layers_of(policies: dict[str, Any]) -> PolicyLayers:
             many(level, PolicyType.SCP, f"scp{n}-")
             for n, level in enumerate(policies.get("scp", []))
         ),
+        rcp=tuple(
+            many(level, PolicyType.RCP, f"rcp{n}-")
+            for n, level in enumerate(policies.get("rcp", []))
+        ),
     )
 
 
@@ -121,5 +125,6 @@ def layers_for(policies: dict[str, Any], *, trust: bool = False) -> PolicyLayers
             layers.boundary,
             layers.session,
             layers.scp,
+            layers.rcp,
         )
     return layers

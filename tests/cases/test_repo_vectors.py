@@ -53,17 +53,43 @@ def _boundary(root: Path, account: str, policy: Json | None) -> Json:
     return {"PermissionsBoundary": {"PermissionsBoundaryArn": arn}}
 
 
-def _organization(root: Path, account: str, levels: list[list[Json]]) -> None:
-    if not levels:
+_FULL_ACCESS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*",
+                                                          "Resource": "*"}]}  # fmt: skip
+
+
+def _organization(
+    root: Path,
+    account: str | None,
+    levels: list[list[Json]],
+    rcp_levels: list[list[Json]] | None = None,
+    rcp_account: str | None = None,
+) -> None:
+    """organization.json: a chain root → OU … with ``account`` (its SCP levels) and
+    ``rcp_account`` (the resource's account, its RCP levels) placed in the deepest OU. Levels
+    without an SCP get ``FullAWSAccess`` (AWS requires one; allowing all, it changes nothing)."""
+    rcp_levels = rcp_levels or []
+    if not levels and not rcp_levels:
         return
+    if levels and rcp_levels and len(levels) != len(rcp_levels):
+        pytest.skip("SCP and RCP hierarchies of different depths; " + ENGINE)
+    depth = max(len(levels), len(rcp_levels))
+    scps = levels or [[_FULL_ACCESS]] * depth
     policies = [
         {"Id": f"p-{i}-{j}", "Document": doc}
-        for i, level in enumerate(levels)
+        for i, level in enumerate(scps)
         for j, doc in enumerate(level)
     ]
-    node: Json = {"Id": f"ou-{len(levels) - 1}", "Accounts": [account]}
-    for i in reversed(range(len(levels))):
-        node["PolicyIds"] = [f"p-{i}-{j}" for j in range(len(levels[i]))]
+    policies += [
+        {"Id": f"r-{i}-{j}", "Type": "RESOURCE_CONTROL_POLICY", "Document": doc}
+        for i, level in enumerate(rcp_levels)
+        for j, doc in enumerate(level)
+    ]
+    placed = {a for a in (account if levels else None, rcp_account) if a}
+    node: Json = {"Id": f"ou-{depth - 1}", "Accounts": sorted(placed)}
+    for i in reversed(range(depth)):
+        node["PolicyIds"] = [f"p-{i}-{j}" for j in range(len(scps[i]))]
+        if i < len(rcp_levels):
+            node["PolicyIds"] += [f"r-{i}-{j}" for j in range(len(rcp_levels[i]))]
         node = {"Id": f"ou-{i - 1}", "Children": [node]} if i else node
     node["Id"] = "r-root"
     _write(root / "organization.json", {"Id": "o-case", "Policies": policies, "Root": node})
@@ -132,9 +158,15 @@ def materialize_authorize(root: Path, case: Json) -> tuple[str, Json]:
             }
             extra["AssumeRolePolicyDocument"] = trust
             _entity(root, "role", principal["role_arn"], policies.get("identity", []), extra)
-        _organization(root, account, policies.get("scp", []))
     resource = request["resource"]
     owner = resource.get("account")
+    _organization(
+        root,
+        principal.get("account"),
+        policies.get("scp", []) if kind != "anonymous" else [],
+        policies.get("rcp", []),
+        owner or principal.get("account"),
+    )
     if owner and ("*" in resource["arn"] or resource["arn"].count(":") < 5):
         pytest.skip("the resource is not a concrete ARN a resources/ file can name; " + ENGINE)
     arn_account = resource["arn"].split(":")[4] if resource["arn"].count(":") >= 5 else ""

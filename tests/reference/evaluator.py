@@ -253,7 +253,22 @@ def evaluate(request: Json, policies: Json, trust: bool = False) -> RefDecision:
     if kind in ACCOUNT_CALLERS and req.action.lower() == "sts:getcalleridentity":
         return ALLOW  # §3.3 step 0: callers with account credentials; denies are ignored
 
+    # §3.8 (RCPs): the resource account's resource control policies cap every caller; each
+    # level also holds RCPFullAWSAccess (it cannot be detached), so only a Deny decides.
+    rcp_levels = [
+        [(f"rcp{n}-{i}", d) for i, d in enumerate(level)]
+        for n, level in enumerate(policies.get("rcp") or [])
+    ]
+    rcp_denies = [
+        r
+        for level in rcp_levels
+        for named in level
+        for _, r in _resource_grants("rcp", named, req, DENY_EFFECT)
+    ]
+
     if kind in ("anonymous", "service"):  # only a resource policy can speak for them
+        if rcp_denies:
+            return _explicit("rcp", rcp_denies)
         denies = _resource_grants(resource_layer, resource_policy, req, DENY_EFFECT)
         if denies:
             return _explicit(resource_layer, [ref for _, ref in denies])
@@ -284,6 +299,7 @@ def evaluate(request: Json, policies: Json, trust: bool = False) -> RefDecision:
 
     # Step 1: an applicable Deny anywhere; the first denying layer (each SCP level is one).
     deny_checks = [("scp", _applicable("scp", level, req, DENY_EFFECT)) for level in scp_levels]
+    deny_checks += [("rcp", rcp_denies)]
     deny_checks += [
         (
             resource_layer,
