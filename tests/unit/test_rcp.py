@@ -149,7 +149,8 @@ def test_services_rcps_do_not_support_are_not_capped(tmp_path: Path) -> None:
 
 def test_a_service_linked_role_is_never_capped(tmp_path: Path) -> None:
     snapshot = build_snapshot(_repo(tmp_path), git=False)
-    role = f"arn:aws:iam::{MEMBER}:role/aws-service-role/support.amazonaws.com/AWSServiceRoleForSupport"
+    path = "aws-service-role/support.amazonaws.com"
+    role = f"arn:aws:iam::{MEMBER}:role/{path}/AWSServiceRoleForSupport"
     decision = _decide(snapshot, role, "s3:GetObject", f"arn:aws:s3:::bucket-{MEMBER}/k")
     assert decision.decision is EvalDecision.ALLOWED
 
