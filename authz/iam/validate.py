@@ -279,7 +279,7 @@ def _rcp_problem(entries: Sequence[Entry]) -> Finding | None:
             message = "Has prohibited field NotPrincipal."
             return Finding(message, e.statement.label, f"{e.path}.NotPrincipal")
         if e.raw.get("Principal") != "*":
-            message = "Resource control policies must specify `\"Principal\": \"*\"`."
+            message = 'Resource control policies must specify `"Principal": "*"`.'
             return Finding(message, e.statement.label, f"{e.path}.Principal")
     return None
 
