@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 REPO ?= policies
 LISTEN ?= 127.0.0.1:50051
 
-.PHONY: setup run test test-deep check lint typecheck proto proto-check bench bench-load clean
+.PHONY: setup run test test-deep check lint typecheck proto proto-check bench bench-load bench-reload soak clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,16 @@ bench-load: $(STAMP)
 	$(BIN)/python -m authz.cli bench --scenario all --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --pin-workers --out benchmarks/results
+
+# Serving under reloads of a 10,000-role repository (benchmarks/soak.py; results in
+# benchmarks/results): `soak` runs SOAK_SECONDS (default 600) at 300 req/s with a change every
+# 30 s; `bench-reload` compares Authorize p99 during back-to-back reloads with steady serving.
+SOAK_SECONDS ?= 600
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py soak --seconds $(SOAK_SECONDS) --out benchmarks/results
+
+bench-reload: $(STAMP)
+	$(BIN)/python benchmarks/soak.py storm --seconds 20 --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

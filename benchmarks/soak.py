@@ -1,0 +1,442 @@
+"""Serving under reloads of a large repository: a bounded soak, and a reload storm.
+
+    python benchmarks/soak.py soak  [--seconds 600] [--rate 300] [--change-every 30] [--roles 10000]
+    python benchmarks/soak.py storm [--seconds 20] [--rate 300] [--roles 10000]
+        [--out benchmarks/results]
+
+Both generate a repository with ``benchmarks/gen_repo.py`` (plus a user ``soak`` allowed
+everything, the caller of every request), start ``authz serve`` on it in a subprocess on
+127.0.0.1, and drive Authorize open-loop at ``--rate`` requests per second (latency measured
+from each request's scheduled send time, so a stalled server shows; distinct resources, so
+answers are evaluated, not cached).
+
+- ``soak``: the server watches the repository; every ``--change-every`` seconds a role file is
+  rewritten (a new revision, activated by the file watcher). Per minute: requests, errors by
+  code, p50/p99, and the server's RSS, threads and open descriptors. Steady p99 = requests
+  scheduled more than 5 s after the last change; reload p99 = within 5 s of one.
+- ``storm``: no watching; steady for ``--seconds``, then back-to-back reloads for ``--seconds``
+  (each a one-file change, then a Reload RPC, the next as soon as it returns; the server's
+  Reload rate limit is switched off for this), then steady again. p50/p99 of each phase.
+
+Targets (issue 10 item 5, issue 12 item 4): 0 errors, p99 under reloads <= 3x steady p99, RSS
+flat after warm-up. Writes ``<mode>-<stamp>.json`` and ``.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from authz.client import AccessKeyCredentials, AuthzClient
+from authz.errors import AuthzError
+from authz.sts.credentials import CredentialStore
+from authz.sts.keys import KeyRing
+from benchmarks.gen_repo import generate
+
+ACCOUNT = "100000000000"
+SOAK_USER = f"arn:aws:iam::{ACCOUNT}:user/soak"
+ACTIONS = ("s3:GetObject", "dynamodb:GetItem", "sqs:SendMessage", "kms:Decrypt", "sts:AssumeRole")
+WINDOW_AFTER_CHANGE = 5.0
+
+
+@dataclass
+class Sample:
+    due: float  # scheduled send time (monotonic)
+    latency: float
+    error: str | None
+
+
+@dataclass
+class Recorder:
+    samples: list[Sample] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, sample: Sample) -> None:
+        with self.lock:
+            self.samples.append(sample)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def _summary(samples: list[Sample]) -> dict[str, Any]:
+    ok = [s.latency * 1000 for s in samples if s.error is None]
+    errors: dict[str, int] = {}
+    for s in samples:
+        if s.error is not None:
+            errors[s.error] = errors.get(s.error, 0) + 1
+    return {
+        "requests": len(samples),
+        "errors": errors,
+        "p50_ms": round(statistics.median(ok), 2) if ok else None,
+        "p99_ms": round(_percentile(ok, 0.99), 2) if ok else None,
+        "max_ms": round(max(ok), 2) if ok else None,
+    }
+
+
+def prepare(
+    work: Path, roles: int, settings: dict[str, Any]
+) -> tuple[Path, Path, AccessKeyCredentials]:
+    repo = work / "repo"
+    generate(repo, roles)
+    user = {
+        "UserName": "soak",
+        "UserPolicyList": [
+            {
+                "PolicyName": "everything",
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+                },
+            }
+        ],
+    }
+    (repo / "accounts" / ACCOUNT / "users" / "soak.json").write_text(json.dumps(user))
+    KeyRing.generate(work / "keys")
+    key_id, secret = CredentialStore(work / "credentials.json").create(SOAK_USER)
+    values = {
+        "repo": str(repo),
+        "keys_dir": str(work / "keys"),
+        "credentials_file": str(work / "credentials.json"),
+        "mfa_file": str(work / "mfa.json"),
+        **settings,
+    }
+    config = work / "authz.toml"
+    config.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
+    return repo, config, AccessKeyCredentials(key_id, secret)
+
+
+def start_server(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "authz.cli", "serve", "--config", str(config)]
+    argv += ["--listen", f"127.0.0.1:{port}"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with open(log, "wb") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def wait_ready(target: str, creds: AccessKeyCredentials, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with AuthzClient(target, creds, timeout=2) as client:
+                client.authorize("s3:GetObject", "arn:aws:s3:::ready/x")
+                return
+        except Exception:
+            time.sleep(0.5)
+    raise RuntimeError("server not ready in 300 s")
+
+
+def server_stats(pid: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    out["rss_mb"] = round(int(line.split()[1]) / 1024, 1)
+                elif line.startswith("Threads:"):
+                    out["threads"] = int(line.split()[1])
+        out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        pass
+    return out
+
+
+class Load:
+    """Open-loop Authorize at ``rate``/s from ``threads`` threads over a few channels."""
+
+    def __init__(self, target: str, creds: AccessKeyCredentials, rate: float, threads: int = 16):
+        self.target, self.creds, self.rate = target, creds, rate
+        self.recorder = Recorder()
+        self._next = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._clients = [AuthzClient(target, creds, timeout=10) for _ in range(4)]
+        self._threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)
+        ]
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.started = time.monotonic() + 0.1
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(15)
+        for c in self._clients:
+            c.close()
+
+    def _run(self, index: int) -> None:
+        client = self._clients[index % len(self._clients)]
+        while not self._stop.is_set():
+            with self._lock:
+                k = self._next
+                self._next += 1
+            due = self.started + k / self.rate
+            delay = due - time.monotonic()
+            if delay > 0 and self._stop.wait(delay):
+                return
+            action = ACTIONS[k % len(ACTIONS)]
+            resource = f"arn:aws:s3:::soak-{k % 997}/object-{k}"
+            if action == "sts:AssumeRole":
+                resource = f"arn:aws:iam::{ACCOUNT}:role/team{k % 25}/app-{k % 1000:05d}"
+            error = None
+            try:
+                client.authorize(action, resource)
+            except AuthzError as err:
+                error = err.code
+            except Exception as err:  # transport errors count too
+                error = type(err).__name__
+            self.recorder.add(Sample(due, time.monotonic() - due, error))
+
+
+def change_role(repo: Path, n: int) -> None:
+    """Rewrite one role file atomically with a new tag: a new revision."""
+    path = repo / "accounts" / ACCOUNT / "roles" / f"app-{n % 1000:05d}.json"
+    doc = json.loads(path.read_text())
+    doc["Tags"] = [{"Key": "generation", "Value": str(n)}]
+    tmp = path.parent / f".{path.name}.tmp"
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(path)
+
+
+def run_soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    repo, config, creds = prepare(work, args.roles, {"watch": True})
+    port = _free_port()
+    target = f"127.0.0.1:{port}"
+    proc = start_server(config, port, work / "server.log")
+    try:
+        wait_ready(target, creds, proc)
+        load = Load(target, creds, args.rate)
+        load.start()
+        changes: list[float] = []
+        stats: list[dict[str, Any]] = []
+        end = load.started + args.seconds
+        next_change = load.started + args.change_every
+        next_stat = load.started
+        n = 0
+        while time.monotonic() < end:
+            now = time.monotonic()
+            if now >= next_stat:
+                stats.append({"t": round(now - load.started, 1), **server_stats(proc.pid)})
+                next_stat += 5
+            if now >= next_change:
+                n += 1
+                change_role(repo, n)
+                changes.append(now)
+                next_change += args.change_every
+            time.sleep(0.05)
+        load.stop()
+        stats.append({"t": round(time.monotonic() - load.started, 1), **server_stats(proc.pid)})
+        with AuthzClient(target, creds, timeout=10) as client:
+            status = client.get_status()
+        reload_counts = dict(status.cache_stats) if hasattr(status, "cache_stats") else {}
+    finally:
+        _stop_server(proc)
+    samples = [s for s in load.recorder.samples if s.due < end]
+    minutes = []
+    for m in range(int(-(-args.seconds // 60))):
+        lo, hi = load.started + 60 * m, load.started + 60 * (m + 1)
+        inside = [s for s in samples if lo <= s.due < hi]
+        last = [x for x in stats if 60 * m <= x["t"] < 60 * (m + 1) + 1]
+        server = last[-1] if last else {}
+        minutes.append(
+            {
+                "minute": m + 1,
+                **_summary(inside),
+                **{k: server.get(k) for k in ("rss_mb", "threads", "fds")},
+            }
+        )
+    near = [s for s in samples if any(0 <= s.due - c < WINDOW_AFTER_CHANGE for c in changes)]
+    steady = [s for s in samples if not any(0 <= s.due - c < WINDOW_AFTER_CHANGE for c in changes)]
+    return {
+        "mode": "soak",
+        "changes": len(changes),
+        "reloads": {k: v for k, v in reload_counts.items() if k.startswith("reload_")},
+        "overall": _summary(samples),
+        "steady": _summary(steady),
+        "near_reloads": _summary(near),
+        "minutes": minutes,
+        "server_samples": stats,
+    }
+
+
+def run_storm(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    repo, config, creds = prepare(work, args.roles, {"watch": False, "reload_rpc_per_second": 0})
+    port = _free_port()
+    target = f"127.0.0.1:{port}"
+    proc = start_server(config, port, work / "server.log")
+    reload_seconds: list[float] = []
+    try:
+        wait_ready(target, creds, proc)
+        load = Load(target, creds, args.rate)
+        load.start()
+        time.sleep(args.seconds)
+        storm_start = time.monotonic()
+        n = 0
+        with AuthzClient(target, creds, timeout=120) as admin:
+            while time.monotonic() < storm_start + args.seconds:
+                n += 1
+                change_role(repo, n)
+                t = time.monotonic()
+                result = admin.reload()
+                reload_seconds.append(time.monotonic() - t)
+                if result.error:
+                    raise RuntimeError(f"reload refused: {result.error}")
+        storm_end = time.monotonic()
+        time.sleep(args.seconds)
+        load.stop()
+        rss = server_stats(proc.pid)
+    finally:
+        _stop_server(proc)
+    samples = load.recorder.samples
+    before = [s for s in samples if s.due < storm_start]
+    during = [s for s in samples if storm_start <= s.due < storm_end]
+    after = [s for s in samples if s.due >= storm_end]
+    steady = _summary(before + after)
+    storm = _summary(during)
+    ratio = (storm["p99_ms"] or 0) / (steady["p99_ms"] or 1)
+    return {
+        "mode": "storm",
+        "reloads": len(reload_seconds),
+        "reload_seconds_median": round(statistics.median(reload_seconds), 3)
+        if reload_seconds
+        else None,
+        "reload_seconds_max": round(max(reload_seconds), 3) if reload_seconds else None,
+        "before": _summary(before),
+        "storm": storm,
+        "after": _summary(after),
+        "steady": steady,
+        "p99_ratio_storm_to_steady": round(ratio, 2),
+        "target_p99_ratio": 3.0,
+        "met": ratio <= 3.0 and not storm["errors"] and not steady["errors"],
+        "server_after": rss,
+    }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    r = result
+    head = f"# {r['mode']} — {r['started']}\n\n"
+    head += f"Command: `{r['command']}`  \nMachine: {r['machine']}\n\n"
+    if r["mode"] == "storm":
+        rows = [_row(["phase", "requests", "errors", "p50 ms", "p99 ms", "max ms"])]
+        rows.append(_row(["---"] * 6))
+        for phase in ("before", "storm", "after", "steady"):
+            s = r[phase]
+            cells = [phase, s["requests"], s["errors"] or 0, s["p50_ms"], s["p99_ms"], s["max_ms"]]
+            rows.append(_row(cells))
+        verdict = "met" if r["met"] else "NOT met"
+        tail = (
+            f"\nReloads during the storm: {r['reloads']} (median {r['reload_seconds_median']} s,"
+            f" max {r['reload_seconds_max']} s). p99 storm / steady ="
+            f" **{r['p99_ratio_storm_to_steady']}** (target <= 3): {verdict}.\n"
+        )
+        return head + "\n".join(rows) + "\n" + tail
+    names = ["minute", "requests", "errors", "p50 ms", "p99 ms", "RSS MB", "threads", "fds"]
+    rows = [_row(names), _row(["---"] * len(names))]
+    for m in r["minutes"]:
+        errors = sum(m["errors"].values())
+        cells = [m["minute"], m["requests"], errors, m["p50_ms"], m["p99_ms"]]
+        rows.append(_row([*cells, m["rss_mb"], m["threads"], m["fds"]]))
+    s, n, o = r["steady"], r["near_reloads"], r["overall"]
+    tail = (
+        f"\nChanges: {r['changes']}; reloads {r['reloads']}. Overall {o['requests']} requests,"
+        f" errors {o['errors'] or 0}. Steady p50/p99 {s['p50_ms']}/{s['p99_ms']} ms; within"
+        f" {WINDOW_AFTER_CHANGE:g} s of a change {n['p50_ms']}/{n['p99_ms']} ms. Worst minute"
+        f" p99 / steady p99 = **{r['worst_minute_p99_ratio']}** (target <= 3). RSS after"
+        f" warm-up (minute 2 -> last): {r['rss_drift_mb']:+.1f} MB.\n"
+    )
+    return head + "\n".join(rows) + "\n" + tail
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("mode", choices=("soak", "storm"))
+    p.add_argument("--seconds", type=float)
+    p.add_argument("--rate", type=float, default=300.0)
+    p.add_argument("--change-every", type=float, default=30.0)
+    p.add_argument("--roles", type=int, default=10000)
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p.add_argument("--tag", default="")
+    args = p.parse_args(argv)
+    if args.seconds is None:
+        args.seconds = float(os.environ.get("SOAK_SECONDS", "600")) if args.mode == "soak" else 20.0
+    if not (1 <= args.seconds <= 3600 and 1 <= args.rate <= 2000):
+        p.error("--seconds must be 1..3600 and --rate 1..2000")
+    work = Path(tempfile.mkdtemp(prefix=f"authz-{args.mode}-"))
+    started = datetime.now(UTC)
+    try:
+        result = run_soak(args, work) if args.mode == "soak" else run_storm(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result.update(
+        started=started.isoformat(timespec="seconds"),
+        command=" ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        machine=f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
+        rate=args.rate,
+        seconds=args.seconds,
+        roles=args.roles,
+    )
+    if result["mode"] == "soak":
+        steady = result["steady"]["p99_ms"] or 1
+        worst = max((m["p99_ms"] or 0) for m in result["minutes"])
+        result["worst_minute_p99_ratio"] = round(worst / steady, 2)
+        rss = [m["rss_mb"] for m in result["minutes"] if m["rss_mb"] is not None]
+        result["rss_drift_mb"] = (rss[-1] - rss[1]) if len(rss) > 2 else 0.0
+        result["met"] = not result["overall"]["errors"] and result["worst_minute_p99_ratio"] <= 3.0
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = f"{args.mode}{args.tag}-{stamp}"
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / f"{name}.md").write_text(markdown(result))
+    print(markdown(result))
+    return 0 if result.get("met") else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
