@@ -18,6 +18,8 @@ from authz import cli_params
 from authz.cedar.schema import validate_translation
 from authz.cedar.translate import Translation, translate_policies
 from authz.cli_output import add_output_options, emit
+from authz.cli_paging import add_arguments as add_paging_arguments
+from authz.cli_paging import paginate_all
 from authz.engine.simulate import simulate_custom_policy
 from authz.errors import AuthzError, MalformedPolicyDocument, ValidationError
 from authz.iam.model import PolicyType
@@ -83,6 +85,17 @@ def simulate_flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _pages(request: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Every page of a simulation (or ``--max-items`` results and a ``NextToken``)."""
+    return paginate_all(
+        simulate_custom_policy,
+        request,
+        max_items=args.max_items,
+        starting_token=args.starting_token,
+        page_size=args.page_size,
+    )
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     flags = simulate_flags(args)
     if any(v is not None for v in flags.values()) or args.cli_input_json is None:
@@ -91,13 +104,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             if not request.get(required):
                 flag = "--policy-input-list" if required == "PolicyInputList" else "--action-names"
                 raise ValidationError(f"{flag} (or `{required}` in --cli-input-json) is required")
-        emit(simulate_custom_policy(request), args)
+        emit(_pages(request, args), args)
         return 0
     requests, lines = _requests(read_input(args.cli_input_json, "--cli-input-json"))
     status = 0
     for request in requests:
         try:
-            response = simulate_custom_policy(request)
+            response = _pages(request, args)
         except AuthzError as err:
             if not lines:
                 raise
@@ -213,6 +226,7 @@ def add_simulate_flags(p: argparse.ArgumentParser) -> None:
         help="context keys: ContextKeyName=k,ContextKeyValues=v1,v2,ContextKeyType=string "
         "(shorthand, one per item) or JSON",
     )
+    add_paging_arguments(p)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from authz import cli_params
 from authz.cli_output import add_output_options, emit
+from authz.cli_paging import paginate_all
 from authz.cli_policy import add_simulate_flags, simulate_flags
 from authz.errors import Problem, RepositoryError, ValidationError
 from authz.repo.importer import import_authorization_details, role_durations
@@ -125,7 +126,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except RepositoryError as err:
         _print_problems(err.problems, False)
         return 1
-    emit(simulate_principal_policy(snapshot, payload), args)
+    pages = paginate_all(
+        lambda request: simulate_principal_policy(snapshot, request),
+        payload,
+        max_items=args.max_items,
+        starting_token=args.starting_token,
+        page_size=args.page_size,
+    )
+    emit(pages, args)
     return 0
 
 

@@ -126,14 +126,18 @@ def large_policy(tag: str, chars: int) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
-def simulate_loop(server: ServerProcess, calls: int, documents: int, chars: int) -> dict[str, Any]:
+def simulate_loop(
+    server: ServerProcess, calls: int, documents: int, chars: int, sample_every: int = 0
+) -> dict[str, Any]:
     """``calls`` SimulateCustomPolicy calls, each with ``documents`` distinct policies of about
-    ``chars`` characters (so each call's input is new to every cache)."""
+    ``chars`` characters (so each call's input is new to every cache); the server's RSS (KiB)
+    every ``sample_every`` calls."""
     from authz.client import AuthzClient
     from authz.errors import AuthzError
 
     refused = 0
     errors: dict[str, int] = {}
+    samples: list[tuple[int, int]] = []
     started = time.perf_counter()
     with AuthzClient(server.target, server.credentials(), timeout=60) as client:
         for n in range(calls):
@@ -148,6 +152,8 @@ def simulate_loop(server: ServerProcess, calls: int, documents: int, chars: int)
             except AuthzError as err:
                 refused += 1
                 errors[err.code] = errors.get(err.code, 0) + 1
+            if sample_every and (n + 1) % sample_every == 0:
+                samples.append((n + 1, rss_kib(server.pid)))
     return {
         "calls": calls,
         "documents_per_call": documents,
@@ -155,6 +161,7 @@ def simulate_loop(server: ServerProcess, calls: int, documents: int, chars: int)
         "request_kib": round(documents * chars / 1024, 1),
         "refused": refused,
         "errors": errors,
+        "rss_kib_samples": samples,
         "seconds": round(time.perf_counter() - started, 2),
     }
 
@@ -185,6 +192,7 @@ def run_memory_loops(
     chars: int = 131072,
     resource_chars: int = 2048,
     settings: Mapping[str, object] | None = None,
+    sample_every: int = 0,
 ) -> dict[str, Any]:
     """Both loops against one fresh server; RSS (KiB) before, after each loop, and the peak."""
     with authz_serve(workdir, repo, settings) as server:
@@ -192,7 +200,7 @@ def run_memory_loops(
         simulate_loop(server, 1, 1, 2048)
         authorize_loop(server, 1, 64)
         before = rss_kib(server.pid)
-        sim = simulate_loop(server, simulate_calls, documents, chars)
+        sim = simulate_loop(server, simulate_calls, documents, chars, sample_every)
         after_simulate = rss_kib(server.pid)
         auth = authorize_loop(server, authorize_calls, resource_chars)
         after_authorize = rss_kib(server.pid)

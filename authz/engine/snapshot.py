@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+from authz import deadline
 from authz.engine.cache import DEFAULT_BYTES, DEFAULT_SIZE, DecisionCache, Shape, request_shape
 from authz.engine.decision import Decision, Layer
 from authz.engine.evaluate import CALLER_POLICY_CACHE_BYTES, Evaluator, principal_keys
@@ -293,6 +294,7 @@ def authorize(
     Answered from the snapshot's decision cache when an equivalent request was decided
     before (not with a ``resource_policy`` override: SimulatePrincipalPolicy).
     ``normalized``: ``context`` is already ``normalize_context``'s output (not copied)."""
+    deadline.check("deciding")  # batches of session callers decide item by item
     cache = snapshot.decisions
     shape = None
     ctx = _normalized(context, normalized)
