@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 REPO ?= policies
 LISTEN ?= 127.0.0.1:50051
 
-.PHONY: setup run test test-deep check lint typecheck proto proto-check bench bench-load bench-reload soak clean
+.PHONY: setup run test test-deep fuzz check lint typecheck proto proto-check bench bench-load bench-reload soak clean
 
 setup: $(STAMP)
 
@@ -29,7 +29,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-deep: $(STAMP)
-	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -m "deep or not deep" tests/differential
+	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -m "deep or not deep" -p no:randomly tests/differential
+
+# >= 100,000 inputs over every fuzz target (2 processes; see tests/fuzz/run.py); the report goes
+# to benchmarks/results/fuzz-<date>.json. FUZZ_ARGS="--differential 10000" for a shorter run.
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.run --jobs 2 --out benchmarks/results $(FUZZ_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check authz tests benchmarks

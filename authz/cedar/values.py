@@ -48,11 +48,22 @@ def cedar_decimal(value: Decimal) -> str | None:
     return f"{value.quantize(_FOUR):f}"
 
 
+_EPOCH_ORIGIN = datetime(1970, 1, 1, tzinfo=UTC)
+# The latest instant Cedar's ``datetime`` holds: an epoch date beyond it (12 digits reach year
+# 33658) reads as this in the typed request context, so it orders after every literal.
+LAST_CEDAR_DATETIME = "9999-12-31T23:59:59.999Z"
+
+
 def parse_date(text: str) -> datetime | None:
-    """W3C ISO-8601 profiles (``YYYY`` … ``YYYY-MM-DDThh:mm:ss.sTZD``) or epoch seconds."""
+    """W3C ISO-8601 profiles (``YYYY`` … ``YYYY-MM-DDThh:mm:ss.sTZD``) or epoch seconds. An
+    epoch past ``datetime``'s range (year 9999) is a valid date that this type cannot hold:
+    None here, ``date_seconds`` reads it."""
     text = text.strip()
     if _EPOCH.match(text) and len(text) != 4:
-        return datetime.fromtimestamp(int(text), tz=UTC)
+        try:
+            return _EPOCH_ORIGIN + timedelta(seconds=int(text))
+        except OverflowError:
+            return None
     match = _DATE.match(text)
     if match is None:
         return None
@@ -71,6 +82,20 @@ def parse_date(text: str) -> datetime | None:
     except (ValueError, OverflowError):
         return None
     return stamp.astimezone(UTC)
+
+
+def date_seconds(text: str) -> Decimal | None:
+    """A date (as ``parse_date`` reads it) as exact seconds since the epoch, any year an epoch
+    number can name: what the Python oracle compares."""
+    stripped = text.strip()
+    if _EPOCH.match(stripped) and len(stripped) != 4:
+        return Decimal(int(stripped))
+    stamp = parse_date(stripped)
+    if stamp is None:
+        return None
+    delta = stamp - _EPOCH_ORIGIN
+    whole = Decimal(delta.days * 86_400 + delta.seconds)
+    return whole + Decimal(delta.microseconds) / 1_000_000
 
 
 def _zone(text: str | None) -> timezone:
