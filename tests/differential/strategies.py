@@ -17,6 +17,7 @@ Resource or NotAction in trust policies, variables only where §4.6 allows them,
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import lru_cache, wraps
 from typing import Any, TypedDict
@@ -477,3 +478,44 @@ def trust_policies_and_requests(draw: Draw) -> tuple[Json, Json]:
 def _ordered(policies: Json) -> Json:
     keys = ("identity", "groups", "resource", "permissions_boundary", "session", "scp")
     return {key: policies[key] for key in keys if key != "groups" or policies[key]}
+
+
+# --- several requests against one policy set (as cedar-drt's generators do) -------------
+
+
+@_memo
+@st.composite
+def _more_requests(draw: Draw, request_json: str, trust: bool) -> list[Json]:
+    """1-3 further requests of the same caller: another action and context, and (authorize)
+    another resource of the same account and partition."""
+    first = json.loads(request_json)
+    out = []
+    for _ in range(draw(st.integers(1, 3))):
+        request = dict(first)
+        if trust:
+            context = draw(contexts())
+            context["sts:RoleSessionName"] = draw(st.sampled_from(p.USERS + p.SESSIONS))
+            if draw(st.booleans()):
+                context["sts:ExternalId"] = draw(st.sampled_from(("ext-1", "ext-2")))
+            request["action"] = draw(st.sampled_from(_TRUST_ACTIONS))
+        else:
+            context = draw(contexts())
+            account = first["resource"]["account"]
+            partition = first["resource"]["arn"].split(":")[1]
+            arn = draw(st.sampled_from(p.resource_arns(account, partition)))
+            request["action"] = draw(st.sampled_from(p.ACTIONS * 4 + p.EXTRA_ACTIONS))
+            request["resource"] = {"arn": arn, "account": account}
+        request["context"] = context
+        out.append(request)
+    return out
+
+
+@st.composite
+def policy_sets_and_requests(draw: Draw, trust: bool = False) -> tuple[Json, list[Json]]:
+    """``(policies, requests)``: one generated policy set (the expensive part to draw) and
+    2-4 requests against it — the first as ``policies_and_requests`` (or the trust variant)
+    draws it, the others varying action, resource and context."""
+    base = trust_policies_and_requests() if trust else policies_and_requests()
+    policies, request = draw(base)
+    more = draw(_more_requests(json.dumps(request, sort_keys=True), trust))
+    return policies, [request, *more]

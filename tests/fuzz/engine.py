@@ -2,9 +2,12 @@
 tally (inputs, rejected, crashes, mismatches, inputs slower than the target's bound, the
 slowest input). A check never stops the run: every input is tried, every failure recorded.
 
-Owns ``Tally``, ``Finding`` and ``drive``. A check returns None (fine), ``REJECTED`` (an input
-the product refused as documented: counted, not compared) or a ``Finding`` (a mismatch); any
-exception it lets through is a crash.
+Owns ``Tally``, ``Finding`` and ``drive``. A check returns None (one case, fine), a number
+(that many cases checked, fine: a differential input carries several requests), ``REJECTED``
+(an input the product refused as documented: counted, not compared) or a ``Finding`` (a
+mismatch); any exception it lets through is a crash. Time bounds apply to the CPU time an
+input takes (the process's, so an in-process server's threads count): the machine is shared,
+and wall time measures the neighbours; both slowest times are reported.
 """
 
 from __future__ import annotations
@@ -44,17 +47,24 @@ class Tally:
     target: str
     bound_seconds: float
     inputs: int = 0
+    cases: int = 0  # checked cases (a differential input holds several)
     rejected: int = 0
     crashes: int = 0
     mismatches: int = 0
     over_bound: int = 0
     seconds: float = 0.0
-    slowest_seconds: float = 0.0
+    slowest_seconds: float = 0.0  # CPU time
     slowest_input: str = ""
+    slowest_wall_seconds: float = 0.0
     findings: list[dict[str, Any]] = field(default_factory=list)
 
-    def record(self, value: Any, elapsed: float, outcome: Any) -> None:
+    def record(self, value: Any, elapsed: float, outcome: Any, wall: float = 0.0) -> None:
         self.inputs += 1
+        self.slowest_wall_seconds = max(self.slowest_wall_seconds, wall)
+        if isinstance(outcome, int) and not isinstance(outcome, bool):
+            self.cases += outcome
+        elif outcome != REJECTED:
+            self.cases += 1
         if elapsed > self.slowest_seconds:
             self.slowest_seconds, self.slowest_input = elapsed, describe(value, 500)
         if elapsed > self.bound_seconds:
@@ -74,7 +84,16 @@ class Tally:
             self.findings.append({**asdict(finding), "input": describe(finding.input)})
 
     def merge(self, other: Tally) -> None:
-        for name in ("inputs", "rejected", "crashes", "mismatches", "over_bound", "seconds"):
+        self.slowest_wall_seconds = max(self.slowest_wall_seconds, other.slowest_wall_seconds)
+        for name in (
+            "inputs",
+            "cases",
+            "rejected",
+            "crashes",
+            "mismatches",
+            "over_bound",
+            "seconds",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.slowest_seconds > self.slowest_seconds:
             self.slowest_seconds, self.slowest_input = other.slowest_seconds, other.slowest_input
@@ -96,21 +115,21 @@ def drive(
     base_seed: int,
     *,
     time_limit: float | None = None,
-    count_rejected: bool = True,
+    count_cases: bool = False,
 ) -> Tally:
     """Run ``check`` on generated inputs (in chunks of ``CHUNK``, seeds ``base_seed``,
-    ``base_seed + 1``, …) until ``budget`` inputs ran (not counting rejected ones unless
-    ``count_rejected``) or ``time_limit`` seconds have passed."""
+    ``base_seed + 1``, …) until ``budget`` inputs ran (checked cases if ``count_cases``) or
+    ``time_limit`` seconds have passed."""
     started = time.monotonic()
     chunk = 0
 
     def done() -> int:
-        return tally.inputs - (0 if count_rejected else tally.rejected)
+        return tally.cases if count_cases else tally.inputs
 
     while done() < budget:
         if time_limit is not None and time.monotonic() - started > time_limit:
             break
-        remaining = min(CHUNK, budget - done())
+        remaining = max(1, min(CHUNK, (budget - done()) // (3 if count_cases else 1)))
 
         @seed(base_seed + chunk)
         @settings(
@@ -123,16 +142,16 @@ def drive(
         )
         @given(strategy)
         def one(value: Any) -> None:
-            begin = time.perf_counter()
+            begin, begin_cpu = time.perf_counter(), time.process_time()
             try:
                 outcome = check(value)
             except Exception as err:  # a crash: recorded, the run goes on
                 outcome = crash(err)
                 outcome.input = value
-            elapsed = time.perf_counter() - begin
+            cpu, wall = time.process_time() - begin_cpu, time.perf_counter() - begin
             if isinstance(outcome, Finding) and outcome.input is None:
                 outcome.input = value
-            tally.record(value, elapsed, outcome)
+            tally.record(value, cpu, outcome, wall)
 
         before = tally.inputs
         one()

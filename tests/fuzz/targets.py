@@ -5,9 +5,10 @@
                 and decide: only the project's documented errors (``AuthzError``) may be
                 raised; a document the parser accepts must translate and decide without
                 errors.
-``authorize`` / ``trust``  the differential run: generated policies and requests through the
-                reference evaluator and the product path (tests/differential/compare.py):
-                decision, failing layer and deciding statements must be equal.
+``authorize`` / ``trust``  the differential run: a generated policy set and 2-4 requests
+                through the reference evaluator and the product path
+                (tests/differential/compare.py): decision, failing layer and deciding
+                statements must be equal for each request (a case).
 ``rpc``         random protobuf messages for every RPC, sent to a real server on 127.0.0.1
                 (tests/fuzz/rpc.py): no INTERNAL / UNKNOWN status, ever.
 ``repo``        a copy of the example repository with random, mutated or added files
@@ -32,12 +33,13 @@ from authz.iam.model import AuthRequest, Caller, CallerKind, PolicyLayers, Polic
 from authz.iam.parse import parse_policy
 from tests.differential import pools as p
 from tests.differential.compare import compare, is_rejected, write_case
-from tests.differential.strategies import policies_and_requests, trust_policies_and_requests
+from tests.differential.strategies import policy_sets_and_requests
 from tests.fuzz.engine import REJECTED, Finding
 from tests.fuzz.values import documents
 
-# Seconds one input may take (generation excluded). Generous on a shared 2-core machine; a
-# backtracking matcher or an unbounded loop blows through them by orders of magnitude.
+# CPU seconds one input may take (generation excluded; a differential input holds up to four
+# cases). Generous; a backtracking matcher or an unbounded loop blows through them by orders of
+# magnitude.
 BOUNDS = {"policy": 1.0, "authorize": 1.0, "trust": 1.0, "rpc": 2.0, "repo": 10.0}
 
 EVALUATOR = Evaluator(cache_size=256)
@@ -59,12 +61,22 @@ _LAYER = {
 }
 
 
-def policy_inputs() -> st.SearchStrategy[tuple[Any, PolicyType, str, str]]:
-    return st.tuples(
-        documents(),
-        st.sampled_from(tuple(PolicyType)),
-        st.sampled_from(p.ACTIONS + p.EXTRA_ACTIONS + ("sts:AssumeRole",)),
-        st.sampled_from(p.resource_arns(p.ACCOUNT_A) + p.resource_arns(p.ACCOUNT_B, "aws-cn")),
+_KIND = {PolicyType.RESOURCE: "resource", PolicyType.TRUST: "trust"}  # others: identity-like
+
+
+@st.composite
+def policy_inputs(draw: st.DrawFn) -> tuple[Any, PolicyType, str, str]:
+    """(document, policy type, action, resource): mostly a document built for its type (so
+    that it gets past the parser to translation and evaluation), now and then any."""
+    ptype = draw(st.sampled_from(tuple(PolicyType)))
+    kind = _KIND.get(ptype, "identity") if draw(st.integers(0, 4)) else None
+    return (
+        draw(documents(kind)),
+        ptype,
+        draw(st.sampled_from(p.ACTIONS + p.EXTRA_ACTIONS + ("sts:AssumeRole",))),
+        draw(
+            st.sampled_from(p.resource_arns(p.ACCOUNT_A) + p.resource_arns(p.ACCOUNT_B, "aws-cn"))
+        ),
     )
 
 
@@ -97,18 +109,20 @@ def check_policy(value: tuple[Any, PolicyType, str, str]) -> Any:
     return None
 
 
-def _differential(trust: bool) -> Callable[[tuple[dict[str, Any], dict[str, Any]]], Any]:
-    def check(pair: tuple[dict[str, Any], dict[str, Any]]) -> Any:
-        policies, request = pair
+def _differential(trust: bool) -> Callable[[tuple[dict[str, Any], list[dict[str, Any]]]], Any]:
+    def check(value: tuple[dict[str, Any], list[dict[str, Any]]]) -> Any:
+        policies, requests = value
         if is_rejected(policies, trust):
             return REJECTED
-        mismatch = compare(policies, request, trust=trust)
-        if mismatch is None:
-            return None
-        if _WRITTEN[0] < WRITE_CASES:  # the first few become case files to review and keep
-            _WRITTEN[0] += 1
-            write_case(mismatch, note="found by make fuzz")
-        return Finding("mismatch", mismatch.describe())
+        for request in requests:
+            mismatch = compare(policies, request, trust=trust)
+            if mismatch is None:
+                continue
+            if _WRITTEN[0] < WRITE_CASES:  # the first few become case files to review, keep
+                _WRITTEN[0] += 1
+                write_case(mismatch, note="found by make fuzz")
+            return Finding("mismatch", mismatch.describe())
+        return len(requests)
 
     return check
 
@@ -118,9 +132,9 @@ def target(name: str) -> tuple[st.SearchStrategy[Any], Callable[[Any], Any]]:
     if name == "policy":
         return policy_inputs(), check_policy
     if name == "authorize":
-        return policies_and_requests(), _differential(False)
+        return policy_sets_and_requests(), _differential(False)
     if name == "trust":
-        return trust_policies_and_requests(), _differential(True)
+        return policy_sets_and_requests(trust=True), _differential(True)
     if name == "rpc":
         from tests.fuzz import rpc
 

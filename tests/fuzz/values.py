@@ -133,8 +133,9 @@ _KINDS = ("identity", "resource", "trust")
 
 
 @st.composite
-def valid_documents(draw: st.DrawFn) -> Json:
-    kind = draw(st.sampled_from(_KINDS))
+def valid_documents(draw: st.DrawFn, kind: str | None = None) -> Json:
+    """A valid document of ``kind`` (identity, resource or trust; any when None)."""
+    kind = kind or draw(st.sampled_from(_KINDS))
     if kind == "trust":
         return draw(policies_of(kind="trust", actions=("sts:AssumeRole", "sts:TagSession")))
     return draw(policies_of(kind=kind))
@@ -171,9 +172,9 @@ def _replace(node: Json, path: tuple[Any, ...], value: Json, delete: bool) -> Js
 
 
 @st.composite
-def mutated_documents(draw: st.DrawFn) -> Json:
+def mutated_documents(draw: st.DrawFn, kind: str | None = None) -> Json:
     """A valid document with 1-3 nodes replaced by random JSON, deleted or wrapped in a list."""
-    doc = draw(valid_documents())
+    doc = draw(valid_documents(kind))
     for _ in range(draw(st.integers(1, 3))):
         paths = _paths(doc)
         path = draw(st.sampled_from(paths))
@@ -193,13 +194,32 @@ def mutated_documents(draw: st.DrawFn) -> Json:
 
 
 @st.composite
-def document_texts(draw: st.DrawFn) -> str:
+def gently_mutated_documents(draw: st.DrawFn, kind: str | None = None) -> Json:
+    """A valid document with 1-3 string leaves replaced by other strings (edge values, pool
+    values, random text): often still valid, so it reaches translation and evaluation."""
+    doc = draw(valid_documents(kind))
+    for _ in range(draw(st.integers(1, 3))):
+        leaves = [path for path in _paths(doc) if isinstance(_at(doc, path), str)]
+        if not leaves:
+            break
+        doc = _replace(doc, draw(st.sampled_from(leaves)), draw(text()), False)
+    return doc
+
+
+def _at(node: Json, path: tuple[Any, ...]) -> Json:
+    for step in path:
+        node = node[step]
+    return node
+
+
+@st.composite
+def document_texts(draw: st.DrawFn, kind: str | None = None) -> str:
     """Document text: a valid or mutated document serialised, then maybe cut, spliced with
     random text or given a duplicate key; or random text outright."""
     how = draw(st.sampled_from(("valid", "mutated", "cut", "splice", "duplicate", "random")))
     if how == "random":
         return str(draw(st.one_of(text(), st.text(max_size=200))))
-    doc = draw(valid_documents() if how == "valid" else mutated_documents())
+    doc = draw(valid_documents(kind) if how == "valid" else mutated_documents(kind))
     raw = json.dumps(doc)
     if how == "cut":
         return raw[: draw(st.integers(0, len(raw)))]
@@ -211,13 +231,14 @@ def document_texts(draw: st.DrawFn) -> str:
     return raw
 
 
-def documents() -> st.SearchStrategy[Json]:
-    """A policy document as an object (valid, mutated or random JSON) or as text."""
+def documents(kind: str | None = None) -> st.SearchStrategy[Json]:
+    """A policy document (based on ``kind``, any when None) as an object (valid, gently or
+    roughly mutated, random JSON) or as text."""
     return st.one_of(
-        valid_documents(),
-        mutated_documents(),
-        mutated_documents(),
+        valid_documents(kind),
+        gently_mutated_documents(kind),
+        gently_mutated_documents(kind),
+        mutated_documents(kind),
         json_values(),
-        document_texts(),
-        document_texts(),
+        document_texts(kind),
     )
