@@ -64,19 +64,46 @@ def shorthand(value: str, what: str, keys: Sequence[str], list_keys: Iterable[st
     lists = set(list_keys)
     out: dict[str, Any] = {}
     current: str | None = None
-    for token in value.split(","):
+    for token in _tokens(value):
         name, eq, rest = token.partition("=")
+        rest = _unquote(rest)
         if eq and name in keys:
             if name in out:
                 raise ValidationError(f"{what} `{value}`: `{name}` is given twice")
             current = name
             out[name] = [rest] if name in lists else rest
         elif current in lists:
-            out[current].append(token)
+            out[current].append(_unquote(token))
         else:
             expected = ", ".join(f"{k}=…" for k in keys)
             raise ValidationError(f"{what} `{value}`: expected {expected}")
     return out
+
+
+def _tokens(value: str) -> list[str]:
+    """Split shorthand on commas outside single or double quotes (the AWS CLI's rule, so
+    ``ContextKeyValues='a,b'`` is one value)."""
+    tokens: list[str] = []
+    current: list[str] = []
+    quote = ""
+    for ch in value:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == ",":
+            tokens.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    tokens.append("".join(current))
+    return tokens
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
 
 
 def context_entries(values: Sequence[str]) -> list[Any]:

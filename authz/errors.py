@@ -44,6 +44,13 @@ class ValidationError(AuthzError):
     http_status = 400
 
 
+class InvalidInput(ValidationError):
+    """IAM's code for a request whose parameters do not fit together (e.g. a simulation
+    ``ResourcePolicy`` without the ``CallerArn`` its Principal needs)."""
+
+    code = "InvalidInput"
+
+
 class MalformedPolicyDocument(AuthzError):
     """A policy document is not valid. ``location`` names document, statement and JSON path."""
 

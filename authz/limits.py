@@ -141,14 +141,15 @@ def check_simulation(request: Mapping[str, Any], limits: RequestLimits) -> None:
         check_count(documents, limits.max_simulation_policies, _camel(field))
         for i, text in enumerate(documents, 1):
             check_length(str(text), MAX_POLICY_DOCUMENT_CHARS, f"{_camel(field)}.{i}")
-    levels = _list(request, "ServiceControlPolicyLevels")
-    check_count(levels, limits.max_simulation_policies, "serviceControlPolicyLevels")
-    for n, level in enumerate(levels, 1):
-        documents = level.get("PolicyInputList", []) if isinstance(level, Mapping) else level
-        where = f"serviceControlPolicyLevels.{n}.policyInputList"
-        check_count(documents, limits.max_simulation_policies, where)
-        for i, text in enumerate(documents, 1):
-            check_length(str(text), MAX_POLICY_DOCUMENT_CHARS, f"{where}.{i}")
+    for field in ("ServiceControlPolicyLevels", "ResourceControlPolicyLevels"):
+        levels = _list(request, field)
+        check_count(levels, limits.max_simulation_policies, _camel(field))
+        for n, level in enumerate(levels, 1):
+            documents = level.get("PolicyInputList", []) if isinstance(level, Mapping) else level
+            where = f"{_camel(field)}.{n}.policyInputList"
+            check_count(documents, limits.max_simulation_policies, where)
+            for i, text in enumerate(documents, 1):
+                check_length(str(text), MAX_POLICY_DOCUMENT_CHARS, f"{where}.{i}")
     policy = request.get("ResourcePolicy")
     if isinstance(policy, str):
         check_length(policy, MAX_POLICY_DOCUMENT_CHARS, "resourcePolicy")

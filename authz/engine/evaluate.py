@@ -85,7 +85,7 @@ def principal_keys(caller: Caller) -> dict[str, ContextValue]:
         out["aws:principalarn"] = caller.entity_arn
     if caller.account:
         out["aws:principalaccount"] = caller.account
-    if caller.user_name is not None:
+    if caller.user_name:
         out["aws:username"] = caller.user_name
     userid = caller.account if caller.kind is CallerKind.ROOT else caller.unique_id
     if userid:

@@ -2,10 +2,14 @@
 
 Request: ``PolicyInputList``, ``PermissionsBoundaryPolicyInputList``, ``ActionNames``,
 ``ResourceArns``, ``ResourcePolicy``, ``ResourceOwner``, ``CallerArn``, ``ContextEntries``, plus
-the extensions ``SessionPolicyInputList`` and ``ServiceControlPolicyLevels`` (list of lists of
-JSON strings, root first). ``CallerArn`` may be a user, the account root, an assumed-role session
-(role ARN from the context key ``aws:PrincipalArn`` when given), a service principal name, or
-absent (anonymous). ``ContextKeyType`` only decides list vs. single value: each condition operator
+the extensions ``SessionPolicyInputList``, ``ServiceControlPolicyLevels`` and
+``ResourceControlPolicyLevels`` (lists of lists of JSON strings, root first). ``CallerArn`` may
+be a user, the account root, an assumed-role session (role ARN from the context key
+``aws:PrincipalArn`` when given) or a service principal name; absent, the identity policies are
+evaluated on their own for the bare policy holder (AWS), and a ``ResourcePolicy`` then is an
+``InvalidInput``. A resource ARN that names an account is owned by it (``ResourceOwner`` only
+for ARNs without one); ``sts:AssumeRole*`` on a role evaluates ``ResourcePolicy`` as its trust
+policy. ``ContextKeyType`` only decides list vs. single value: each condition operator
 reads the value itself. Bad input raises ``ValidationError`` / ``MalformedPolicyDocument``.
 
 ``simulate_principal_policy(snapshot, request)`` is the ``SimulatePrincipalPolicy`` variant over a
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from authz import deadline
 from authz.engine.decision import Decision, Layer
 from authz.engine.evaluate import ALL_LAYERS, Evaluator, default_evaluator
-from authz.errors import MalformedPolicyDocument, ValidationError
+from authz.errors import InvalidInput, MalformedPolicyDocument, ValidationError
 from authz.iam.model import (
     AuthRequest,
     Caller,
@@ -78,14 +82,19 @@ def simulate_custom_policy(
     resources = _strings(request, "ResourceArns") or ["*"]
     page = Page.of(request, len(actions) * len(resources))
     layers = _layers(request)
-    caller = caller_from_arn(request.get("CallerArn"), _context(request))
     context = _context(request)
+    caller = _custom_caller(request, context)
     owner = _owner(request.get("ResourceOwner"))
+    _resource_handling_option(request.get("ResourceHandlingOption"))
     engine = evaluator or default_evaluator()
 
     def decide(action: str, resource: str) -> dict[str, Any]:
-        auth = AuthRequest(caller, action, resource, owner, context)
-        decision = engine.evaluate(layers, auth, transient=ALL_LAYERS)
+        # the account a resource ARN names owns it; ResourceOwner only for ARNs without one;
+        # the bare policy holder (no CallerArn) is in the resource's account by definition
+        account = None if caller is POLICY_HOLDER else _arn_account(resource) or owner
+        auth = AuthRequest(caller, action, resource, account, context)
+        trust = layers.resource is not None and _is_trust_request(action, resource)
+        decision = engine.evaluate(layers, auth, trust=trust, transient=ALL_LAYERS)
         return _result(action, resource, decision)
 
     return paginate(page, actions, resources, decide, response_bytes)
@@ -181,6 +190,64 @@ def paginate(
     return response
 
 
+# The principal the PolicyInputList is attached to when the request names no CallerArn (AWS:
+# the identity policies are evaluated on their own, with no principal constraint): no ARN, no
+# unique id, no account; it is always in the resource's account.
+POLICY_HOLDER = Caller(CallerKind.USER)
+_TRUST_ACTIONS = frozenset(
+    {"sts:assumerole", "sts:assumerolewithsaml", "sts:assumerolewithwebidentity"}
+)
+_RESOURCE_HANDLING = frozenset(
+    {
+        "EC2-Classic-InstanceStore",
+        "EC2-Classic-EBS",
+        "EC2-VPC-InstanceStore",
+        "EC2-VPC-InstanceStore-Subnet",
+        "EC2-VPC-EBS",
+        "EC2-VPC-EBS-Subnet",
+    }
+)
+
+
+def _custom_caller(request: Mapping[str, Any], context: Mapping[str, ContextValue]) -> Caller:
+    """``CallerArn`` → the caller; without one, the bare policy holder. AWS requires
+    ``CallerArn`` with a ``ResourcePolicy`` (its Principal element needs a value)."""
+    arn = request.get("CallerArn")
+    if arn is None or arn == "":
+        if request.get("ResourcePolicy"):
+            raise InvalidInput(
+                "CallerArn is required when a ResourcePolicy is given: the resource policy's "
+                "Principal element needs a caller to match"
+            )
+        return POLICY_HOLDER
+    return caller_from_arn(arn, context)
+
+
+def _arn_account(resource: str) -> str | None:
+    parts = resource.split(":", 5)
+    return parts[4] if len(parts) == 6 and _ACCOUNT.match(parts[4]) else None
+
+
+def _is_trust_request(action: str, resource: str) -> bool:
+    """AssumeRole* on a role: the ResourcePolicy is that role's trust policy (spec §3.5)."""
+    parts = resource.split(":", 5)
+    return (
+        action.lower() in _TRUST_ACTIONS
+        and len(parts) == 6
+        and parts[2] == "iam"
+        and parts[5].startswith("role/")
+    )
+
+
+def _resource_handling_option(value: object) -> None:
+    if value is None or value == "" or value in _RESOURCE_HANDLING:
+        return
+    raise ValidationError(
+        f"1 validation error detected: Value '{value}' at 'resourceHandlingOption' failed to "
+        f"satisfy constraint: Member must be one of {', '.join(sorted(_RESOURCE_HANDLING))}"
+    )
+
+
 def source_type(layer: Layer, policy: str, *, repository: bool = False) -> str:
     """``SourcePolicyType``: the custom-policy wording, or AWS's PolicySourceType for
     repository policies (named by ARN or ``<account>:<kind>/<name>/inline/<policy>``)."""
@@ -255,20 +322,7 @@ def _layers(request: Mapping[str, Any]) -> PolicyLayers:
     resource_text = request.get("ResourcePolicy")
     if resource_text is not None and not isinstance(resource_text, str):
         raise ValidationError("parameter `ResourcePolicy` must be a string")
-    levels = request.get("ServiceControlPolicyLevels") or []
-    if not isinstance(levels, list) or not all(isinstance(level, list) for level in levels):
-        raise ValidationError("parameter `ServiceControlPolicyLevels` must be a list of lists")
-    scp = tuple(
-        tuple(
-            _parse(
-                _text(t, "ServiceControlPolicyLevels"),
-                PolicyType.SCP,
-                f"ServiceControlPolicyLevels.{n}.{i}",
-            )
-            for i, t in enumerate(level, 1)
-        )
-        for n, level in enumerate(levels, 1)
-    )
+    scp = _levels(request, "ServiceControlPolicyLevels", PolicyType.SCP)
     return PolicyLayers(
         identity=_policies(request, "PolicyInputList", PolicyType.IDENTITY),
         resource=_parse(resource_text, PolicyType.RESOURCE, "ResourcePolicy")
@@ -277,7 +331,30 @@ def _layers(request: Mapping[str, Any]) -> PolicyLayers:
         boundary=boundaries[0] if boundaries else None,
         session=_policies(request, "SessionPolicyInputList", PolicyType.SESSION),
         scp=scp,
+        rcp=_levels(request, "ResourceControlPolicyLevels", PolicyType.RCP),
     )
+
+
+def _levels(
+    request: Mapping[str, Any], name: str, ptype: PolicyType
+) -> tuple[tuple[Policy, ...], ...]:
+    """Organization policy levels, root first: each a list of JSON strings, or (the gRPC
+    shape) an object ``{"PolicyInputList": [...]}``."""
+    levels = request.get(name) or []
+    if not isinstance(levels, list):
+        raise ValidationError(f"parameter `{name}` must be a list of policy levels")
+    out = []
+    for n, level in enumerate(levels, 1):
+        if isinstance(level, Mapping):
+            level = level.get("PolicyInputList") or []
+        if not isinstance(level, list):
+            raise ValidationError(f"`{name}.{n}` must be a list of json policy strings")
+        out.append(
+            tuple(
+                _parse(_text(t, name), ptype, f"{name}.{n}.{i}") for i, t in enumerate(level, 1)
+            )
+        )
+    return tuple(out)
 
 
 def _text(value: object, name: str) -> str:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from authz._gen.authz.v1 import common_pb2 as authz_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61uthz/v1/simulator.proto\x12\x08\x61uthz.v1\x1a\x15\x61uthz/v1/common.proto\"h\n\x16SimulationContextEntry\x12\x18\n\x10\x63ontext_key_name\x18\x01 \x01(\t\x12\x1a\n\x12\x63ontext_key_values\x18\x02 \x03(\t\x12\x18\n\x10\x63ontext_key_type\x18\x03 \x01(\t\"6\n\x19ServiceControlPolicyLevel\x12\x19\n\x11policy_input_list\x18\x01 \x03(\t\"\xe7\x03\n\x1eSimulatePrincipalPolicyRequest\x12\x19\n\x11policy_source_arn\x18\x01 \x01(\t\x12\x19\n\x11policy_input_list\x18\x02 \x03(\t\x12.\n&permissions_boundary_policy_input_list\x18\x03 \x03(\t\x12\x14\n\x0c\x61\x63tion_names\x18\x04 \x03(\t\x12\x15\n\rresource_arns\x18\x05 \x03(\t\x12\x17\n\x0fresource_policy\x18\x06 \x01(\t\x12\x16\n\x0eresource_owner\x18\x07 \x01(\t\x12\x12\n\ncaller_arn\x18\x08 \x01(\t\x12\x39\n\x0f\x63ontext_entries\x18\t \x03(\x0b\x32 .authz.v1.SimulationContextEntry\x12 \n\x18resource_handling_option\x18\n \x01(\t\x12\x11\n\tmax_items\x18\x0b \x01(\x05\x12\x0e\n\x06marker\x18\x0c \x01(\t\x12!\n\x19session_policy_input_list\x18\r \x03(\t\x12J\n\x1dservice_control_policy_levels\x18\x0e \x03(\x0b\x32#.authz.v1.ServiceControlPolicyLevel\"\xc9\x03\n\x1bSimulateCustomPolicyRequest\x12\x19\n\x11policy_input_list\x18\x01 \x03(\t\x12.\n&permissions_boundary_policy_input_list\x18\x02 \x03(\t\x12\x14\n\x0c\x61\x63tion_names\x18\x03 \x03(\t\x12\x15\n\rresource_arns\x18\x04 \x03(\t\x12\x17\n\x0fresource_policy\x18\x05 \x01(\t\x12\x16\n\x0eresource_owner\x18\x06 \x01(\t\x12\x12\n\ncaller_arn\x18\x07 \x01(\t\x12\x39\n\x0f\x63ontext_entries\x18\x08 \x03(\x0b\x32 .authz.v1.SimulationContextEntry\x12 \n\x18resource_handling_option\x18\t \x01(\t\x12\x11\n\tmax_items\x18\n \x01(\x05\x12\x0e\n\x06marker\x18\x0b \x01(\t\x12!\n\x19session_policy_input_list\x18\x0c \x03(\t\x12J\n\x1dservice_control_policy_levels\x18\r \x03(\x0b\x32#.authz.v1.ServiceControlPolicyLevel\"?\n\x1bOrganizationsDecisionDetail\x12 \n\x18\x61llowed_by_organizations\x18\x01 \x01(\x08\"L\n!PermissionsBoundaryDecisionDetail\x12\'\n\x1f\x61llowed_by_permissions_boundary\x18\x01 \x01(\x08\"\xf0\x03\n\x10\x45valuationResult\x12\x18\n\x10\x65val_action_name\x18\x01 \x01(\t\x12\x1a\n\x12\x65val_resource_name\x18\x02 \x01(\t\x12\x15\n\reval_decision\x18\x03 \x01(\t\x12\x36\n\x12matched_statements\x18\x04 \x03(\x0b\x32\x1a.authz.v1.MatchedStatement\x12\x1e\n\x16missing_context_values\x18\x05 \x03(\t\x12L\n\x1dorganizations_decision_detail\x18\x06 \x01(\x0b\x32%.authz.v1.OrganizationsDecisionDetail\x12Y\n$permissions_boundary_decision_detail\x18\x07 \x01(\x0b\x32+.authz.v1.PermissionsBoundaryDecisionDetail\x12R\n\x15\x65val_decision_details\x18\x08 \x03(\x0b\x32\x33.authz.v1.EvaluationResult.EvalDecisionDetailsEntry\x1a:\n\x18\x45valDecisionDetailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x1fSimulatePrincipalPolicyResponse\x12\x36\n\x12\x65valuation_results\x18\x01 \x03(\x0b\x32\x1a.authz.v1.EvaluationResult\x12\x14\n\x0cis_truncated\x18\x02 \x01(\x08\x12\x0e\n\x06marker\x18\x03 \x01(\t\"|\n\x1cSimulateCustomPolicyResponse\x12\x36\n\x12\x65valuation_results\x18\x01 \x03(\x0b\x32\x1a.authz.v1.EvaluationResult\x12\x14\n\x0cis_truncated\x18\x02 \x01(\x08\x12\x0e\n\x06marker\x18\x03 \x01(\t\"[\n\x15ValidatePolicyRequest\x12)\n\x0bpolicy_type\x18\x01 \x01(\x0e\x32\x14.authz.v1.PolicyType\x12\x17\n\x0fpolicy_document\x18\x02 \x01(\t\"L\n\x16ValidatePolicyResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x12\n\nerror_code\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t*\xd5\x01\n\nPolicyType\x12\x1b\n\x17POLICY_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14POLICY_TYPE_IDENTITY\x10\x01\x12\x17\n\x13POLICY_TYPE_MANAGED\x10\x02\x12\x15\n\x11POLICY_TYPE_TRUST\x10\x03\x12\x18\n\x14POLICY_TYPE_RESOURCE\x10\x04\x12\x18\n\x14POLICY_TYPE_BOUNDARY\x10\x05\x12\x17\n\x13POLICY_TYPE_SESSION\x10\x06\x12\x13\n\x0fPOLICY_TYPE_SCP\x10\x07\x32\xbd\x02\n\x0fPolicySimulator\x12n\n\x17SimulatePrincipalPolicy\x12(.authz.v1.SimulatePrincipalPolicyRequest\x1a).authz.v1.SimulatePrincipalPolicyResponse\x12\x65\n\x14SimulateCustomPolicy\x12%.authz.v1.SimulateCustomPolicyRequest\x1a&.authz.v1.SimulateCustomPolicyResponse\x12S\n\x0eValidatePolicy\x12\x1f.authz.v1.ValidatePolicyRequest\x1a .authz.v1.ValidatePolicyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61uthz/v1/simulator.proto\x12\x08\x61uthz.v1\x1a\x15\x61uthz/v1/common.proto\"h\n\x16SimulationContextEntry\x12\x18\n\x10\x63ontext_key_name\x18\x01 \x01(\t\x12\x1a\n\x12\x63ontext_key_values\x18\x02 \x03(\t\x12\x18\n\x10\x63ontext_key_type\x18\x03 \x01(\t\"6\n\x19ServiceControlPolicyLevel\x12\x19\n\x11policy_input_list\x18\x01 \x03(\t\"\xe7\x03\n\x1eSimulatePrincipalPolicyRequest\x12\x19\n\x11policy_source_arn\x18\x01 \x01(\t\x12\x19\n\x11policy_input_list\x18\x02 \x03(\t\x12.\n&permissions_boundary_policy_input_list\x18\x03 \x03(\t\x12\x14\n\x0c\x61\x63tion_names\x18\x04 \x03(\t\x12\x15\n\rresource_arns\x18\x05 \x03(\t\x12\x17\n\x0fresource_policy\x18\x06 \x01(\t\x12\x16\n\x0eresource_owner\x18\x07 \x01(\t\x12\x12\n\ncaller_arn\x18\x08 \x01(\t\x12\x39\n\x0f\x63ontext_entries\x18\t \x03(\x0b\x32 .authz.v1.SimulationContextEntry\x12 \n\x18resource_handling_option\x18\n \x01(\t\x12\x11\n\tmax_items\x18\x0b \x01(\x05\x12\x0e\n\x06marker\x18\x0c \x01(\t\x12!\n\x19session_policy_input_list\x18\r \x03(\t\x12J\n\x1dservice_control_policy_levels\x18\x0e \x03(\x0b\x32#.authz.v1.ServiceControlPolicyLevel\"\x96\x04\n\x1bSimulateCustomPolicyRequest\x12\x19\n\x11policy_input_list\x18\x01 \x03(\t\x12.\n&permissions_boundary_policy_input_list\x18\x02 \x03(\t\x12\x14\n\x0c\x61\x63tion_names\x18\x03 \x03(\t\x12\x15\n\rresource_arns\x18\x04 \x03(\t\x12\x17\n\x0fresource_policy\x18\x05 \x01(\t\x12\x16\n\x0eresource_owner\x18\x06 \x01(\t\x12\x12\n\ncaller_arn\x18\x07 \x01(\t\x12\x39\n\x0f\x63ontext_entries\x18\x08 \x03(\x0b\x32 .authz.v1.SimulationContextEntry\x12 \n\x18resource_handling_option\x18\t \x01(\t\x12\x11\n\tmax_items\x18\n \x01(\x05\x12\x0e\n\x06marker\x18\x0b \x01(\t\x12!\n\x19session_policy_input_list\x18\x0c \x03(\t\x12J\n\x1dservice_control_policy_levels\x18\r \x03(\x0b\x32#.authz.v1.ServiceControlPolicyLevel\x12K\n\x1eresource_control_policy_levels\x18\x0e \x03(\x0b\x32#.authz.v1.ServiceControlPolicyLevel\"?\n\x1bOrganizationsDecisionDetail\x12 \n\x18\x61llowed_by_organizations\x18\x01 \x01(\x08\"L\n!PermissionsBoundaryDecisionDetail\x12\'\n\x1f\x61llowed_by_permissions_boundary\x18\x01 \x01(\x08\"\xf0\x03\n\x10\x45valuationResult\x12\x18\n\x10\x65val_action_name\x18\x01 \x01(\t\x12\x1a\n\x12\x65val_resource_name\x18\x02 \x01(\t\x12\x15\n\reval_decision\x18\x03 \x01(\t\x12\x36\n\x12matched_statements\x18\x04 \x03(\x0b\x32\x1a.authz.v1.MatchedStatement\x12\x1e\n\x16missing_context_values\x18\x05 \x03(\t\x12L\n\x1dorganizations_decision_detail\x18\x06 \x01(\x0b\x32%.authz.v1.OrganizationsDecisionDetail\x12Y\n$permissions_boundary_decision_detail\x18\x07 \x01(\x0b\x32+.authz.v1.PermissionsBoundaryDecisionDetail\x12R\n\x15\x65val_decision_details\x18\x08 \x03(\x0b\x32\x33.authz.v1.EvaluationResult.EvalDecisionDetailsEntry\x1a:\n\x18\x45valDecisionDetailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x7f\n\x1fSimulatePrincipalPolicyResponse\x12\x36\n\x12\x65valuation_results\x18\x01 \x03(\x0b\x32\x1a.authz.v1.EvaluationResult\x12\x14\n\x0cis_truncated\x18\x02 \x01(\x08\x12\x0e\n\x06marker\x18\x03 \x01(\t\"|\n\x1cSimulateCustomPolicyResponse\x12\x36\n\x12\x65valuation_results\x18\x01 \x03(\x0b\x32\x1a.authz.v1.EvaluationResult\x12\x14\n\x0cis_truncated\x18\x02 \x01(\x08\x12\x0e\n\x06marker\x18\x03 \x01(\t\"[\n\x15ValidatePolicyRequest\x12)\n\x0bpolicy_type\x18\x01 \x01(\x0e\x32\x14.authz.v1.PolicyType\x12\x17\n\x0fpolicy_document\x18\x02 \x01(\t\"L\n\x16ValidatePolicyResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x12\n\nerror_code\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t*\xd5\x01\n\nPolicyType\x12\x1b\n\x17POLICY_TYPE_UNSPECIFIED\x10\x00\x12\x18\n\x14POLICY_TYPE_IDENTITY\x10\x01\x12\x17\n\x13POLICY_TYPE_MANAGED\x10\x02\x12\x15\n\x11POLICY_TYPE_TRUST\x10\x03\x12\x18\n\x14POLICY_TYPE_RESOURCE\x10\x04\x12\x18\n\x14POLICY_TYPE_BOUNDARY\x10\x05\x12\x17\n\x13POLICY_TYPE_SESSION\x10\x06\x12\x13\n\x0fPOLICY_TYPE_SCP\x10\x07\x32\xbd\x02\n\x0fPolicySimulator\x12n\n\x17SimulatePrincipalPolicy\x12(.authz.v1.SimulatePrincipalPolicyRequest\x1a).authz.v1.SimulatePrincipalPolicyResponse\x12\x65\n\x14SimulateCustomPolicy\x12%.authz.v1.SimulateCustomPolicyRequest\x1a&.authz.v1.SimulateCustomPolicyResponse\x12S\n\x0eValidatePolicy\x12\x1f.authz.v1.ValidatePolicyRequest\x1a .authz.v1.ValidatePolicyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVALUATIONRESULT_EVALDECISIONDETAILSENTRY']._loaded_options = None
   _globals['_EVALUATIONRESULT_EVALDECISIONDETAILSENTRY']._serialized_options = b'8\001'
-  _globals['_POLICYTYPE']._serialized_start=2242
-  _globals['_POLICYTYPE']._serialized_end=2455
+  _globals['_POLICYTYPE']._serialized_start=2319
+  _globals['_POLICYTYPE']._serialized_end=2532
   _globals['_SIMULATIONCONTEXTENTRY']._serialized_start=61
   _globals['_SIMULATIONCONTEXTENTRY']._serialized_end=165
   _globals['_SERVICECONTROLPOLICYLEVEL']._serialized_start=167
@@ -43,23 +43,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIMULATEPRINCIPALPOLICYREQUEST']._serialized_start=224
   _globals['_SIMULATEPRINCIPALPOLICYREQUEST']._serialized_end=711
   _globals['_SIMULATECUSTOMPOLICYREQUEST']._serialized_start=714
-  _globals['_SIMULATECUSTOMPOLICYREQUEST']._serialized_end=1171
-  _globals['_ORGANIZATIONSDECISIONDETAIL']._serialized_start=1173
-  _globals['_ORGANIZATIONSDECISIONDETAIL']._serialized_end=1236
-  _globals['_PERMISSIONSBOUNDARYDECISIONDETAIL']._serialized_start=1238
-  _globals['_PERMISSIONSBOUNDARYDECISIONDETAIL']._serialized_end=1314
-  _globals['_EVALUATIONRESULT']._serialized_start=1317
-  _globals['_EVALUATIONRESULT']._serialized_end=1813
-  _globals['_EVALUATIONRESULT_EVALDECISIONDETAILSENTRY']._serialized_start=1755
-  _globals['_EVALUATIONRESULT_EVALDECISIONDETAILSENTRY']._serialized_end=1813
-  _globals['_SIMULATEPRINCIPALPOLICYRESPONSE']._serialized_start=1815
-  _globals['_SIMULATEPRINCIPALPOLICYRESPONSE']._serialized_end=1942
-  _globals['_SIMULATECUSTOMPOLICYRESPONSE']._serialized_start=1944
-  _globals['_SIMULATECUSTOMPOLICYRESPONSE']._serialized_end=2068
-  _globals['_VALIDATEPOLICYREQUEST']._serialized_start=2070
-  _globals['_VALIDATEPOLICYREQUEST']._serialized_end=2161
-  _globals['_VALIDATEPOLICYRESPONSE']._serialized_start=2163
-  _globals['_VALIDATEPOLICYRESPONSE']._serialized_end=2239
-  _globals['_POLICYSIMULATOR']._serialized_start=2458
-  _globals['_POLICYSIMULATOR']._serialized_end=2775
+  _globals['_SIMULATECUSTOMPOLICYREQUEST']._serialized_end=1248
+  _globals['_ORGANIZATIONSDECISIONDETAIL']._serialized_start=1250
+  _globals['_ORGANIZATIONSDECISIONDETAIL']._serialized_end=1313
+  _globals['_PERMISSIONSBOUNDARYDECISIONDETAIL']._serialized_start=1315
+  _globals['_PERMISSIONSBOUNDARYDECISIONDETAIL']._serialized_end=1391
+  _globals['_EVALUATIONRESULT']._serialized_start=1394
+  _globals['_EVALUATIONRESULT']._serialized_end=1890
+  _globals['_EVALUATIONRESULT_EVALDECISIONDETAILSENTRY']._serialized_start=1832
+  _globals['_EVALUATIONRESULT_EVALDECISIONDETAILSENTRY']._serialized_end=1890
+  _globals['_SIMULATEPRINCIPALPOLICYRESPONSE']._serialized_start=1892
+  _globals['_SIMULATEPRINCIPALPOLICYRESPONSE']._serialized_end=2019
+  _globals['_SIMULATECUSTOMPOLICYRESPONSE']._serialized_start=2021
+  _globals['_SIMULATECUSTOMPOLICYRESPONSE']._serialized_end=2145
+  _globals['_VALIDATEPOLICYREQUEST']._serialized_start=2147
+  _globals['_VALIDATEPOLICYREQUEST']._serialized_end=2238
+  _globals['_VALIDATEPOLICYRESPONSE']._serialized_start=2240
+  _globals['_VALIDATEPOLICYRESPONSE']._serialized_end=2316
+  _globals['_POLICYSIMULATOR']._serialized_start=2535
+  _globals['_POLICYSIMULATOR']._serialized_end=2852
 # @@protoc_insertion_point(module_scope)

@@ -76,7 +76,7 @@ class SimulatePrincipalPolicyRequest(_message.Message):
     def __init__(self, policy_source_arn: _Optional[str] = ..., policy_input_list: _Optional[_Iterable[str]] = ..., permissions_boundary_policy_input_list: _Optional[_Iterable[str]] = ..., action_names: _Optional[_Iterable[str]] = ..., resource_arns: _Optional[_Iterable[str]] = ..., resource_policy: _Optional[str] = ..., resource_owner: _Optional[str] = ..., caller_arn: _Optional[str] = ..., context_entries: _Optional[_Iterable[_Union[SimulationContextEntry, _Mapping]]] = ..., resource_handling_option: _Optional[str] = ..., max_items: _Optional[int] = ..., marker: _Optional[str] = ..., session_policy_input_list: _Optional[_Iterable[str]] = ..., service_control_policy_levels: _Optional[_Iterable[_Union[ServiceControlPolicyLevel, _Mapping]]] = ...) -> None: ...
 
 class SimulateCustomPolicyRequest(_message.Message):
-    __slots__ = ("policy_input_list", "permissions_boundary_policy_input_list", "action_names", "resource_arns", "resource_policy", "resource_owner", "caller_arn", "context_entries", "resource_handling_option", "max_items", "marker", "session_policy_input_list", "service_control_policy_levels")
+    __slots__ = ("policy_input_list", "permissions_boundary_policy_input_list", "action_names", "resource_arns", "resource_policy", "resource_owner", "caller_arn", "context_entries", "resource_handling_option", "max_items", "marker", "session_policy_input_list", "service_control_policy_levels", "resource_control_policy_levels")
     POLICY_INPUT_LIST_FIELD_NUMBER: _ClassVar[int]
     PERMISSIONS_BOUNDARY_POLICY_INPUT_LIST_FIELD_NUMBER: _ClassVar[int]
     ACTION_NAMES_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +90,7 @@ class SimulateCustomPolicyRequest(_message.Message):
     MARKER_FIELD_NUMBER: _ClassVar[int]
     SESSION_POLICY_INPUT_LIST_FIELD_NUMBER: _ClassVar[int]
     SERVICE_CONTROL_POLICY_LEVELS_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_CONTROL_POLICY_LEVELS_FIELD_NUMBER: _ClassVar[int]
     policy_input_list: _containers.RepeatedScalarFieldContainer[str]
     permissions_boundary_policy_input_list: _containers.RepeatedScalarFieldContainer[str]
     action_names: _containers.RepeatedScalarFieldContainer[str]
@@ -103,7 +104,8 @@ class SimulateCustomPolicyRequest(_message.Message):
     marker: str
     session_policy_input_list: _containers.RepeatedScalarFieldContainer[str]
     service_control_policy_levels: _containers.RepeatedCompositeFieldContainer[ServiceControlPolicyLevel]
-    def __init__(self, policy_input_list: _Optional[_Iterable[str]] = ..., permissions_boundary_policy_input_list: _Optional[_Iterable[str]] = ..., action_names: _Optional[_Iterable[str]] = ..., resource_arns: _Optional[_Iterable[str]] = ..., resource_policy: _Optional[str] = ..., resource_owner: _Optional[str] = ..., caller_arn: _Optional[str] = ..., context_entries: _Optional[_Iterable[_Union[SimulationContextEntry, _Mapping]]] = ..., resource_handling_option: _Optional[str] = ..., max_items: _Optional[int] = ..., marker: _Optional[str] = ..., session_policy_input_list: _Optional[_Iterable[str]] = ..., service_control_policy_levels: _Optional[_Iterable[_Union[ServiceControlPolicyLevel, _Mapping]]] = ...) -> None: ...
+    resource_control_policy_levels: _containers.RepeatedCompositeFieldContainer[ServiceControlPolicyLevel]
+    def __init__(self, policy_input_list: _Optional[_Iterable[str]] = ..., permissions_boundary_policy_input_list: _Optional[_Iterable[str]] = ..., action_names: _Optional[_Iterable[str]] = ..., resource_arns: _Optional[_Iterable[str]] = ..., resource_policy: _Optional[str] = ..., resource_owner: _Optional[str] = ..., caller_arn: _Optional[str] = ..., context_entries: _Optional[_Iterable[_Union[SimulationContextEntry, _Mapping]]] = ..., resource_handling_option: _Optional[str] = ..., max_items: _Optional[int] = ..., marker: _Optional[str] = ..., session_policy_input_list: _Optional[_Iterable[str]] = ..., service_control_policy_levels: _Optional[_Iterable[_Union[ServiceControlPolicyLevel, _Mapping]]] = ..., resource_control_policy_levels: _Optional[_Iterable[_Union[ServiceControlPolicyLevel, _Mapping]]] = ...) -> None: ...
 
 class OrganizationsDecisionDetail(_message.Message):
     __slots__ = ("allowed_by_organizations",)
