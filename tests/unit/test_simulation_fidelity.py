@@ -31,8 +31,10 @@ def _only(response: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.parametrize(("when", "expected"), [("2019-04-25T11:00:00Z", "allowed"),
-                                                ("2014-04-25T11:00:00Z", "implicitDeny")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [("2019-04-25T11:00:00Z", "allowed"), ("2014-04-25T11:00:00Z", "implicitDeny")],
+)
 def test_the_aws_cli_example_without_a_caller(when: str, expected: str) -> None:
     response = simulate_custom_policy(
         {
@@ -45,7 +47,7 @@ def test_the_aws_cli_example_without_a_caller(when: str, expected: str) -> None:
                     "ContextKeyType": "date",
                 }
             ],
-        }  # fmt: skip
+        }
     )
     result = _only(response)
     assert (result["EvalResourceName"], result["EvalDecision"]) == ("*", expected)
