@@ -350,9 +350,7 @@ def _levels(
         if not isinstance(level, list):
             raise ValidationError(f"`{name}.{n}` must be a list of json policy strings")
         out.append(
-            tuple(
-                _parse(_text(t, name), ptype, f"{name}.{n}.{i}") for i, t in enumerate(level, 1)
-            )
+            tuple(_parse(_text(t, name), ptype, f"{name}.{n}.{i}") for i, t in enumerate(level, 1))
         )
     return tuple(out)
 
