@@ -281,6 +281,8 @@ def _result(action: str, resource: str, decision: Decision) -> dict[str, Any]:
             for m in decision.matched
         ],
         "MissingContextValues": list(decision.missing_context),
+        # extension (as in SimulatePrincipalPolicy): the layer that refused, None when allowed
+        "FailingLayer": decision.failing_layer.value if decision.failing_layer else None,
     }
 
 
@@ -491,5 +493,4 @@ def _principal_result(
             "AllowedByPermissionsBoundary": failing is not Layer.BOUNDARY
         }
     result["Revision"] = revision
-    result["FailingLayer"] = failing.value if failing is not None else None
     return result
