@@ -147,8 +147,8 @@ def test_vector_simulation_equals_enforcement(case: Json) -> None:
         pytest.skip("no repository or simulation form for this case (see the module docstring)")
     enforced, simulated = both
     assert enforced == simulated, case["id"]
-    assert enforced["decision"] == {"Allow": "allowed", "ExplicitDeny": "explicitDeny",
-                                    "ImplicitDeny": "implicitDeny"}[case["expected"]["decision"]]  # fmt: skip
+    wire = {"Allow": "allowed", "ExplicitDeny": "explicitDeny", "ImplicitDeny": "implicitDeny"}
+    assert enforced["decision"] == wire[case["expected"]["decision"]]
 
 
 _COMPARED: list[int] = []
