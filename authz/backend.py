@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from authz.engine import simulate
@@ -19,8 +20,14 @@ from authz.engine.cache import request_shape
 from authz.engine.decision import Decision
 from authz.engine.reload import Reloader, SnapshotHolder
 from authz.engine.simulate import simulate_principal_policy
-from authz.engine.snapshot import Snapshot, authorize, authorize_batch
-from authz.errors import InvalidClientTokenId, MalformedPolicyDocument
+from authz.engine.snapshot import Snapshot, authorize, authorize_batch, build_snapshot
+from authz.errors import (
+    InvalidClientTokenId,
+    MalformedPolicyDocument,
+    RepositoryError,
+    Throttling,
+    ValidationError,
+)
 from authz.iam.model import Caller, CallerKind, ContextValue, PolicyType, normalize_context
 from authz.iam.parse import parse_policy
 from authz.server.ports import (
@@ -32,6 +39,7 @@ from authz.server.ports import (
     CallerIdentityResult,
     CallOrigin,
     Identity,
+    PreviewResult,
     ReloadResult,
     StatusResult,
     ValidatePolicyResult,
@@ -55,6 +63,7 @@ class AuthzBackend:
         keyring: KeyRing,
         credentials: CredentialStore,
         service_principals: Mapping[str, str] | None = None,
+        audit_log: Path | None = None,
     ) -> None:
         self.reloader = reloader
         self.holder: SnapshotHolder = reloader.holder
@@ -63,6 +72,7 @@ class AuthzBackend:
         self.keyring = keyring
         self.credentials = credentials
         self.service_principals = dict(service_principals or {})
+        self.audit_log = audit_log
 
     # -- authentication ----------------------------------------------------------------------
     def authenticate_access_key(self, key_id: str, secret: str) -> Identity:
@@ -199,11 +209,34 @@ class AuthzBackend:
         return ValidatePolicyResult(True)
 
     # -- PolicyAdmin -------------------------------------------------------------------------
-    def reload(self, identity: Identity) -> ReloadResult:
-        outcome = self.reloader.reload_requested(timeout=120)  # Throttling when over the rate
+    def reload(self, identity: Identity, *, force: bool = False) -> ReloadResult:
+        # Throttling when over the rate
+        outcome = self.reloader.reload_requested(timeout=120, force=force)
         if outcome is None:
             return ReloadResult(self.current_revision(), False, "reload still running")
         return ReloadResult(outcome.revision, outcome.changed, outcome.error, outcome.problems)
+
+    def preview_reload(
+        self, identity: Identity, *, source: str, max_requests: int, max_seconds: float
+    ) -> PreviewResult:
+        from authz.engine import diff
+
+        if not self.reloader.limiter.take():  # a build of the whole repository, like Reload
+            raise Throttling("Rate exceeded: PreviewReload shares the Reload rate limit")
+        serving = self.holder.current
+        try:
+            candidate = build_snapshot(self.reloader.root, git=False)
+        except RepositoryError as err:
+            return PreviewResult(None, tuple(err.problems))
+        if source == "audit":
+            if self.audit_log is None:
+                raise ValidationError("the server writes no audit log (audit_log is not set)")
+            requests = diff.requests_from_audit(_tail_lines(self.audit_log), max_requests)
+        else:
+            requests = diff.generated_requests((serving, candidate), max_requests)
+        return PreviewResult(
+            diff.diff_snapshots(serving, candidate, requests, max_seconds=max_seconds)
+        )
 
     def status(self, identity: Identity | None) -> StatusResult:
         snapshot = self.holder.peek()
@@ -298,3 +331,20 @@ def request_context(context: Mapping[str, Any]) -> dict[str, ContextValue]:
 
 def _claims(identity: Identity) -> SessionClaims | None:
     return identity.session if isinstance(identity.session, SessionClaims) else None
+
+
+AUDIT_TAIL_BYTES = 64 * 1024 * 1024
+
+
+def _tail_lines(path: Path) -> list[str]:
+    """The last ``AUDIT_TAIL_BYTES`` of the audit log, as lines (a partial first line is
+    dropped)."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - AUDIT_TAIL_BYTES))
+            data = handle.read()
+    except OSError as err:
+        raise ValidationError(f"cannot read the audit log: {err.strerror or err}") from err
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return lines[1:] if size > AUDIT_TAIL_BYTES else lines

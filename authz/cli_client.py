@@ -189,7 +189,7 @@ def refusal_text(
 
 def _reload(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        resp = client.reload()
+        resp = client.reload(force=args.force)
     problems = _problem_dicts(resp.problems)
     doc = {
         "Revision": resp.revision,
@@ -202,6 +202,25 @@ def _reload(args: argparse.Namespace) -> int:
         print(refusal_text(resp.revision, problems, resp.error), file=sys.stderr)
         return 1
     return 0
+
+
+def _preview_reload(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        resp = client.preview_reload(
+            audit_log=args.audit_log, max_requests=args.max_requests, max_seconds=args.max_seconds
+        )
+    doc = MessageToDict(resp, always_print_fields_with_no_presence=True)
+    emit(doc, args)
+    if resp.problems:
+        problems = _problem_dicts(resp.problems)
+        print(refusal_text("", problems, "the candidate does not build"), file=sys.stderr)
+        return EXIT_NEGATIVE
+    partial = "" if resp.complete else " (partial)"
+    print(
+        f"{len(resp.changed)} of {resp.requests_replayed} decision(s) change{partial}",
+        file=sys.stderr,
+    )
+    return EXIT_NEGATIVE if resp.changed else EXIT_OK
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -285,7 +304,31 @@ def register(subparsers: Any) -> None:
         epilog=epilog,
         formatter_class=fmt,
     )
+    reload.add_argument(
+        "--force",
+        action="store_true",
+        help="activate even when the change alters more decisions than max_changed_decisions",
+    )
     reload.set_defaults(handler=_reload)
+    preview = subparsers.add_parser(
+        "preview-reload",
+        help="PolicyAdmin PreviewReload: every decision the repository on disk would change "
+        "(exit 1 when any does)",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
+    preview.add_argument(
+        "--audit-log",
+        action="store_true",
+        help="replay the server's audit log instead of generated requests",
+    )
+    preview.add_argument(
+        "--max-requests", type=int, default=0, help="at most this many requests (server default)"
+    )
+    preview.add_argument(
+        "--max-seconds", type=float, default=0.0, help="time budget (server default 60)"
+    )
+    preview.set_defaults(handler=_preview_reload)
     status = subparsers.add_parser(
         "status",
         help="PolicyAdmin GetStatus: revision, counts, the last reload's refusal",
@@ -293,7 +336,7 @@ def register(subparsers: Any) -> None:
         formatter_class=fmt,
     )
     status.set_defaults(handler=_status)
-    for parser in (ar, gci, check, reload, status):
+    for parser in (ar, gci, check, reload, status, preview):
         parser.add_argument("--target", default=DEFAULT_TARGET, help="host:port of the server")
         parser.add_argument(
             "--timeout", type=float, default=10.0, help="seconds to wait for an answer"

@@ -10,6 +10,7 @@ failed, 2 bad input (AWS-style error JSON on stderr). Must not import grpc.
     authz test --repo DIR [--json] [--quiet]
     authz import --authorization-details FILE --account ID --out DIR [--roles FILE] [--dry-run]
     authz simulate-principal-policy --repo DIR --cli-input-json FILE
+    authz diff --repo OLD --candidate NEW [--requests AUDIT_LOG]   (exit 1: decisions change)
 """
 
 from __future__ import annotations
@@ -137,6 +138,32 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from authz.engine.diff import diff_snapshots, generated_requests, requests_from_audit
+    from authz.engine.snapshot import build_snapshot
+
+    try:
+        old = build_snapshot(Path(args.repo), git=False)
+        new = build_snapshot(Path(args.candidate), git=False)
+    except RepositoryError as err:
+        _print_problems(err.problems, False)
+        return 1
+    if args.requests:
+        text = cli_params.read_text(args.requests, "--requests")
+        requests = requests_from_audit(text.splitlines(), args.limit)
+    else:
+        requests = generated_requests((old, new), args.limit)
+    report = diff_snapshots(old, new, requests, max_seconds=args.max_seconds)
+    emit(report.as_dict(), args)
+    changed = len(report.changed)
+    state = "" if report.complete else " (partial: time budget reached)"
+    print(
+        f"{changed} of {report.requests} decision(s) change{state} in {report.seconds:.2f}s",
+        file=sys.stderr,
+    )
+    return 1 if changed else 0
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("validate", help="validate a policy repository (all problems)")
     p.add_argument("--repo", required=True, help="repository directory")
@@ -173,6 +200,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_output_options(p)
     p.set_defaults(handler=cmd_import)
+
+    p = subparsers.add_parser(
+        "diff",
+        help="preview a policy change: every decision that differs between two repositories "
+        "(exit 1 when any does)",
+    )
+    p.add_argument("--repo", required=True, help="the repository serving now")
+    p.add_argument("--candidate", required=True, help="the repository about to serve")
+    p.add_argument(
+        "--requests",
+        metavar="FILE",
+        help="an audit log (JSON lines; Authorize and AssumeRole events are replayed); default: "
+        "requests generated from every principal x the actions its policies name",
+    )
+    p.add_argument("--limit", type=int, default=200_000, help="at most this many distinct requests")
+    p.add_argument(
+        "--max-seconds", type=float, default=None, help="stop after this long (a partial report)"
+    )
+    add_output_options(p)
+    p.set_defaults(handler=cmd_diff)
 
     p = subparsers.add_parser(
         "simulate-principal-policy", help="SimulatePrincipalPolicy against a repository"

@@ -51,6 +51,10 @@ class Settings:
     reload_rpc_per_second: float = 1.0  # Reload RPC token bucket (<= 0: unlimited)
     reload_rpc_burst: int = 5
     wait_for_valid_repo: bool = False
+    # Reload gate: refuse an activation that changes more decisions than this (replayed on
+    # requests generated from every principal x its policies' actions); None = no limit.
+    # `authz reload --force` (Reload with force) activates anyway.
+    max_changed_decisions: int | None = None
     decision_cache_size: int = 65536
     partition_cache_size: int = 4096
     # Limits (docs/operations.md, "Limits"): request sizes, deadlines, memory in bytes.
@@ -157,6 +161,8 @@ def _check(s: Settings) -> None:
             raise ValidationError(f"{name} must be at least 1, got {getattr(s, name)}")
     if s.max_request_seconds < 0:
         raise ValidationError(f"max_request_seconds must be >= 0, got {s.max_request_seconds}")
+    if s.max_changed_decisions is not None and s.max_changed_decisions < 0:
+        raise ValidationError(f"max_changed_decisions must be >= 0, got {s.max_changed_decisions}")
     if s.workers < 1:
         raise ValidationError(f"workers must be at least 1, got {s.workers}")
     if (s.tls_cert is None) != (s.tls_key is None):

@@ -49,6 +49,7 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
         rpc_burst=settings.reload_rpc_burst,
         decision_cache_bytes=settings.decision_cache_bytes,
         caller_policy_cache_bytes=settings.caller_policy_cache_bytes,
+        max_changed_decisions=settings.max_changed_decisions,
     )
     holder = reloader.holder
 
@@ -75,6 +76,7 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
         keyring,
         CredentialStore(settings.credentials_file),
         settings.service_principals,
+        audit_log=settings.audit_log,
     )
     if start:
         if settings.watch:

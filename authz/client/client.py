@@ -284,8 +284,21 @@ class AuthzClient:
         )
 
     # -- PolicyAdmin --------------------------------------------------------------------
-    def reload(self) -> admin_pb2.ReloadResponse:
-        return self._call(self._admin.Reload, admin_pb2.ReloadRequest(), admin_pb2.ReloadResponse)
+    def reload(self, *, force: bool = False) -> admin_pb2.ReloadResponse:
+        return self._call(
+            self._admin.Reload, admin_pb2.ReloadRequest(force=force), admin_pb2.ReloadResponse
+        )
+
+    def preview_reload(
+        self, *, audit_log: bool = False, max_requests: int = 0, max_seconds: float = 0.0
+    ) -> admin_pb2.PreviewReloadResponse:
+        source = (
+            admin_pb2.REPLAY_SOURCE_AUDIT_LOG if audit_log else admin_pb2.REPLAY_SOURCE_GENERATED
+        )
+        request = admin_pb2.PreviewReloadRequest(
+            source=source, max_requests=max_requests, max_seconds=max_seconds
+        )
+        return self._call(self._admin.PreviewReload, request, admin_pb2.PreviewReloadResponse)
 
     def get_status(self) -> admin_pb2.GetStatusResponse:
         return self._call(

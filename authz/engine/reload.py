@@ -165,12 +165,15 @@ class Reloader:
         poll_interval: float = 1.0,
         rpc_rate: float = 1.0,
         rpc_burst: int = 5,
+        max_changed_decisions: int | None = None,
     ) -> None:
         if trigger not in TRIGGERS:
             raise ValidationError(f"reload_trigger must be one of {', '.join(TRIGGERS)}")
         self.root = Path(root)
         self.holder = holder if holder is not None else SnapshotHolder()
         self.gate_tests = gate_tests
+        self.max_changed_decisions = max_changed_decisions
+        self._forced = False  # the next build skips the changed-decisions gate
         self.cooldown = cooldown
         self.trigger = trigger
         self.marker = marker
@@ -215,14 +218,19 @@ class Reloader:
             gate.building = True
         return self._drain()
 
-    def reload_requested(self, *, timeout: float | None = None) -> ReloadOutcome | None:
+    def reload_requested(
+        self, *, timeout: float | None = None, force: bool = False
+    ) -> ReloadOutcome | None:
         """The Reload RPC: rate limited (``Throttling`` when refused), then as ``reload``; a
-        call made while a build runs waits for the next build, which covers it."""
+        call made while a build runs waits for the next build, which covers it. ``force``:
+        that build activates even past ``max_changed_decisions``."""
         if not self.limiter.take():
             raise Throttling(
                 f"Rate exceeded: Reload is limited to {self.limiter.rate:g} per second "
                 f"(burst {self.limiter.burst}); the repository is also reloaded when it changes"
             )
+        if force:
+            self._forced = True
         return self.reload(wait=True, timeout=timeout)
 
     def fire(self) -> None:
@@ -365,6 +373,7 @@ class Reloader:
         started = time.perf_counter()
         when = datetime.now(UTC)
         current = self.holder.peek()
+        forced, self._forced = self._forced, False
         try:
             published = self._probe() if self.trigger == "marker" else None
             if current is not None and published is not None and published == self._published:
@@ -380,6 +389,8 @@ class Reloader:
                 outcome = ReloadOutcome(True, current.revision, changed=False)
             else:
                 self._run_gate(snapshot)
+                if current is not None and not forced:
+                    self._run_change_gate(current, snapshot)
                 self.holder.swap(snapshot)
                 outcome = ReloadOutcome(True, snapshot.revision, changed=True)
             self._published = published
@@ -398,6 +409,16 @@ class Reloader:
         failures = failure_problems(run_repo_tests(snapshot))
         if failures:
             raise RepositoryError(failures)
+
+    def _run_change_gate(self, current: Snapshot, snapshot: Snapshot) -> None:
+        limit = self.max_changed_decisions
+        if limit is None:
+            return
+        from authz.engine.diff import change_gate_problems  # only when the gate is on
+
+        problems = change_gate_problems(current, snapshot, limit)
+        if problems:
+            raise RepositoryError(problems)
 
     def _failure(
         self, current: Snapshot | None, problems: tuple[Problem, ...], message: str

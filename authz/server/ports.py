@@ -19,10 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from authz.engine.decision import Decision
 from authz.errors import Problem
+
+if TYPE_CHECKING:
+    from authz.engine.diff import DiffReport
 from authz.iam.model import Caller, ContextValue, PolicyType
 from authz.sts.assume_role import AssumeRoleParams as AssumeRoleParams
 
@@ -112,6 +115,14 @@ class ReloadResult:
     changed: bool
     error: str | None = None
     problems: tuple[Problem, ...] = ()  # every problem / failing policy test when refused
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewResult:
+    """PreviewReload: the diff report, or the candidate's problems when it does not build."""
+
+    report: DiffReport | None
+    problems: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +218,14 @@ class Backend(Protocol):
         ...
 
     # -- PolicyAdmin ------------------------------------------------------------------------
-    def reload(self, identity: Identity) -> ReloadResult: ...
+    def reload(self, identity: Identity, *, force: bool = False) -> ReloadResult: ...
+
+    def preview_reload(
+        self, identity: Identity, *, source: str, max_requests: int, max_seconds: float
+    ) -> PreviewResult:
+        """Build the repository on disk aside and diff it against the serving snapshot;
+        ``source`` is ``generated`` or ``audit``."""
+        ...
 
     def status(self, identity: Identity | None) -> StatusResult:
         """``identity`` is ``None`` when the metrics exporter asks for cache statistics."""

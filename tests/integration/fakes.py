@@ -22,6 +22,7 @@ from authz.server.ports import (
     CallerIdentityResult,
     CallOrigin,
     Identity,
+    PreviewResult,
     ReloadResult,
     StatusResult,
     ValidatePolicyResult,
@@ -201,11 +202,17 @@ class FakeBackend:
         return ValidatePolicyResult(valid=True)
 
     # -- admin -------------------------------------------------------------------------------
-    def reload(self, identity: Identity) -> ReloadResult:
+    def reload(self, identity: Identity, *, force: bool = False) -> ReloadResult:
         self._enter("reload")
         self.revision = "rev-2"
         self.is_ready = True
         return ReloadResult(revision=self.revision, changed=True)
+
+    def preview_reload(
+        self, identity: Identity, *, source: str, max_requests: int, max_seconds: float
+    ) -> PreviewResult:
+        self._enter("preview_reload")
+        return PreviewResult(None, ())
 
     def status(self, identity: Identity | None) -> StatusResult:
         self._enter("status")

@@ -44,6 +44,11 @@ class PolicyAdminStub:
                 request_serializer=authz_dot_v1_dot_admin__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=authz_dot_v1_dot_admin__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
+        self.PreviewReload = channel.unary_unary(
+                '/authz.v1.PolicyAdmin/PreviewReload',
+                request_serializer=authz_dot_v1_dot_admin__pb2.PreviewReloadRequest.SerializeToString,
+                response_deserializer=authz_dot_v1_dot_admin__pb2.PreviewReloadResponse.FromString,
+                _registered_method=True)
 
 
 class PolicyAdminServicer:
@@ -64,6 +69,15 @@ class PolicyAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PreviewReload(self, request, context):
+        """Builds the repository as it is on disk now (without activating it), replays requests
+        against the serving snapshot and the candidate, and lists every decision that changes,
+        with the deciding statements on each side. IAM action `authz:PreviewReload`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PolicyAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +90,11 @@ def add_PolicyAdminServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=authz_dot_v1_dot_admin__pb2.GetStatusRequest.FromString,
                     response_serializer=authz_dot_v1_dot_admin__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'PreviewReload': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewReload,
+                    request_deserializer=authz_dot_v1_dot_admin__pb2.PreviewReloadRequest.FromString,
+                    response_serializer=authz_dot_v1_dot_admin__pb2.PreviewReloadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +151,33 @@ class PolicyAdmin:
             '/authz.v1.PolicyAdmin/GetStatus',
             authz_dot_v1_dot_admin__pb2.GetStatusRequest.SerializeToString,
             authz_dot_v1_dot_admin__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewReload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authz.v1.PolicyAdmin/PreviewReload',
+            authz_dot_v1_dot_admin__pb2.PreviewReloadRequest.SerializeToString,
+            authz_dot_v1_dot_admin__pb2.PreviewReloadResponse.FromString,
             options,
             channel_credentials,
             insecure,
