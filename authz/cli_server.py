@@ -1,5 +1,9 @@
 """``authz serve``: run the gRPC server on a policy repository (one process, or ``--workers N``
-processes sharing the port with SO_REUSEPORT)."""
+processes sharing the port with SO_REUSEPORT).
+
+Start-up problems (an unusable path, no signing keys) are one line on stderr and exit 255, found
+before any worker starts. A missing key ring is generated only with ``--dev-generate-keys`` /
+``generate_keys = true``."""
 
 from __future__ import annotations
 
@@ -13,13 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from authz.cli_output import EXIT_OTHER
-from authz.config import load_settings
+from authz.config import StartupError, check_paths, load_settings
 from authz.server.logs import configure_logging
 from authz.server.workers import run_workers
-from authz.wiring import worker
+from authz.wiring import open_keyring, worker
 
 
 def _serve(args: argparse.Namespace) -> int:
+    try:
+        return _serve_checked(args)
+    except StartupError as err:
+        print(f"authz serve: {err}", file=sys.stderr)
+        return EXIT_OTHER
+
+
+def _serve_checked(args: argparse.Namespace) -> int:
     settings = load_settings(
         args.config,
         repo=args.repo,
@@ -32,12 +44,17 @@ def _serve(args: argparse.Namespace) -> int:
         audit_log=args.audit_log,
         wait_for_valid_repo=True if args.wait_for_valid_repo else None,
         watch=False if args.no_watch else None,
+        drain_seconds=args.drain_seconds,
+        shutdown_grace_seconds=args.shutdown_grace_seconds,
+        generate_keys=True if args.dev_generate_keys else None,
     )
     problem = port_taken(settings.listen)
     if problem is not None:
         print(f"authz serve: {problem}", file=sys.stderr)
         return EXIT_OTHER
+    check_paths(settings)
     configure_logging(logging.INFO)
+    open_keyring(settings)  # once, before any worker: every worker then loads the same ring
     logging.getLogger("authz").info(
         "serving %s on %s with %d worker(s)", settings.repo, settings.listen, settings.workers
     )
@@ -83,4 +100,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--wait-for-valid-repo", action="store_true",
                    help="on a broken repository keep waiting instead of exiting")  # fmt: skip
     p.add_argument("--no-watch", action="store_true", help="do not watch the repository")
+    p.add_argument(
+        "--drain-seconds",
+        type=float,
+        help="on SIGTERM, seconds of serving on with health NOT_SERVING (default 5)",
+    )
+    p.add_argument(
+        "--shutdown-grace-seconds",
+        type=float,
+        help="then, seconds accepted calls get to finish (default 10)",
+    )
+    p.add_argument(
+        "--dev-generate-keys",
+        action="store_true",
+        help="development only: create signing keys when --keys-dir has none",
+    )
     p.set_defaults(handler=_serve)

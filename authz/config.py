@@ -7,6 +7,7 @@ error that names the key (a typo must never silently fall back to a default).
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -17,17 +18,40 @@ from authz.limits import RequestLimits
 from authz.sts.assume_role import TtlPolicy
 
 
+class StartupError(Exception):
+    """A setting that cannot work (a missing directory, an unreadable file, no signing keys):
+    ``authz serve`` prints it as one line and exits 2, without a traceback."""
+
+
 @dataclass(frozen=True)
 class Settings:
     repo: Path = Path("policies")
     listen: str = "127.0.0.1:50051"
     workers: int = 1
     pin_workers: bool = False  # worker i runs on CPU i (mod the CPUs the server may use)
+    # Admission (docs/operations.md, "Overload"): max_threads calls held from arrival, of which
+    # max_concurrent_rpcs run at once; the others wait at most admission_wait_ms, then
+    # Throttling. One caller runs at most max_concurrent_per_caller (0: three quarters).
     max_threads: int = 64
     max_concurrent_rpcs: int = 60
+    max_concurrent_per_caller: int = 0
+    admission_wait_ms: int = 100
+    # Stopping: health NOT_SERVING, drain_seconds of serving on, then accepted calls get
+    # shutdown_grace_seconds to finish.
+    drain_seconds: float = 5.0
+    shutdown_grace_seconds: float = 10.0
+    # Connection hygiene (docs/operations.md, "Connections").
+    request_read_timeout_ms: int = 5000
+    max_stalled_reads_per_peer: int = 8
+    max_concurrent_streams: int = 100
+    max_connections: int = 1000
+    max_connection_idle_seconds: float = 300.0
+    max_connection_age_seconds: float = 1800.0
+    max_connection_age_grace_seconds: float = 30.0
     max_message_bytes: int = 4 * 1024 * 1024
     max_batch_size: int = 1000
     keys_dir: Path = Path(".authz-local/keys")
+    generate_keys: bool = False  # development only: create a key ring when keys_dir has none
     credentials_file: Path = Path(".authz-local/credentials.json")
     mfa_file: Path = Path(".authz-local/mfa.json")  # virtual MFA devices; key in <file>.key
     issuer: str = "authz"
@@ -87,6 +111,8 @@ class Settings:
 
 _PATHS = {"repo", "keys_dir", "credentials_file", "mfa_file", "audit_log", "tls_cert", "tls_key",
           "tls_client_ca"}  # fmt: skip
+_FLOATS = {"drain_seconds", "shutdown_grace_seconds", "max_connection_idle_seconds",
+           "max_connection_age_seconds", "max_connection_age_grace_seconds"}  # fmt: skip
 _TTL_KEYS = {f.name for f in fields(TtlPolicy)}
 _POSITIVE = ("max_context_keys", "max_context_values", "max_context_value_chars",
              "max_context_bytes", "max_simulation_actions", "max_simulation_resources",
@@ -137,6 +163,8 @@ def _build(values: dict[str, Any], origin: str) -> Settings:
 def _coerce(key: str, value: Any) -> Any:
     if key in _PATHS:
         return Path(value)
+    if key in _FLOATS:
+        return float(value)
     if key == "trusted_proxies":
         return tuple(value)
     if key == "service_principals":
@@ -165,7 +193,62 @@ def _check(s: Settings) -> None:
         raise ValidationError(f"max_changed_decisions must be >= 0, got {s.max_changed_decisions}")
     if s.workers < 1:
         raise ValidationError(f"workers must be at least 1, got {s.workers}")
+    if not 0 < s.max_concurrent_rpcs <= s.max_threads:
+        raise ValidationError(
+            "max_concurrent_rpcs must be between 1 and max_threads "
+            f"({s.max_threads}), got {s.max_concurrent_rpcs}"
+        )
+    if s.max_concurrent_per_caller < 0 or s.admission_wait_ms < 0:
+        raise ValidationError("max_concurrent_per_caller and admission_wait_ms must be >= 0")
+    if s.drain_seconds < 0 or s.shutdown_grace_seconds < 0 or s.request_read_timeout_ms <= 0:
+        raise ValidationError(
+            "drain_seconds and shutdown_grace_seconds must be >= 0, request_read_timeout_ms > 0"
+        )
     if (s.tls_cert is None) != (s.tls_key is None):
         raise ValidationError("tls_cert and tls_key must be given together")
     if s.tls_client_ca is not None and s.tls_cert is None:
         raise ValidationError("tls_client_ca (mTLS) needs tls_cert and tls_key")
+
+
+def check_paths(s: Settings) -> None:
+    """Every path ``authz serve`` will use, checked before anything starts; raises
+    ``StartupError`` naming the first unusable one. (Signing keys are checked by opening
+    them: ``authz.wiring.open_keyring``.)"""
+    if not s.repo.is_dir():
+        raise StartupError(f"policy repository `{s.repo}` is not a directory")
+    if s.audit_log is not None:
+        _check_writable_file(s.audit_log, "audit log")
+    if s.keys_dir.exists() and not s.keys_dir.is_dir():
+        raise StartupError(f"keys directory `{s.keys_dir}` is not a directory")
+    for label, path in (("credentials file", s.credentials_file), ("MFA file", s.mfa_file)):
+        if path.exists() and not _readable(path):
+            raise StartupError(f"{label} `{path}` is not readable")
+    for label, tls in (("tls_cert", s.tls_cert), ("tls_key", s.tls_key),
+                       ("tls_client_ca", s.tls_client_ca)):  # fmt: skip
+        if tls is not None and not (tls.is_file() and _readable(tls)):
+            raise StartupError(f"{label} `{tls}` is not a readable file")
+
+
+def _check_writable_file(path: Path, label: str) -> None:
+    parent = path.parent
+    if not parent.is_dir():
+        raise StartupError(f"{label} directory `{parent}` does not exist")
+    if path.exists():
+        if path.is_dir():
+            raise StartupError(f"{label} `{path}` is a directory")
+        try:
+            with path.open("a", encoding="utf-8"):
+                pass
+        except OSError as err:
+            raise StartupError(f"{label} `{path}` is not writable: {err.strerror}") from err
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        raise StartupError(f"{label} directory `{parent}` is not writable")
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError:
+        return False
+    return True

@@ -1,9 +1,11 @@
 """``make run``: set up a local playground once, then serve the example repository.
 
-Creates, in the git-ignored ``.authz-local/``, a signing key ring and an access key for the
-example user Bob (the server stores only a salted hash; Bob's client-side copy goes to
+Creates, in the git-ignored ``.authz-local/``, an access key for the example user Bob (the
+server stores only a salted hash; Bob's client-side copy goes to
 ``.authz-local/bob.credentials.json`` with mode 0600, like ``~/.aws/credentials``), prints
-copy-paste commands that assume role ``foo`` as Bob and use the session, and serves.
+copy-paste commands that assume role ``foo`` as Bob and use the session, and serves with the
+development settings: a signing key ring is generated on the first run
+(``--dev-generate-keys``, never a production default) and Ctrl-C stops without a drain window.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from typing import TextIO
 from authz import cli
 from authz.cli_client import refusal_text
 from authz.sts.credentials import CredentialStore
-from authz.sts.keys import KeyRing
 
 LOCAL = Path(".authz-local")
 BOB = "arn:aws:iam::111122223333:user/Bob"
@@ -27,10 +28,9 @@ FOO = "arn:aws:iam::444455556666:role/foo"
 
 
 def ensure_playground(local: Path = LOCAL) -> Path:
-    """Keys and Bob's access key, created on the first run only. Returns Bob's file."""
+    """Bob's access key, created on the first run only. Returns Bob's file. (The signing keys
+    are created by the server itself: ``--dev-generate-keys``, a development-only setting.)"""
     local.mkdir(mode=0o700, exist_ok=True)
-    if not (local / "keys" / "index.json").exists():
-        KeyRing.generate(local / "keys")
     bob = local / "bob.credentials.json"
     if not bob.exists():
         key_id, secret = CredentialStore(local / "credentials.json").create(BOB)
@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             "--keys-dir", str(LOCAL / "keys"),
             "--credentials-file", str(LOCAL / "credentials.json"),
             "--audit-log", str(LOCAL / "audit.jsonl"),
+            "--dev-generate-keys",
+            "--drain-seconds", "0",
         ]
     )  # fmt: skip
 

@@ -9,9 +9,10 @@ import logging
 import threading
 
 from authz.backend import AuthzBackend
-from authz.config import Settings
+from authz.config import Settings, StartupError
 from authz.engine.evaluate import configure_default
 from authz.engine.reload import Reloader
+from authz.errors import AuthzError
 from authz.server.app import ServerConfig
 from authz.sts.credentials import CredentialStore
 from authz.sts.keys import KeyRing
@@ -23,12 +24,26 @@ log = logging.getLogger("authz.wiring")
 
 
 def open_keyring(settings: Settings) -> KeyRing:
-    """The signing keys; a first start creates them (logged, never the key material)."""
+    """The signing keys. A missing key ring is an error (a replica whose key mount failed
+    must not mint a key no other replica accepts) unless ``settings.generate_keys`` (a
+    development setting) asks for one; that is logged, never the key material."""
     index = settings.keys_dir / "index.json"
-    if not index.exists():
-        log.warning("no signing keys in %s: generating a new Ed25519 key", settings.keys_dir)
-        return KeyRing.generate(settings.keys_dir, max_token_ttl=settings.ttl.maximum_seconds)
-    return KeyRing.load(settings.keys_dir)
+    try:
+        if not index.exists():
+            if not settings.generate_keys:
+                raise StartupError(
+                    f"no signing keys in `{settings.keys_dir}`: create them with "
+                    f"`authz keys generate --dir {settings.keys_dir}` (or, for development "
+                    "only, set generate_keys = true / --dev-generate-keys)"
+                )
+            log.warning("no signing keys in %s: generating a new Ed25519 key", settings.keys_dir)
+            return KeyRing.generate(settings.keys_dir, max_token_ttl=settings.ttl.maximum_seconds)
+        return KeyRing.load(settings.keys_dir)
+    except (OSError, AuthzError) as err:
+        message = err.message if isinstance(err, AuthzError) else (err.strerror or str(err))
+        raise StartupError(
+            f"cannot use the signing keys in `{settings.keys_dir}`: {message}"
+        ) from err
 
 
 def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
@@ -88,11 +103,22 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
 
 
 def server_config(settings: Settings) -> ServerConfig:
-    threads = max(settings.max_threads, settings.max_concurrent_rpcs + 4)
+    running = settings.max_concurrent_rpcs
     return ServerConfig(
         listen=settings.listen,
-        max_workers=threads,
-        max_concurrent_rpcs=settings.max_concurrent_rpcs,
+        max_workers=settings.max_threads,
+        max_concurrent_rpcs=running,
+        max_concurrent_per_caller=settings.max_concurrent_per_caller or max(1, running * 3 // 4),
+        admission_wait_seconds=settings.admission_wait_ms / 1000,
+        drain_seconds=settings.drain_seconds,
+        shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        request_read_timeout_seconds=settings.request_read_timeout_ms / 1000,
+        max_stalled_reads_per_peer=settings.max_stalled_reads_per_peer,
+        max_concurrent_streams=settings.max_concurrent_streams,
+        max_connections=settings.max_connections,
+        max_connection_idle_seconds=settings.max_connection_idle_seconds,
+        max_connection_age_seconds=settings.max_connection_age_seconds,
+        max_connection_age_grace_seconds=settings.max_connection_age_grace_seconds,
         max_message_bytes=settings.max_message_bytes,
         max_batch_size=settings.max_batch_size,
         tls_cert_file=str(settings.tls_cert) if settings.tls_cert else None,

@@ -72,7 +72,7 @@ def authz_serve(
         sys.executable, "-c", "import sys; from authz.cli import main; sys.exit(main())",
         "serve", "--repo", str(copy), "--listen", f"127.0.0.1:{port}", "--no-watch",
         "--config", str(config), "--keys-dir", str(workdir / "keys"),
-        "--credentials-file", str(credentials),
+        "--credentials-file", str(credentials), "--dev-generate-keys", "--drain-seconds", "0",
     ]  # fmt: skip
     proc = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(workdir)

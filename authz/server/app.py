@@ -16,9 +16,11 @@ from __future__ import annotations
 import errno
 import gc
 import logging
+import resource
 import signal
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,31 +31,62 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from authz.limits import RequestLimits
+from authz.server.admission import AdmissionGate, CountingPool
 from authz.server.audit import AuditLog
 from authz.server.health import HealthMonitor
 from authz.server.interceptors import Authenticator, EdgeInterceptor
 from authz.server.metrics import ServerMetrics
 from authz.server.ports import Backend, ReloadResult
+from authz.server.readtimeout import ReadWatchdog
 from authz.server.servicers import SERVICE_NAMES, add_servicers
 
 _log = logging.getLogger("authz.server")
+
+# Threads answering refusals (they never read the request nor touch the backend: microseconds).
+_REFUSAL_THREADS = 2
+# Stopping: wait until no call arrived for this long (at most the max) before gRPC stops.
+_QUIESCE_SECONDS = 0.1
+_QUIESCE_MAX_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     """Everything the edge needs to know; the backend has its own configuration.
 
-    ``max_concurrent_rpcs`` calls execute at once; more are refused with RESOURCE_EXHAUSTED /
-    ``Throttling``. It must be below ``max_workers`` so that refusals and health checks still
-    find a thread. ``san_principals`` maps an mTLS client certificate SAN (e.g.
-    ``spiffe://prod/enforcer``) to a service principal name. Service principals and
-    ``trusted_principal_arns`` may ask Authorize about another principal.
-    ``admin_principal_arns=None`` lets any authenticated caller use PolicyAdmin.
+    Admission (``authz.server.admission``): ``max_workers`` threads serve ``authz.v1`` calls
+    from the moment they arrive (reading the request, waiting, running): a call arriving when
+    all are taken is refused at once with RESOURCE_EXHAUSTED / ``Throttling``.
+    ``max_concurrent_rpcs`` of them run at once; the others wait at most
+    ``admission_wait_seconds`` for a slot, then are refused the same way. One caller holds at
+    most ``max_concurrent_per_caller`` running slots (None: no per-caller share). gRPC's own
+    concurrency limit is off, so gRPC core never refuses or cancels a call first. Health and
+    reflection run on ``control_threads`` threads of their own.
+
+    Connection hygiene: a request message must arrive within ``request_read_timeout_seconds``
+    of its call (else the call is cancelled), and one peer address keeps at most
+    ``max_stalled_reads_per_peer`` calls whose request is late (``authz.server.readtimeout``);
+    at most ``max_concurrent_streams`` calls per
+    connection and ``max_connections`` connections; idle connections are closed after
+    ``max_connection_idle_seconds``, every connection after ``max_connection_age_seconds``
+    (calls in progress get ``max_connection_age_grace_seconds``); clients may ping at most
+    every ``min_client_ping_interval_seconds``.
+
+    Stopping (``AuthzServer.shutdown``): health NOT_SERVING, serve on for ``drain_seconds``
+    (load balancers notice), then refuse new calls with UNAVAILABLE and let accepted ones
+    finish within ``shutdown_grace_seconds``.
+
+    ``san_principals`` maps an mTLS client certificate SAN (e.g. ``spiffe://prod/enforcer``)
+    to a service principal name. Service principals and ``trusted_principal_arns`` may ask
+    Authorize about another principal. ``admin_principal_arns=None`` lets any authenticated
+    caller use PolicyAdmin.
     """
 
     listen: str = "127.0.0.1:50051"
     max_workers: int = 16
     max_concurrent_rpcs: int = 12
+    max_concurrent_per_caller: int | None = None
+    admission_wait_seconds: float = 0.1
+    control_threads: int = 8
     max_message_bytes: int = 4 * 1024 * 1024
     max_batch_size: int = 100
     tls_cert_file: str | None = None
@@ -66,15 +99,34 @@ class ServerConfig:
     audit_path: str | None = None
     audit_queue_size: int = 10_000
     health_interval_seconds: float = 1.0
+    drain_seconds: float = 0.0
     shutdown_grace_seconds: float = 10.0
+    request_read_timeout_seconds: float = 5.0
+    max_stalled_reads_per_peer: int = 8
+    max_concurrent_streams: int = 100
+    max_connections: int = 1000
+    max_connection_idle_seconds: float = 300.0
+    max_connection_age_seconds: float = 1800.0
+    max_connection_age_grace_seconds: float = 30.0
+    min_client_ping_interval_seconds: float = 10.0
     reuse_port: bool = False
     trusted_proxies: frozenset[str] = frozenset()  # peers whose x-forwarded-for is believed
     limits: RequestLimits = field(default_factory=RequestLimits)  # checked at the door
     repeat_memo_bytes: int = 8 * 1024 * 1024  # the Authorize repeat memo
 
     def validate(self) -> None:
-        if not 0 < self.max_concurrent_rpcs < self.max_workers:
-            raise ValueError("max_concurrent_rpcs must be positive and below max_workers")
+        if not 0 < self.max_concurrent_rpcs <= self.max_workers:
+            raise ValueError("max_concurrent_rpcs must be positive and at most max_workers")
+        if self.max_concurrent_per_caller is not None and self.max_concurrent_per_caller < 1:
+            raise ValueError("max_concurrent_per_caller must be positive")
+        if self.control_threads < 1 or self.admission_wait_seconds < 0:
+            raise ValueError("control_threads and admission_wait_seconds must be positive")
+        if self.drain_seconds < 0 or self.shutdown_grace_seconds < 0:
+            raise ValueError("drain_seconds and shutdown_grace_seconds must not be negative")
+        if self.request_read_timeout_seconds <= 0 or self.max_stalled_reads_per_peer < 1:
+            raise ValueError(
+                "request_read_timeout_seconds and max_stalled_reads_per_peer must be positive"
+            )
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("tls_cert_file and tls_key_file go together")
         if self.client_ca_file is not None and self.tls_cert_file is None:
@@ -84,7 +136,8 @@ class ServerConfig:
 
 
 class AuthzServer(grpc.Server):
-    """A ``grpc.Server`` that also owns its health monitor, metrics exporter and audit log."""
+    """A ``grpc.Server`` that also owns its health monitor, metrics exporter, audit log and
+    the edge's admission machinery (thread pools, read watchdog)."""
 
     def __init__(
         self,
@@ -94,6 +147,9 @@ class AuthzServer(grpc.Server):
         metrics: ServerMetrics,
         audit: AuditLog | None,
         config: ServerConfig,
+        edge: EdgeInterceptor,
+        pools: tuple[futures.ThreadPoolExecutor, ...],
+        watchdog: ReadWatchdog,
     ) -> None:
         self._server = server
         self.port = port
@@ -101,8 +157,12 @@ class AuthzServer(grpc.Server):
         self.metrics = metrics
         self.audit = audit
         self.config = config
+        self.edge = edge
+        self._pools = pools
+        self._watchdog = watchdog
         self.metrics_port: int | None = None
         self._closed = threading.Lock()
+        self._hurry = threading.Event()
 
     def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
         self._server.add_generic_rpc_handlers(generic_rpc_handlers)
@@ -126,9 +186,13 @@ class AuthzServer(grpc.Server):
         _log.info("serving", extra={"port": self.port, "metrics_port": self.metrics_port})
 
     def stop(self, grace: float | None = None) -> threading.Event:
-        """Stop as ``grpc.Server.stop``; the event is set once the audit log is flushed too."""
+        """Stop as ``grpc.Server.stop``, with the edge told first: calls still waiting for a
+        running slot, and calls arriving from now on, get UNAVAILABLE (retryable) instead of
+        being cancelled. The event is set once the audit log is closed too."""
         done = threading.Event()
         self.health.shutdown()
+        self.edge.begin_drain()
+        self._quiesce(min(_QUIESCE_MAX_SECONDS, grace or 0.0))
         stopped = self._server.stop(grace)
 
         def finish() -> None:
@@ -139,11 +203,43 @@ class AuthzServer(grpc.Server):
         threading.Thread(target=finish, name="authz-stop", daemon=True).start()
         return done
 
-    def shutdown(self, grace: float | None = None) -> None:
-        """Graceful, blocking stop: NOT_SERVING, refuse new calls, drain in-flight ones for
-        at most ``grace`` seconds (default: ``config.shutdown_grace_seconds``), flush."""
+    def _quiesce(self, limit: float) -> None:
+        """Before gRPC stops accepting: wait (at most ``limit`` s) until no call has arrived for
+        ``_QUIESCE_SECONDS``. Calls that reach gRPC core while it shuts down, before the server
+        has taken them, are cancelled by core (CANCELLED, which clients do not retry); until
+        then the edge answers them UNAVAILABLE, and clients that got it stop sending."""
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            last = max(pool.last_arrival for pool in self._pools if isinstance(pool, CountingPool))
+            if time.monotonic() - last >= _QUIESCE_SECONDS:
+                return
+            time.sleep(_QUIESCE_SECONDS / 5)
+
+    def drain(self, seconds: float) -> None:
+        """Health NOT_SERVING while still serving everything, for ``seconds`` (or until
+        ``hurry()``): the window in which load balancers stop sending."""
+        self.health.shutdown()
+        if seconds > 0:
+            _log.info("draining", extra={"drain_seconds": seconds})
+            end = time.monotonic() + seconds
+            # Short timed waits, so that a second signal's handler runs in the main thread.
+            while not self._hurry.wait(min(0.25, max(end - time.monotonic(), 0))):
+                if time.monotonic() >= end:
+                    break
+
+    def hurry(self) -> None:
+        """End a drain window early (a second SIGTERM/SIGINT)."""
+        self._hurry.set()
+
+    def shutdown(self, grace: float | None = None, *, drain: float | None = None) -> None:
+        """Graceful, blocking stop: NOT_SERVING, serve on for ``drain`` seconds (default:
+        ``config.drain_seconds``), refuse new calls (UNAVAILABLE), let accepted ones finish
+        within ``grace`` seconds (default: ``config.shutdown_grace_seconds``), close."""
         grace = self.config.shutdown_grace_seconds if grace is None else grace
+        self.drain(self.config.drain_seconds if drain is None else drain)
+        started = time.monotonic()
         self.stop(grace).wait(grace + 10)
+        _log.info("stopped", extra={"stop_seconds": round(time.monotonic() - started, 3)})
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         return self._server.wait_for_termination(timeout)
@@ -151,17 +247,37 @@ class AuthzServer(grpc.Server):
     def _close_resources(self) -> None:
         if not self._closed.acquire(blocking=False):
             return
+        self._watchdog.close()
+        for pool in self._pools:
+            pool.shutdown(wait=False)
         if self.audit is not None:
             self.audit.close()
         self.metrics.close()
 
 
 def _options(config: ServerConfig) -> list[tuple[str, Any]]:
+    def ms(seconds: float) -> int:
+        return int(seconds * 1000)
+
     return [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
         ("grpc.so_reuseport", 1 if config.reuse_port else 0),
-    ]
+        ("grpc.max_concurrent_streams", config.max_concurrent_streams),
+        ("grpc.max_allowed_incoming_connections", config.max_connections),
+        ("grpc.max_connection_idle_ms", ms(config.max_connection_idle_seconds)),
+        ("grpc.max_connection_age_ms", ms(config.max_connection_age_seconds)),
+        ("grpc.max_connection_age_grace_ms", ms(config.max_connection_age_grace_seconds)),
+        # Keepalive: the server pings an idle peer every minute and drops it when no answer
+        # comes within 20 s; a client pinging more often than the minimum interval twice
+        # gets GOAWAY (keepalive enforcement).
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms",
+         ms(config.min_client_ping_interval_seconds)),
+        ("grpc.http2.max_ping_strikes", 2),
+    ]  # fmt: skip
 
 
 def _bind(server: grpc.Server, config: ServerConfig) -> int:
@@ -199,23 +315,41 @@ def create_server(backend: Backend, config: ServerConfig | None = None) -> Authz
         AuditLog(
             config.audit_path,
             max_queue=config.audit_queue_size,
-            on_drop=metrics.audit_dropped.inc,
+            on_drop=lambda reason, count: metrics.audit_dropped.labels(reason).inc(count),
         )
         if config.audit_path
         else None
+    )
+    admitted = CountingPool(config.max_workers, "authz-rpc")
+    refusals = CountingPool(_REFUSAL_THREADS, "authz-refuse")
+    control = futures.ThreadPoolExecutor(config.control_threads, thread_name_prefix="authz-ctl")
+    watchdog = ReadWatchdog(
+        config.request_read_timeout_seconds,
+        max_stalled_per_peer=config.max_stalled_reads_per_peer,
+        on_expire=lambda reason: metrics.rejected.labels(reason).inc(),
+    )
+    gate = AdmissionGate(
+        config.max_concurrent_rpcs,
+        config.admission_wait_seconds,
+        config.max_concurrent_per_caller or config.max_concurrent_rpcs,
     )
     interceptor = EdgeInterceptor(
         Authenticator(backend, config.san_principals),
         metrics,
         audit,
-        config.max_concurrent_rpcs,
+        gate,
+        admitted,
+        refusals,
+        watchdog,
         max_request_seconds=config.limits.max_request_seconds,
     )
+    # No gRPC-level concurrency limit (maximum_concurrent_rpcs=None): gRPC core hands every
+    # call over as it arrives and the edge decides (an admitted thread, or a fast refusal).
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="authz-rpc"),
+        control,
         interceptors=[interceptor],
         options=_options(config),
-        maximum_concurrent_rpcs=config.max_workers + config.max_concurrent_rpcs,
+        maximum_concurrent_rpcs=None,
     )
     monitor = HealthMonitor(backend.ready, SERVICE_NAMES, config.health_interval_seconds)
 
@@ -242,7 +376,8 @@ def create_server(backend: Backend, config: ServerConfig | None = None) -> Authz
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     port = _bind(server, config)
-    return AuthzServer(server, port, monitor, metrics, audit, config)
+    pools = (admitted, refusals, control)
+    return AuthzServer(server, port, monitor, metrics, audit, config, interceptor, pools, watchdog)
 
 
 def _status_for_metrics(backend: Backend) -> tuple[str | None, Mapping[str, int]]:
@@ -269,24 +404,59 @@ def tune_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def raise_open_files_limit() -> int:
+    """Raise the soft limit on open descriptors to the hard limit (connections are
+    descriptors: 1,024 idle connections locked new clients out); returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            _log.warning("could not raise the open files limit", extra={"soft": soft})
+    return soft
+
+
 def serve(
     backend: Backend,
     config: ServerConfig | None = None,
     *,
     stop_event: threading.Event | None = None,
+    on_start: Callable[[AuthzServer], None] | None = None,
 ) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop_event``), then shut down gracefully."""
+    """Run until SIGTERM/SIGINT (or ``stop_event``), then shut down gracefully: health
+    NOT_SERVING, ``drain_seconds`` of serving on (a second signal cuts it short), refuse new
+    calls, finish accepted ones within ``shutdown_grace_seconds``. SIGUSR1 reopens the audit
+    log (after an external rotation)."""
+    raise_open_files_limit()
     server = create_server(backend, config)
     tune_collector()
     stop = stop_event or threading.Event()
     if threading.current_thread() is threading.main_thread():
+
+        def on_stop(signum: int, _frame: object) -> None:
+            if stop.is_set():
+                server.hurry()
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda signum, _frame: stop.set())
+            signal.signal(sig, on_stop)
+        if server.audit is not None:
+            audit = server.audit
+            signal.signal(signal.SIGUSR1, lambda signum, _frame: audit.request_reopen())
     server.start()
+    if on_start is not None:
+        on_start(server)
     # A timed wait: the kernel may deliver SIGTERM to one of gRPC's threads, and a main thread
     # blocked in an untimed wait would then never run the Python handler (a `--workers 2` test
     # hung on a worker that had been sent SIGTERM).
     while not stop.wait(0.25):
         pass
-    _log.info("shutting down", extra={"grace_seconds": server.config.shutdown_grace_seconds})
+    _log.info(
+        "shutting down",
+        extra={
+            "drain_seconds": server.config.drain_seconds,
+            "grace_seconds": server.config.shutdown_grace_seconds,
+        },
+    )
     server.shutdown()

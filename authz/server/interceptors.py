@@ -1,12 +1,15 @@
 """The edge interceptor: everything that happens around an ``authz.v1`` servicer call.
 
-Owns, in this order, per unary ``authz.v1`` RPC: request id (``x-request-id`` from the caller
-when well-formed, else generated; echoed in trailing metadata), the concurrency limit
-(``RESOURCE_EXHAUSTED`` / ``Throttling`` beyond ``max_concurrent``), authentication, binding
-the per-call context (and the call's deadline, ``authz.deadline``: the caller's gRPC deadline
-capped by ``max_request_seconds``), exception → status mapping (``authz.server.errors``),
-metrics and the audit record. Health and reflection (other packages) pass through untouched
-and unauthenticated.
+Owns, in this order, per unary ``authz.v1`` RPC: admission at arrival (a free thread of the
+admitted pool, else an immediate ``RESOURCE_EXHAUSTED`` / ``Throttling`` that never reads the
+request), request id (``x-request-id`` from the caller when well-formed, else generated; echoed
+in trailing metadata), reading the request under the read timeout, a running slot (short wait,
+``authz.server.admission``), authentication, the caller's share of slots, binding the per-call
+context (and the call's deadline, ``authz.deadline``: the caller's gRPC deadline capped by
+``max_request_seconds``), exception → status mapping (``authz.server.errors``), metrics and
+the audit record — refusals included, with their request id. Health and reflection (other
+packages) pass through unauthenticated and unlimited (health's unary Check gets the read
+timeout too).
 
 Authentication metadata, first match wins:
 
@@ -21,9 +24,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,10 +34,12 @@ import grpc
 from authz import deadline, errors
 from authz.iam.model import Caller, CallerKind
 from authz.server import callctx
+from authz.server.admission import Admission, AdmissionGate, CountingPool
 from authz.server.audit import AuditLog, AuditRecord
 from authz.server.errors import REQUEST_ID_KEY, to_status
 from authz.server.metrics import ServerMetrics
 from authz.server.ports import AuthMethod, Backend, Identity
+from authz.server.readtimeout import ReadWatchdog
 
 AUTHORIZATION_KEY = "authorization"
 ACCESS_KEY_ID_KEY = "x-authz-access-key-id"
@@ -116,28 +120,40 @@ class Authenticator:
 
 
 class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    """Wraps every unary ``authz.v1`` handler; see the module docstring."""
+    """Wraps every unary handler; see the module docstring.
+
+    Runs on gRPC's serving thread as each call arrives (``intercept_service``) and decides
+    where the call goes: ``authz.v1`` calls to the admitted pool while it has a free thread,
+    else to a refusal that never waits (the refusal pool); other services' unary calls
+    (health) to gRPC's default pool. Every unary call is served as a request-streaming call so
+    that the edge reads the request itself, under the request-read timeout."""
 
     def __init__(
         self,
         authenticator: Authenticator,
         metrics: ServerMetrics,
         audit: AuditLog | None,
-        max_concurrent: int,
+        gate: AdmissionGate,
+        admitted: CountingPool,
+        refusals: CountingPool,
+        watchdog: ReadWatchdog,
         max_request_seconds: float = 0.0,
     ) -> None:
         self._authenticator = authenticator
         self._max_seconds = max_request_seconds  # the server-side deadline (0: none)
         self._metrics = metrics
         self._audit = audit
-        # Calls in flight and calls holding one of ``max_concurrent`` slots, under one C lock
-        # (a threading.Semaphore and a Gauge cost a Python-level lock round trip each).
-        self._max_concurrent = max_concurrent
-        self._count_lock = threading.Lock()
-        self._inflight = 0
-        self._running = 0
-        metrics.track_inflight(lambda: self._inflight)
+        self._gate = gate
+        self._admitted = admitted
+        self._refusals = refusals
+        self._watchdog = watchdog
+        metrics.track_inflight(lambda: self._admitted.active + self._refusals.active)
         self._wrapped: dict[str, tuple[object, grpc.RpcMethodHandler]] = {}  # type: ignore[type-arg]
+        self._refusing: dict[tuple[str, str], grpc.RpcMethodHandler] = {}  # type: ignore[type-arg]
+
+    def begin_drain(self) -> None:
+        """Stop admitting: waiting and newly arriving calls get UNAVAILABLE (retryable)."""
+        self._gate.drain()
 
     def intercept_service(
         self,
@@ -145,35 +161,101 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:  # type: ignore[type-arg]
         handler = continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or handler.unary_unary is None or not method.startswith(SERVICE_PREFIX):
+        if handler is None or handler.unary_unary is None:
             return handler
+        method = handler_call_details.method
+        edge = method.startswith(SERVICE_PREFIX)
+        if edge and self._gate.draining:
+            return self._refusal(method, handler, "draining")
+        if edge and not self._admitted.has_room():
+            return self._refusal(method, handler, "overload")
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        wrapped = grpc.unary_unary_rpc_method_handler(
-            self._wrap(method, handler.unary_unary),
+        behavior = self._wrap(method, handler.unary_unary) if edge else self._plain(handler)
+        wrapped = grpc.stream_unary_rpc_method_handler(
+            behavior,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
         self._wrapped[method] = (handler, wrapped)
         return wrapped
 
-    def _wrap(self, method: str, inner: Behavior) -> Behavior:
-        name = method.rsplit("/", 1)[-1]
-        public = method in PUBLIC_METHODS
+    def _read(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        """The one request message, within the read timeout (``_Unread`` otherwise)."""
+        token = self._watchdog.watch(context, context.peer())
+        try:
+            return next(requests)
+        except StopIteration:
+            raise errors.ValidationError("the call carried no request message") from None
+        except grpc.RpcError as err:
+            raise _Unread(err, timed_out=not self._watchdog.done(token)) from err
+        finally:
+            self._watchdog.done(token)
 
-        def behavior(request: Any, context: grpc.ServicerContext) -> Any:
+    def _plain(self, handler: grpc.RpcMethodHandler) -> Behavior:  # type: ignore[type-arg]
+        """Another service's unary method (health): the read timeout only."""
+        inner = handler.unary_unary
+        assert inner is not None
+
+        def behavior(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+            try:
+                request = self._read(requests, context)
+            except _Unread as unread:
+                raise unread.rpc_error from None  # gRPC's own error: the call is over, quietly
+            return inner(request, context)
+
+        return behavior
+
+    def _refusal(
+        self,
+        method: str,
+        handler: grpc.RpcMethodHandler,  # type: ignore[type-arg]
+        reason: str,
+    ) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
+        """A handler that refuses at once, without reading the request, on the refusal pool."""
+        cached = self._refusing.get((method, reason))
+        if cached is not None:
+            return cached
+        name = method.rsplit("/", 1)[-1]
+
+        def refuse(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
             start = time.perf_counter()
             metadata = text_metadata(context)
             rid = _request_id(metadata)
-            code, ident, response = "OK", None, None
+            self._metrics.rejected.labels(reason).inc()
+            exc: errors.AuthzError = (
+                errors.ServiceUnavailable("the server is shutting down: retry")
+                if reason == "draining"
+                else errors.Throttling("too many concurrent requests: retry with backoff")
+            )
+            status = to_status(exc, rid)
+            self._metrics.observe_rpc(name, status.code.name, time.perf_counter() - start)
+            self._record(name, rid, None, None, None, (status.aws_code, status.details),
+                         context, metadata)  # fmt: skip
+            context.abort_with_status(status)
+
+        refuse.experimental_thread_pool = self._refusals  # type: ignore[attr-defined]
+        refusal = grpc.stream_unary_rpc_method_handler(
+            refuse,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+        self._refusing[(method, reason)] = refusal
+        return refusal
+
+    def _wrap(self, method: str, inner: Behavior) -> Behavior:
+        name = method.rsplit("/", 1)[-1]
+        public = method in PUBLIC_METHODS
+        gate = self._gate
+
+        def behavior(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+            start = time.perf_counter()
+            metadata = text_metadata(context)
+            rid = _request_id(metadata)
+            code, ident, request, response = "OK", None, None, None
             error: tuple[str, str] | None = None
-            with self._count_lock:
-                self._inflight += 1
-                acquired = self._running < self._max_concurrent
-                if acquired:
-                    self._running += 1
+            slot, caller = False, ""
             try:
                 tokens = callctx.enter(rid, None)
                 # the call's deadline: the caller's, capped by the server's maximum
@@ -181,45 +263,94 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                     deadline.Deadline.within(context.time_remaining(), self._max_seconds)
                 )
                 try:
-                    if not acquired:
-                        self._metrics.rejected.labels("overload").inc()
-                        raise errors.Throttling("too many concurrent requests: retry with backoff")
+                    request = self._read(requests, context)
+                    admission = gate.acquire()
+                    if admission is not Admission.ADMITTED:
+                        raise self._refuse(admission)
+                    slot = True
                     if not public:
                         ident = self._authenticator.authenticate(metadata, context)
                         callctx.set_identity(callctx.require_identity_value(ident))
+                        caller = ident.caller.arn if ident is not None else ""
+                        if not gate.enter_caller(caller):
+                            caller = ""
+                            self._metrics.rejected.labels("caller_limit").inc()
+                            raise errors.Throttling(
+                                "too many concurrent requests from this caller "
+                                f"(limit {gate.max_per_caller}): retry with backoff"
+                            )
                     response = inner(request, context)
                 finally:
                     deadline.leave(timer)
                     callctx.leave(tokens)
                 context.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
                 return response
+            except _Unread as unread:
+                code = "CANCELLED"
+                error = (
+                    ("RequestTimeout", "the request message did not arrive in time")
+                    if unread.timed_out
+                    else ("RequestCancelled", "the client went away before its request arrived")
+                )
+                raise unread.rpc_error from None  # gRPC's own error: the call is over, quietly
             except Exception as exc:
                 status = to_status(exc, rid)
                 code, error = status.code.name, (status.aws_code, status.details)
                 context.abort_with_status(status)
             finally:
-                with self._count_lock:
-                    self._inflight -= 1
-                    if acquired:
-                        self._running -= 1
+                if caller:
+                    gate.leave_caller(caller)
+                if slot:
+                    gate.release()
                 self._metrics.observe_rpc(name, code, time.perf_counter() - start)
-                if self._audit is not None:
-                    self._audit.submit(
-                        AuditRecord(
-                            time=datetime.now(UTC),
-                            method=name,
-                            request_id=rid,
-                            identity=ident,
-                            request=request,
-                            response=response,
-                            error_code=error[0] if error else None,
-                            error_message=error[1] if error else None,
-                            peer=context.peer(),
-                            user_agent=metadata.get("user-agent", ""),
-                        )
-                    )
+                self._record(name, rid, ident, request, response, error, context, metadata)
 
+        behavior.experimental_thread_pool = self._admitted  # type: ignore[attr-defined]
         return behavior
+
+    def _refuse(self, admission: Admission) -> errors.AuthzError:
+        if admission is Admission.DRAINING:
+            self._metrics.rejected.labels("draining").inc()
+            return errors.ServiceUnavailable("the server is shutting down: retry")
+        self._metrics.rejected.labels("overload").inc()
+        return errors.Throttling("too many concurrent requests: retry with backoff")
+
+    def _record(
+        self,
+        name: str,
+        rid: str,
+        ident: Identity | None,
+        request: Any,
+        response: Any,
+        error: tuple[str, str] | None,
+        context: grpc.ServicerContext,
+        metadata: Mapping[str, str],
+    ) -> None:
+        if self._audit is None:
+            return
+        self._audit.submit(
+            AuditRecord(
+                time=datetime.now(UTC),
+                method=name,
+                request_id=rid,
+                identity=ident,
+                request=request,
+                response=response,
+                error_code=error[0] if error else None,
+                error_message=error[1] if error else None,
+                peer=context.peer(),
+                user_agent=metadata.get("user-agent", ""),
+            )
+        )
+
+
+class _Unread(Exception):
+    """The request message never arrived: the read timed out or the client went away."""
+
+    def __init__(self, rpc_error: grpc.RpcError, *, timed_out: bool) -> None:
+        super().__init__("request not read")
+        self.rpc_error = rpc_error
+        self.timed_out = timed_out
 
 
 def _request_id(metadata: Mapping[str, str]) -> str:

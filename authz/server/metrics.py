@@ -5,12 +5,15 @@ port. A dedicated registry per server keeps in-process test servers from collidi
 
     authz_grpc_requests_total{method,code}             counter
     authz_grpc_request_duration_seconds{method,code}   histogram
-    authz_grpc_inflight_requests                       gauge
-    authz_grpc_rejected_requests_total{reason}         counter (overload, ...)
+    authz_grpc_inflight_requests                       gauge: calls from arrival to end
+    authz_grpc_rejected_requests_total{reason}         counter (overload, caller_limit,
+                                                       draining, read_timeout, stalled_peer)
     authz_decisions_total{effect}                      counter (allowed/explicitDeny/...)
     authz_reload_total{outcome}                        counter (changed/unchanged/failed)
     authz_snapshot_revision_info{revision}             gauge = 1, read from backend.status()
-    authz_audit_dropped_events_total                   counter (audit queue full)
+    authz_audit_dropped_events_total{reason}           counter (queue_full, write_error,
+                                                       disk_full, encode_error, shutdown)
+    authz_worker_restarts_total                        counter: restarts of this worker slot
     authz_cache_stat{stat}                             gauge, read from backend.status()
     authz_reload_events_total{outcome}                 counter, read from backend.status():
                                                        every reload (file watch, SIGHUP, RPC)
@@ -95,7 +98,15 @@ class ServerMetrics:
         )
         self.reloads = Counter("authz_reload", "Reloads, by outcome", ["outcome"], registry=r)
         self.audit_dropped = Counter(
-            "authz_audit_dropped_events", "Audit events dropped: queue full", registry=r
+            "authz_audit_dropped_events",
+            "Audit events not written, by reason (queue_full, write_error, disk_full, ...)",
+            ["reason"],
+            registry=r,
+        )
+        self.worker_restarts = Counter(
+            "authz_worker_restarts",
+            "Times the supervisor restarted this worker slot (--workers N)",
+            registry=r,
         )
         self._http: WSGIServer | None = None
         # Label children, looked up once (``labels()`` takes a lock and builds a key per call).

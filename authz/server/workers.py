@@ -10,8 +10,10 @@ their number), before it starts any thread: a worker then keeps gRPC's threads o
 instead of spreading them over the cores its siblings need (measured: ``benchmarks/README.md``,
 "Workers").
 
-The parent forwards SIGTERM/SIGINT to the workers (each drains gracefully) and, when one worker
-exits on its own, stops the others: the process supervisor restarts the whole group.
+The parent supervises (``Supervisor``): a worker that dies (crash, SIGKILL, OOM kill) is
+restarted after a back-off while the others keep serving, with a log line and
+``authz_worker_restarts_total`` on the new worker's metrics port. Only SIGTERM/SIGINT to the
+parent stops the group: it is forwarded to every worker, and each drains gracefully.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from multiprocessing.process import BaseProcess
 
 from authz.server.app import ServerConfig, serve
 from authz.server.ports import Backend
@@ -51,15 +55,110 @@ def pin_to_cpu(index: int) -> int | None:
     return cpu
 
 
-def worker_main(factory: WorkerFactory, index: int, pin: bool = False) -> None:
-    """The body of worker ``index``: pin (optionally), build, then serve until SIGTERM/SIGINT."""
+def worker_main(factory: WorkerFactory, index: int, pin: bool = False, restarts: int = 0) -> None:
+    """The body of worker ``index``: pin (optionally), build, then serve until SIGTERM/SIGINT.
+    ``restarts``: how often the supervisor has restarted this slot (a metric)."""
     if pin:
         pin_to_cpu(index)
     backend, config = factory()
     config = replace(
         config, reuse_port=True, metrics_listen=_offset_listen(config.metrics_listen, index)
     )
-    serve(backend, config)
+    serve(backend, config, on_start=lambda server: server.metrics.worker_restarts.inc(restarts))
+
+
+@dataclass
+class _Slot:
+    """One worker position: its current process and its restart history."""
+
+    index: int
+    proc: BaseProcess | None = None
+    started: float = 0.0
+    restarts: int = 0
+    backoff: float = 0.0
+    next_start: float = 0.0
+
+
+class Supervisor:
+    """Keeps ``workers`` processes running: a worker that exits on its own (crash, SIGKILL,
+    OOM) is restarted after a back-off (``min_backoff`` doubling to ``max_backoff``; reset
+    once a worker has lived ``stable_seconds``) while the others keep serving. Only a stop
+    (SIGTERM/SIGINT to this process, or ``stop_event``) stops the group: each worker gets
+    SIGTERM and drains; a second signal is forwarded too (workers cut their drain short)."""
+
+    def __init__(
+        self,
+        factory: WorkerFactory,
+        workers: int,
+        *,
+        pin: bool = False,
+        min_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        stable_seconds: float = 30.0,
+    ) -> None:
+        self._factory = factory
+        self._pin = pin
+        self._min_backoff = min_backoff
+        self._max_backoff = max_backoff
+        self._stable = stable_seconds
+        self._ctx = multiprocessing.get_context("spawn")
+        self.slots = [_Slot(i) for i in range(workers)]
+
+    def _start(self, slot: _Slot) -> None:
+        proc = self._ctx.Process(
+            target=worker_main,
+            args=(self._factory, slot.index, self._pin, slot.restarts),
+            name=f"authz-worker-{slot.index}",
+        )
+        proc.start()
+        slot.proc, slot.started = proc, time.monotonic()
+
+    def start(self) -> None:
+        for slot in self.slots:
+            self._start(slot)
+        _log.info("workers started", extra={"pids": [s.proc.pid for s in self.slots if s.proc]})
+
+    def check(self) -> None:
+        """Notice dead workers and restart those whose back-off has passed."""
+        now = time.monotonic()
+        for slot in self.slots:
+            proc = slot.proc
+            if proc is not None and not proc.is_alive():
+                proc.join()
+                lived = now - slot.started
+                slot.backoff = (
+                    self._min_backoff
+                    if lived >= self._stable or not slot.backoff
+                    else min(slot.backoff * 2, self._max_backoff)
+                )
+                slot.proc, slot.next_start = None, now + slot.backoff
+                _log.warning(
+                    "worker %d (pid %s) exited with %s after %.1f s; restarting in %.1f s",
+                    slot.index, proc.pid, proc.exitcode, lived, slot.backoff,
+                    extra={"worker": slot.index, "exitcode": proc.exitcode,
+                           "restarts": slot.restarts + 1},
+                )  # fmt: skip
+            if slot.proc is None and now >= slot.next_start:
+                slot.restarts += 1
+                self._start(slot)
+                _log.warning(
+                    "worker %d restarted (pid %s, restart %d)",
+                    slot.index, slot.proc.pid if slot.proc else None, slot.restarts,
+                    extra={"worker": slot.index, "restarts": slot.restarts},
+                )  # fmt: skip
+
+    def signal_all(self) -> None:
+        for slot in self.slots:
+            if slot.proc is not None and slot.proc.is_alive():
+                slot.proc.terminate()  # SIGTERM: the worker drains and shuts down gracefully
+
+    def alive(self) -> bool:
+        return any(s.proc is not None and s.proc.is_alive() for s in self.slots)
+
+    def exit_code(self) -> int:
+        # A worker ended by our SIGTERM before its handler was installed still ended cleanly.
+        codes = [s.proc.exitcode for s in self.slots if s.proc is not None]
+        return max((0 if c == -signal.SIGTERM else abs(c or 0) for c in codes), default=0)
 
 
 def run_workers(
@@ -69,9 +168,11 @@ def run_workers(
     stop_event: threading.Event | None = None,
     poll_seconds: float = 0.2,
     pin: bool = False,
+    min_backoff: float = 0.5,
 ) -> int:
-    """Run ``workers`` processes until a signal (or ``stop_event``); returns the worst exit
-    code. ``workers == 1`` serves in this process. ``pin``: see the module docstring."""
+    """Run ``workers`` processes until a signal (or ``stop_event``), restarting any that dies;
+    returns the worst exit code of the last processes. ``workers == 1`` serves in this process
+    (the process supervisor restarts it). ``pin``: see the module docstring."""
     if workers < 1:
         raise ValueError("workers must be at least 1")
     if workers == 1:
@@ -80,26 +181,26 @@ def run_workers(
         backend, config = factory()
         serve(backend, config, stop_event=stop_event)
         return 0
-    ctx = multiprocessing.get_context("spawn")
-    procs = [
-        ctx.Process(target=worker_main, args=(factory, i, pin), name=f"authz-worker-{i}")
-        for i in range(workers)
-    ]
+    supervisor = Supervisor(factory, workers, pin=pin, min_backoff=min_backoff)
     stop = stop_event or threading.Event()
+    signals = [0]
     if threading.current_thread() is threading.main_thread():
+
+        def on_signal(signum: int, _frame: object) -> None:
+            signals[0] += 1
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda signum, _frame: stop.set())
-    for proc in procs:
-        proc.start()
-    _log.info("workers started", extra={"pids": [p.pid for p in procs]})
+            signal.signal(sig, on_signal)
+    supervisor.start()
     while not stop.wait(poll_seconds):
-        if any(not p.is_alive() for p in procs):
-            _log.warning("a worker exited; stopping the others")
-            break
-    for proc in procs:
-        if proc.is_alive():
-            proc.terminate()  # SIGTERM: the worker shuts down gracefully
-    for proc in procs:
-        proc.join()
-    # A worker ended by our SIGTERM before its handler was installed still ended cleanly.
-    return max(0 if p.exitcode == -signal.SIGTERM else abs(p.exitcode or 0) for p in procs)
+        supervisor.check()
+    _log.info("stopping workers")
+    supervisor.signal_all()
+    forwarded = signals[0]
+    while supervisor.alive():
+        time.sleep(poll_seconds)
+        if signals[0] > forwarded:  # a second signal: pass it on (workers end their drain)
+            forwarded = signals[0]
+            supervisor.signal_all()
+    return supervisor.exit_code()

@@ -4,6 +4,7 @@ failures and a controllable slow call. The lead's end-to-end tests use the real 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ ALICE_KEY = ("AKIAALICE0000000001", "alice-secret-DO-NOT-LOG")
 ENFORCER_KEY = ("AKIAENFORCER0000001", "enforcer-secret-DO-NOT-LOG")
 PEER_SAN = "spiffe://test/enforcer"
 SLOW_ACTION = "test:Slow"
+SLEEP_ACTION = "test:Sleep"  # takes ``FakeBackend.sleep_seconds`` (I/O-like: the GIL is free)
 REVISION = "rev-1"
 
 
@@ -55,9 +57,12 @@ class FakeBackend:
     slow_release: threading.Event = field(default_factory=threading.Event)
     revision: str = REVISION
     ready_calls: int = 0
+    sleep_seconds: float = 0.02
+    record_calls: bool = True
 
     def _enter(self, name: str, arg: Any = None) -> None:
-        self.calls.append((name, arg))
+        if self.record_calls:
+            self.calls.append((name, arg))
         failure = self.failures.get(name)
         if failure is not None:
             raise failure
@@ -142,6 +147,8 @@ class FakeBackend:
         if params.action == SLOW_ACTION:
             self.slow_started.set()
             self.slow_release.wait(5)
+        if params.action == SLEEP_ACTION:
+            time.sleep(self.sleep_seconds)
         if params.action == "s3:GetObject":
             matched = (MatchedStatement("user/alice/read", Layer.IDENTITY, "Read", "Allow", "f"),)
             decision = Decision(EvalDecision.ALLOWED, matched, revision=self.revision)

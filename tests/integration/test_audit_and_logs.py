@@ -85,7 +85,7 @@ class _BlockingSink(io.StringIO):
 def test_audit_queue_full_drops_and_counts() -> None:
     sink = _BlockingSink()
     dropped: list[int] = []
-    audit = AuditLog(sink, max_queue=1, on_drop=lambda: dropped.append(1))
+    audit = AuditLog(sink, max_queue=1, on_drop=lambda reason, n: dropped.extend([n]))
     record = AuditRecord(datetime.now(UTC), "GetStatus", "r", None, None, None)
     accepted = [audit.submit(record) for _ in range(5)]
     assert accepted.count(False) >= 3 and audit.dropped == len(dropped) == accepted.count(False)

@@ -46,7 +46,7 @@ def test_cache_settings_reach_the_snapshot(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2] / "policies"
     settings = load_settings(
         None, repo=repo, keys_dir=tmp_path / "k", credentials_file=tmp_path / "c.json",
-        mfa_file=tmp_path / "m.json", watch=False, decision_cache_size=0,
+        mfa_file=tmp_path / "m.json", watch=False, decision_cache_size=0, generate_keys=True,
     )  # fmt: skip
     backend = build_backend(settings)
     try:

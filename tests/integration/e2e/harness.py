@@ -209,6 +209,7 @@ def start_server(
         "repo": repo,
         "listen": f"{LOCALHOST}:0",
         "keys_dir": workdir / "keys",
+        "generate_keys": True,  # a fresh key ring per test server
         "credentials_file": workdir / "credentials.json",
         "mfa_file": workdir / "mfa.json",
         "audit_log": workdir / "audit.jsonl",
