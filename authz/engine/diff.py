@@ -15,6 +15,7 @@ Replayed requests carry what the audit log kept: the caller-supplied context (an
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from authz.engine.snapshot import Snapshot, authorize
 from authz.errors import AuthzError, Problem
 from authz.iam.model import Policy
 from authz.repo.entities import Repository
+
+_log = logging.getLogger("authz.reload")
 
 DEFAULT_LIMIT = 200_000
 PER_PRINCIPAL = 256
@@ -281,6 +284,14 @@ def change_gate_problems(current: Snapshot, candidate: Snapshot, limit: int) -> 
         current, candidate, requests, max_seconds=GATE_MAX_SECONDS, stop_after=limit + 1
     )
     if len(report.changed) <= limit:
+        if not report.complete:
+            _log.warning(
+                "max_changed_decisions gate: %d of %d requests replayed in %.0f s; "
+                "the rest were not checked",
+                report.requests,
+                len(requests),
+                report.seconds,
+            )
         return []
     shown = [
         Problem(
