@@ -222,7 +222,10 @@ def start_server(
     settings = load_settings(None, **values)
     backend = build_backend(settings)
     config = dataclasses.replace(
-        server_config(settings), health_interval_seconds=0.05, shutdown_grace_seconds=1.0
+        server_config(settings),
+        health_interval_seconds=0.05,
+        shutdown_grace_seconds=1.0,
+        drain_seconds=0.0,  # no load balancer to tell: stop at once (5 s per test otherwise)
     )
     server = create_server(backend, config)
     server.start()
