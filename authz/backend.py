@@ -46,7 +46,13 @@ from authz.server.ports import (
 )
 from authz.sts.credentials import CredentialStore
 from authz.sts.keys import KeyRing
-from authz.sts.service import StsService, caller_identity, decide_as_session, session_caller
+from authz.sts.service import (
+    StsService,
+    caller_identity,
+    decide_as_session,
+    session_binding_problem,
+    session_caller,
+)
 from authz.sts.tokens import SessionClaims, TokenVerifier
 
 ON_BEHALF_ACTION = "authz:AuthorizeOnBehalf"
@@ -76,16 +82,24 @@ class AuthzBackend:
 
     # -- authentication ----------------------------------------------------------------------
     def authenticate_access_key(self, key_id: str, secret: str) -> Identity:
-        user_arn = self.credentials.authenticate(key_id, secret)
+        info = self.credentials.authenticate(key_id, secret)
         snapshot = self.holder.current
-        if user_arn not in snapshot.repository.users_by_arn:
-            # the key outlived its user: refuse it like an unknown key
-            raise InvalidClientTokenId()
-        caller = snapshot.caller(user_arn)
+        user = snapshot.repository.users_by_arn.get(info.user_arn)
+        if user is None:  # the key outlived its user (deleted or renamed): like an unknown key
+            raise InvalidClientTokenId(reason="user_deleted")
+        bound = info.user_id
+        if bound is None:  # a key from before keys recorded the UserId: bound at first use
+            bound = self.credentials.bind_user_id(key_id, user.unique_id)
+        if bound != user.unique_id:  # the user was re-created: a new UserId, not this key's
+            raise InvalidClientTokenId(reason="user_replaced")
+        caller = snapshot.caller(info.user_arn)
         return Identity(caller, AuthMethod.ACCESS_KEY, access_key_id=key_id)
 
     def authenticate_session_token(self, token: str) -> Identity:
         claims = self.verifier.verify(token)
+        problem = session_binding_problem(self.holder.current.repository, claims)
+        if problem is not None:  # the role (or a role of its chain) is gone or replaced
+            raise InvalidClientTokenId(reason=problem)
         return Identity(session_caller(claims), AuthMethod.SESSION_TOKEN, session=claims)
 
     def authenticate_peer(self, sans: Sequence[str]) -> Identity:

@@ -108,7 +108,7 @@ def cmd_jwks(args: argparse.Namespace) -> int:
 
 def cmd_create(args: argparse.Namespace) -> int:
     store = CredentialStore(args.store)
-    key_id, secret = store.create(args.user)
+    key_id, secret = store.create(args.user, args.user_id)
     info = next(i for i in store.list() if i.access_key_id == key_id)
     if args.profile is None:
         _print_json({"AccessKey": {**info.to_aws(), "SecretAccessKey": secret}})
@@ -235,6 +235,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="the credentials file for --profile (default: AWS_SHARED_CREDENTIALS_FILE, else "
         "~/.aws/credentials)",
+    )
+    create.add_argument(
+        "--user-id",
+        help="the user's UserId: the key only works for that user (default: the UserId the "
+        "user has when the key is first used)",
     )
     for name, handler in (
         ("activate", _status_handler(ACTIVE)),

@@ -24,7 +24,15 @@ from typing import Any
 from authz.errors import Problem, RepositoryError
 from authz.iam.model import PolicyType
 from authz.repo.accounts import AccountBuilder, Reference
-from authz.repo.entities import Account, ManagedPolicy, Organization, Repository
+from authz.repo.entities import (
+    Account,
+    Group,
+    ManagedPolicy,
+    Organization,
+    Repository,
+    Role,
+    User,
+)
 from authz.repo.fields import FieldReader, Problems
 from authz.repo.layout import Document, RepoFiles, read_repository
 from authz.repo.memo import LoadMemo
@@ -84,6 +92,7 @@ def check_files(files: RepoFiles, memo: LoadMemo | None = None) -> LoadResult:
     )
     _check_references(repository, references, problems)
     _check_resources(accounts, problems)
+    _check_unique_ids(accounts, problems)
     warnings = _unattached_problems(aws_problems, references, problems)
     if memo is not None:
         memo.finish()
@@ -174,6 +183,26 @@ def _check_resources(accounts: dict[str, Account], problems: Problems) -> None:
                 problems.add(resource.source, "$.ResourceArn", "EntityAlreadyExists", msg)
             else:
                 seen[arn] = resource.source
+
+
+def _check_unique_ids(accounts: dict[str, Account], problems: Problems) -> None:
+    """A unique id names one user, group or role across the whole repository: credentials and
+    resource policies bind to it (a session or access key of one entity must never pass for
+    another), so a second entity with the same id is a problem, not a silent overwrite."""
+    seen: dict[str, str] = {}
+    for account in accounts.values():
+        entities: list[tuple[str, User | Group | Role]] = [
+            *(("$.UserId", e) for e in account.users.values()),
+            *(("$.GroupId", e) for e in account.groups.values()),
+            *(("$.RoleId", e) for e in account.roles.values()),
+        ]
+        for where, entity in entities:
+            first = seen.setdefault(entity.unique_id, entity.arn)
+            if first != entity.arn:
+                msg = (
+                    f"unique id `{entity.unique_id}` of `{entity.arn}` is already used by `{first}`"
+                )
+                problems.add(entity.source, where, "EntityAlreadyExists", msg)
 
 
 def describe(problems: list[Problem]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,14 +17,18 @@ from typing import Any
 
 from authz.errors import PackedPolicyTooLarge, ValidationError
 
-_SESSION_NAME = re.compile(r"^[\w+=,.@-]*$")
-_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]*$")
-_SERIAL = re.compile(r"^[\w+=/:,.@-]*$")
-_TOKEN_CODE = re.compile(r"^[\d]*$")
-_TAG_KEY = re.compile(r"^[\w\s.:/=+\-@]+$", re.UNICODE)
-_TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
-_POLICY_CHARS = re.compile(r"^[\t\n\r\u0020-\u00ff]*$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]{1,64})$")
+# AWS's parameter patterns are ASCII (``\w`` = ``[A-Za-z0-9_]``) and match the whole value:
+# re.ASCII and fullmatch, never Python's Unicode ``\w`` nor ``$`` (which matches before a
+# trailing newline). Linear-time: character classes with one ``*``, no nesting.
+_SESSION_NAME = re.compile(r"[\w+=,.@-]*", re.ASCII)
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]*", re.ASCII)
+_SERIAL = re.compile(r"[\w+=/:,.@-]*", re.ASCII)
+_TOKEN_CODE = re.compile(r"[0-9]*", re.ASCII)
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+_RESERVED_PREFIX = "aws:"
+_POLICY_CHARS = re.compile(r"[\t\n\r\u0020-\u00ff]*")
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/(?:[^/]*/)*([\w+=,.@-]{1,64})", re.ASCII)
+_POLICY_ARN = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}|aws):policy/[\x21-\x7e]+", re.ASCII)
 
 # PackedPolicySize: the session policies and tags, compressed, against this budget (bytes).
 # AWS does not publish its packing; this approximation keeps the plaintext limit of 2,048
@@ -95,7 +100,7 @@ def _length(problems: list[str], value: str | None, name: str, lo: int, hi: int)
 def _pattern(
     problems: list[str], value: str | None, name: str, regex: re.Pattern[str], shown: str
 ) -> None:
-    if value is not None and not regex.match(value):
+    if value is not None and not regex.fullmatch(value):
         problems.append(
             f"Value '{value}' at '{name}' failed to satisfy constraint: "
             f"Member must satisfy regular expression pattern: {shown}"
@@ -134,15 +139,50 @@ def validate_params(p: AssumeRoleParams) -> None:
             "Value at 'policyArns' failed to satisfy constraint: "
             "Member must have length less than or equal to 10"
         )
+    for i, arn in enumerate(p.policy_arns, start=1):
+        _length(problems, arn, f"policyArns.{i}.member.arn", 20, 2048)
     _tag_problems(problems, p)
     if problems:
         count = len(problems)
         noun = "error" if count == 1 else "errors"
         raise ValidationError(f"{count} validation {noun} detected: " + "; ".join(problems))
-    if _ROLE_ARN.match(p.role_arn) is None:
+    role = _ROLE_ARN.fullmatch(p.role_arn)
+    if role is None:
         raise ValidationError(f"{p.role_arn} is invalid")
+    if p.source_identity is not None and _reserved(p.source_identity):
+        raise ValidationError(
+            "SourceIdentity cannot begin with the text aws:. This prefix is reserved for AWS "
+            "internal use."
+        )
+    for key, _ in p.tags:
+        if _reserved(key):
+            raise ValidationError(
+                f"Tag key {key} cannot begin with the text aws:. This prefix is reserved for "
+                "AWS internal use."
+            )
+    _check_policy_arns(p.policy_arns, role.group(1))
     if (p.serial_number is None) != (p.token_code is None):
         raise ValidationError(MFA_PAIR_REQUIRED)
+
+
+def _reserved(value: str) -> bool:
+    """``aws:`` in any case: AWS reserves the prefix for its own tags and identities."""
+    return value[: len(_RESERVED_PREFIX)].lower() == _RESERVED_PREFIX
+
+
+def _tag_chars_ok(value: str) -> bool:
+    """AWS's tag character set ``[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]``: Unicode letters,
+    separators (spaces) and numbers, and ``_.:/=+-@`` — no control characters (Python's
+    ``\\s`` would let tab, newline and the other C0 separators through)."""
+    return all(unicodedata.category(ch)[0] in "LZN" or ch in _TAG_PUNCTUATION for ch in value)
+
+
+def _tag_pattern(problems: list[str], value: str, name: str, shown: str) -> None:
+    if not _tag_chars_ok(value):
+        problems.append(
+            f"Value '{value}' at '{name}' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {shown}"
+        )
 
 
 def _tag_problems(problems: list[str], p: AssumeRoleParams) -> None:
@@ -153,21 +193,36 @@ def _tag_problems(problems: list[str], p: AssumeRoleParams) -> None:
         )
     for i, (key, value) in enumerate(p.tags, start=1):
         _length(problems, key, f"tags.{i}.member.key", 1, 128)
-        _pattern(problems, key, f"tags.{i}.member.key", _TAG_KEY, r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+")
+        _tag_pattern(problems, key, f"tags.{i}.member.key", r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+")
         _length(problems, value, f"tags.{i}.member.value", 0, 256)
-        _pattern(
-            problems, value, f"tags.{i}.member.value", _TAG_VALUE, r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*"
-        )
+        _tag_pattern(problems, value, f"tags.{i}.member.value", r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*")
     if len(p.transitive_tag_keys) > 50:
         problems.append(
             "Value at 'transitiveTagKeys' failed to satisfy constraint: Member must have length "
             "less than or equal to 50"
         )
+    for i, key in enumerate(p.transitive_tag_keys, start=1):
+        _length(problems, key, f"transitiveTagKeys.{i}.member", 1, 128)
+        _tag_pattern(problems, key, f"transitiveTagKeys.{i}.member", r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+")
+
+
+def _check_policy_arns(arns: Sequence[str], role_account: str) -> None:
+    """Managed session policies must be in the role's account or AWS managed
+    (``arn:aws:iam::aws:policy/...``); anything else is refused before any look-up, so the
+    answer does not depend on what exists."""
+    for arn in arns:
+        match = _POLICY_ARN.fullmatch(arn)
+        if match is None or match.group(2) not in (role_account, "aws"):
+            raise ValidationError(
+                f"Policy {arn} is not a managed policy of the role's account {role_account} "
+                "or an AWS managed policy: managed session policies must exist in the same "
+                "account as the role."
+            )
 
 
 def role_arn_parts(role_arn: str) -> tuple[str, str]:
     """(account, role name) of a role ARN; the path is not part of the session ARN."""
-    match = _ROLE_ARN.match(role_arn)
+    match = _ROLE_ARN.fullmatch(role_arn)
     if match is None:
         raise ValidationError(f"{role_arn} is invalid")
     return match.group(1), match.group(2)

@@ -22,6 +22,7 @@ import builtins
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -33,15 +34,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from authz.errors import InvalidClientTokenId, NoSuchEntity, ValidationError
+from authz.errors import InvalidClientTokenId, NoSuchEntity, ServiceUnavailable, ValidationError
 from authz.sts.securefile import RecordFile
 from authz.sts.tokens import new_secret_access_key
 
 __all__ = ["AccessKeyInfo", "CredentialStore", "new_access_key_id"]
 
+log = logging.getLogger("authz.sts.credentials")
+
 ACTIVE, INACTIVE = "Active", "Inactive"
+# What a caller sees while the store cannot be read: no path, no parse position (those are
+# logged server-side).
+STORE_UNAVAILABLE = "The service cannot check credentials right now. Try again later."
 _KEY_ID = re.compile(r"AKIA[A-Z2-7]{16}")
 _USER_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(user/[\w+=,.@/-]{1,512}|root)")
+_USER_ID = re.compile(r"\w{1,128}", re.ASCII)
 _DUMMY_SALT = secrets.token_bytes(16)  # hashed against on unknown keys to even out timing
 
 
@@ -66,6 +73,7 @@ class AccessKeyInfo:
     user_arn: str
     status: str
     created_at: int
+    user_id: str | None = None  # the UserId the key is bound to (None: bound at first use)
 
     @property
     def user_name(self) -> str:
@@ -74,13 +82,16 @@ class AccessKeyInfo:
     def to_aws(self) -> dict[str, Any]:
         """The AWS ``AccessKeyMetadata`` shape (plus ``UserArn``)."""
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))
-        return {
+        out = {
             "UserName": self.user_name,
             "UserArn": self.user_arn,
             "AccessKeyId": self.access_key_id,
             "Status": self.status,
             "CreateDate": created,
         }
+        if self.user_id is not None:
+            out["UserId"] = self.user_id
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +101,19 @@ class _Record:
     digest: bytes
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "user_arn": self.info.user_arn,
-            "status": self.info.status,
-            "created_at": self.info.created_at,
-            "alg": "hmac-sha256",
-            "salt": _b64(self.salt),
-            "hash": _b64(self.digest),
-        }
+        out: dict[str, Any] = {"user_arn": self.info.user_arn}
+        if self.info.user_id is not None:
+            out["user_id"] = self.info.user_id
+        out.update(
+            {
+                "status": self.info.status,
+                "created_at": self.info.created_at,
+                "alg": "hmac-sha256",
+                "salt": _b64(self.salt),
+                "hash": _b64(self.digest),
+            }
+        )
+        return out
 
 
 def _parse_record(key_id: str, raw: Any) -> _Record:
@@ -108,7 +124,10 @@ def _parse_record(key_id: str, raw: Any) -> _Record:
     created = raw.get("created_at")
     if not isinstance(raw.get("user_arn"), str) or not isinstance(created, int):
         raise ValueError(f"entry `{key_id}`: needs `user_arn` and an integer `created_at`")
-    info = AccessKeyInfo(key_id, raw["user_arn"], raw["status"], created)
+    user_id = raw.get("user_id")
+    if user_id is not None and not (isinstance(user_id, str) and _USER_ID.fullmatch(user_id)):
+        raise ValueError(f"entry `{key_id}`: `user_id` must be an IAM unique id")
+    info = AccessKeyInfo(key_id, raw["user_arn"], raw["status"], created, user_id)
     return _Record(info, base64.b64decode(raw["salt"]), base64.b64decode(raw["hash"]))
 
 
@@ -134,9 +153,11 @@ class CredentialStore:
         self._monotonic = monotonic
         self._cache_size = cache_size
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, bytes], str] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, bytes], AccessKeyInfo] = OrderedDict()
         self._file = _store_file(self._path)
-        self._records, self._stamp = self._file.read()
+        self._records, self._stamp = self._file.read()  # at start-up, errors name the file
+        self._broken = False
+        self._refusals = 0
         self._checked = monotonic()
 
     @property
@@ -145,8 +166,9 @@ class CredentialStore:
 
     # -- the request path ---------------------------------------------------------------
 
-    def authenticate(self, access_key_id: str, secret: str) -> str:
-        """Return the user ARN owning an Active key whose secret matches, else raise."""
+    def authenticate(self, access_key_id: str, secret: str) -> AccessKeyInfo:
+        """The metadata of an Active key whose secret matches, else raise
+        ``InvalidClientTokenId``; ``ServiceUnavailable`` while the store cannot be read."""
         records = self._current()
         record = records.get(access_key_id) if isinstance(access_key_id, str) else None
         if not isinstance(secret, str) or len(secret) > 256:
@@ -155,9 +177,9 @@ class CredentialStore:
         cache_key = (access_key_id, presented)
         if record is not None and record.info.status == ACTIVE:
             with self._lock:
-                user = self._cache.get(cache_key)
-            if user is not None:
-                return user
+                cached = self._cache.get(cache_key)
+            if cached is not None:
+                return cached
         salt = record.salt if record is not None else _DUMMY_SALT
         expected = record.digest if record is not None else b"\0" * 32
         matches = hmac.compare_digest(_hash(salt, secret), expected)
@@ -168,40 +190,81 @@ class CredentialStore:
         if not matches:
             raise InvalidClientTokenId(reason="bad_secret")
         with self._lock:
-            self._cache[cache_key] = record.info.user_arn
+            self._cache[cache_key] = record.info
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return record.info.user_arn
+        return record.info
+
+    def bind_user_id(self, access_key_id: str, user_id: str) -> str:
+        """Record ``user_id`` for a key that has none (a key created before keys recorded the
+        UserId: bound at its first use after the upgrade); returns the UserId the key is bound
+        to now — another process may have bound it first."""
+        with self._mutate() as records:
+            record = self._existing(records, access_key_id)
+            if record.info.user_id is None:
+                info = replace(record.info, user_id=user_id)
+                records[access_key_id] = replace(record, info=info)
+            bound = records[access_key_id].info.user_id
+        assert bound is not None
+        log.info("access key %s bound to UserId %s at first use", access_key_id, bound)
+        return bound
+
+    @property
+    def unavailable_refusals(self) -> int:
+        """Authentications refused because the store could not be read (a metric)."""
+        return self._refusals
 
     def _current(self) -> dict[str, _Record]:
         """The records, re-read if the file changed since the last read (one stat at most
-        every ``recheck_seconds``)."""
+        every ``recheck_seconds``). Fails closed: while the file cannot be read or parsed,
+        every authentication is refused with ``ServiceUnavailable`` (never the old records,
+        never the path or the parse error, which are logged here)."""
         now = self._monotonic()
         if now - self._checked >= self._recheck:
             self._checked = now
-            if self._file.stamp() != self._stamp:
-                self._adopt()
+            try:
+                if self._broken or self._file.stamp() != self._stamp:
+                    self._adopt()
+            except (ValidationError, OSError) as err:
+                self._break(err)
+        if self._broken:
+            self._refusals += 1
+            raise ServiceUnavailable(STORE_UNAVAILABLE, reason="credentials_store_unreadable")
         return self._records
+
+    def _break(self, err: Exception) -> None:
+        with self._lock:
+            was_broken, self._broken = self._broken, True
+            self._records = {}
+            self._cache.clear()
+        if not was_broken:
+            log.error("credentials store %s cannot be read, refusing access keys: %s",
+                      self._path, err)  # fmt: skip
 
     def _adopt(self) -> None:
         records, stamp = self._file.read()
         with self._lock:
-            self._records, self._stamp = records, stamp
+            if self._broken:
+                log.warning("credentials store %s readable again", self._path)
+            self._records, self._stamp, self._broken = records, stamp, False
             self._cache.clear()  # status or secrets may have changed: authenticate afresh
 
     # -- administration (authz keys) ------------------------------------------------------
 
-    def create(self, user_arn: str) -> tuple[str, str]:
-        """Create an Active key for ``user_arn``; return ``(access_key_id, secret)`` once."""
+    def create(self, user_arn: str, user_id: str | None = None) -> tuple[str, str]:
+        """Create an Active key for ``user_arn`` (bound to ``user_id`` when given, else at its
+        first use); return ``(access_key_id, secret)`` once."""
         if not isinstance(user_arn, str) or not _USER_ARN.fullmatch(user_arn):
             raise ValidationError(f"user ARN `{user_arn}` is not an IAM user or root ARN")
+        if user_id is not None and not _USER_ID.fullmatch(user_id):
+            raise ValidationError(f"user id `{user_id}` is not an IAM unique id")
         secret = new_secret_access_key()
         salt = secrets.token_bytes(16)
         with self._mutate() as records:
             key_id = new_access_key_id()
             while key_id in records:
                 key_id = new_access_key_id()
-            info = AccessKeyInfo(key_id, user_arn, ACTIVE, int(self._clock()))
+            info = AccessKeyInfo(key_id, user_arn, ACTIVE, int(self._clock()), user_id)
             records[key_id] = _Record(info, salt, _hash(salt, secret))
         return key_id, secret
 

@@ -41,7 +41,7 @@ from authz.engine.snapshot import Snapshot, authorize
 from authz.errors import AccessDenied, ValidationError
 from authz.iam.model import Caller, CallerKind, ContextValue, Policy, PolicyType
 from authz.iam.parse import parse_policy
-from authz.repo.entities import Role
+from authz.repo.entities import Repository, Role
 from authz.sts import assume_role as rules
 from authz.sts import randomness
 from authz.sts.mfa import MfaStore
@@ -113,6 +113,27 @@ def session_context(claims: SessionClaims, now: float | None = None) -> dict[str
     if claims.source_identity:
         ctx["aws:sourceidentity"] = claims.source_identity
     return ctx
+
+
+def session_binding_problem(repository: Repository, claims: SessionClaims) -> str | None:
+    """Why a verified session no longer stands for its role, or None when it does.
+
+    A session is bound to the unique id of its role, and a chained session to the role of
+    every earlier link as well (claim ``src``): each must still exist at the same ARN with the
+    same RoleId. A role deleted, re-created (new RoleId) or renamed (its ARN gone) ends its
+    sessions, as in AWS where policies and sessions bind to the unique id. A chained token
+    without ``src`` (issued before the claim existed) cannot show its chain and is refused:
+    chained sessions last at most an hour, so its holder only has to assume the role again."""
+    if claims.chain_depth != len(claims.source_roles):
+        return "chain_unbound"
+    roles = repository.roles_by_arn
+    for arn, role_id in (*claims.source_roles, (claims.role_arn, claims.role_id)):
+        role = roles.get(arn)
+        if role is None:
+            return "role_deleted"
+        if role.unique_id != role_id:
+            return "role_replaced"
+    return None
 
 
 def session_caller(claims: SessionClaims) -> Caller:
@@ -303,6 +324,9 @@ class StsService:
             chain_depth=(session.chain_depth + 1) if session else 0,
             policy_revision=snapshot.revision,
             mfa_authenticated_at=mfa_at,
+            source_roles=(*session.source_roles, (session.role_arn, session.role_id))
+            if session
+            else (),
         )
         return AssumeRoleOutcome(
             access_key_id=claims.access_key_id,

@@ -9,7 +9,9 @@ never contains the token. ``details["reason"]`` says why, for logs and metrics.
 Claim names: iss, sub (session ARN), iat, nbf, exp, jti (session id), role, acct, arid
 (assumed role id ``AROA…:session``), akid (``ASIA…``), srcid, tags, ttk (transitive tag keys),
 sp (inline session policy), spd (its SHA-256 digest), spa (session policy ARNs), chain, rev,
-mfa (epoch seconds of the MFA check behind the session; absent when no MFA was used).
+mfa (epoch seconds of the MFA check behind the session; absent when no MFA was used), src (the
+roles of the earlier links of a chain, oldest first, as ``[role ARN, RoleId]`` pairs: a chained
+session is bound to every role of its chain; absent when ``chain`` is 0).
 """
 
 from __future__ import annotations
@@ -90,11 +92,14 @@ class SessionClaims:
     chain_depth: int = 0
     policy_revision: str = ""
     mfa_authenticated_at: int | None = None  # when MFA was verified (this or an earlier link)
+    # (role ARN, RoleId) of each earlier link of a chain, oldest first; () for a first session
+    source_roles: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "session_tags", MappingProxyType(dict(self.session_tags)))
         object.__setattr__(self, "transitive_tag_keys", tuple(self.transitive_tag_keys))
         object.__setattr__(self, "session_policy_arns", tuple(self.session_policy_arns))
+        object.__setattr__(self, "source_roles", tuple(tuple(r) for r in self.source_roles))
         if self.not_before is None:
             object.__setattr__(self, "not_before", self.issued_at)
 
@@ -129,6 +134,7 @@ class SessionClaims:
             "spd": self.session_policy_digest,
             "spa": list(self.session_policy_arns) or None,
             "mfa": self.mfa_authenticated_at,
+            "src": [list(r) for r in self.source_roles] or None,
         }
         payload.update({k: v for k, v in optional.items() if v is not None})
         return payload
@@ -164,6 +170,7 @@ class SessionClaims:
             chain_depth=_typed(p, "chain", int) if "chain" in p else 0,
             policy_revision=_typed(p, "rev", str) if "rev" in p else "",
             mfa_authenticated_at=_optional(p, "mfa", int),
+            source_roles=_role_pairs(p, "src"),
         )
 
 
@@ -183,6 +190,15 @@ def _str_tuple(p: Mapping[str, Any], name: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"claim `{name}` must be a list of strings")
     return tuple(value)
+
+
+def _role_pairs(p: Mapping[str, Any], name: str) -> tuple[tuple[str, str], ...]:
+    value = p.get(name, [])
+    if not isinstance(value, list) or not all(
+        isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v) for v in value
+    ):
+        raise ValueError(f"claim `{name}` must be a list of [role ARN, RoleId] pairs")
+    return tuple((v[0], v[1]) for v in value)
 
 
 class TokenSigner:

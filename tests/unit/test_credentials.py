@@ -37,8 +37,8 @@ def test_create_and_authenticate(store: CredentialStore) -> None:
     key_id, secret = store.create(ALICE)
     assert re.fullmatch(r"AKIA[A-Z2-7]{16}", key_id)
     assert len(secret) == 40
-    assert store.authenticate(key_id, secret) == ALICE
-    assert store.authenticate(key_id, secret) == ALICE  # cached path
+    assert store.authenticate(key_id, secret).user_arn == ALICE
+    assert store.authenticate(key_id, secret).user_arn == ALICE  # cached path
 
 
 def test_secret_never_stored_in_plaintext(store: CredentialStore) -> None:
@@ -99,7 +99,7 @@ def test_constant_time_compare_is_used(
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)  # looked up at call time
-    assert store.authenticate(key_id, secret) == ALICE
+    assert store.authenticate(key_id, secret).user_arn == ALICE
     refused(store, key_id, "x" * 40)
     refused(store, "AKIAAAAAAAAAAAAAAAAA", "x" * 40)  # unknown keys hash and compare too
     assert len(calls) == 3
@@ -107,11 +107,11 @@ def test_constant_time_compare_is_used(
 
 def test_deactivation_beats_the_cache(store: CredentialStore) -> None:
     key_id, secret = store.create(ALICE)
-    assert store.authenticate(key_id, secret) == ALICE
+    assert store.authenticate(key_id, secret).user_arn == ALICE
     store.set_status(key_id, "Inactive")
     refused(store, key_id, secret)
     store.set_status(key_id, "Active")
-    assert store.authenticate(key_id, secret) == ALICE
+    assert store.authenticate(key_id, secret).user_arn == ALICE
 
 
 def test_deactivation_by_another_process_is_seen_within_the_recheck_interval(
@@ -120,10 +120,10 @@ def test_deactivation_by_another_process_is_seen_within_the_recheck_interval(
     now = [100.0]
     store = CredentialStore(tmp_path / "credentials.json", monotonic=lambda: now[0])
     key_id, secret = store.create(ALICE)
-    assert store.authenticate(key_id, secret) == ALICE  # cached here
+    assert store.authenticate(key_id, secret).user_arn == ALICE  # cached here
     CredentialStore(store.path).set_status(key_id, "Inactive")  # e.g. `authz keys deactivate`
     now[0] += 0.5
-    assert store.authenticate(key_id, secret) == ALICE  # not re-checked yet (< 1 s)
+    assert store.authenticate(key_id, secret).user_arn == ALICE  # not re-checked yet (< 1 s)
     now[0] += 0.5
     refused(store, key_id, secret)
 
@@ -180,7 +180,8 @@ def test_cli_access_key_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[
         "UserName", "UserArn", "AccessKeyId", "Status", "SecretAccessKey", "CreateDate"
     }  # fmt: skip
     assert (key["UserName"], key["Status"]) == ("alice", "Active")
-    assert CredentialStore(path).authenticate(key["AccessKeyId"], key["SecretAccessKey"]) == ALICE
+    found = CredentialStore(path).authenticate(key["AccessKeyId"], key["SecretAccessKey"])
+    assert found.user_arn == ALICE
 
     assert run(["keys", "deactivate", "--store", path, "--access-key-id", key["AccessKeyId"]]) == 0
     assert run(["keys", "list-access-keys", "--store", path]) == 0
