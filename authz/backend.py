@@ -265,6 +265,7 @@ class AuthzBackend:
         stats["reload_failed"] = reload.failed
         stats["token_cache_hits"] = self.verifier.hits
         stats["token_cache_misses"] = self.verifier.misses
+        stats.update(self.security_events())
         return StatusResult(
             revision=snapshot.revision if snapshot else None,
             loaded_at=snapshot.loaded_at if snapshot else None,
@@ -274,6 +275,19 @@ class AuthzBackend:
             last_reload_problems=reload.last_problems,
             last_reload_attempt=reload.last_attempt,
         )
+
+    def security_events(self) -> dict[str, int]:
+        """Counters of refusals that protect credentials, as ``security_<event>`` (exported as
+        ``authz_security_events_total{event}``)."""
+        limiter = self.sts.mfa_limiter
+        mfa = self.sts.mfa
+        return {
+            "security_credentials_store_unavailable": self.credentials.unavailable_refusals,
+            "security_mfa_store_unavailable": mfa.unavailable_refusals if mfa else 0,
+            "security_mfa_failures": limiter.failures,
+            "security_mfa_lockouts": limiter.lockouts,
+            "security_mfa_throttled": limiter.throttled,
+        }
 
     def ready(self) -> bool:
         return self.holder.loaded

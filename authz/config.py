@@ -81,6 +81,11 @@ class Settings:
     max_changed_decisions: int | None = None
     decision_cache_size: int = 65536
     partition_cache_size: int = 4096
+    # MFA attempt limits (per process): after mfa_max_failures wrong codes a device/user is
+    # locked for mfa_lockout_seconds, doubling per further failure up to the maximum
+    mfa_max_failures: int = 5
+    mfa_lockout_seconds: float = 60.0
+    mfa_max_lockout_seconds: float = 3600.0
     # Limits (docs/operations.md, "Limits"): request sizes, deadlines, memory in bytes.
     max_request_seconds: float = 2.0  # server-side deadline of every call; 0 = the caller's only
     max_context_keys: int = 64
@@ -191,6 +196,12 @@ def _check(s: Settings) -> None:
         raise ValidationError(f"max_request_seconds must be >= 0, got {s.max_request_seconds}")
     if s.max_changed_decisions is not None and s.max_changed_decisions < 0:
         raise ValidationError(f"max_changed_decisions must be >= 0, got {s.max_changed_decisions}")
+    if s.mfa_max_failures < 1 or not 0 < s.mfa_lockout_seconds <= s.mfa_max_lockout_seconds:
+        raise ValidationError(
+            "mfa settings must satisfy mfa_max_failures >= 1 and 0 < mfa_lockout_seconds <= "
+            f"mfa_max_lockout_seconds, got {s.mfa_max_failures}/{s.mfa_lockout_seconds}/"
+            f"{s.mfa_max_lockout_seconds}"
+        )
     if s.workers < 1:
         raise ValidationError(f"workers must be at least 1, got {s.workers}")
     if not 0 < s.max_concurrent_rpcs <= s.max_threads:

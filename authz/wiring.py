@@ -17,6 +17,7 @@ from authz.server.app import ServerConfig
 from authz.sts.credentials import CredentialStore
 from authz.sts.keys import KeyRing
 from authz.sts.mfa import MfaStore
+from authz.sts.mfa_limits import MfaLimits
 from authz.sts.service import StsService
 from authz.sts.tokens import TokenSigner, TokenVerifier
 
@@ -83,6 +84,11 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
         settings.issuer,
         settings.ttl,
         mfa=MfaStore(settings.mfa_file, issuer=settings.issuer),
+        mfa_limits=MfaLimits(
+            max_failures=settings.mfa_max_failures,
+            lockout_seconds=settings.mfa_lockout_seconds,
+            max_lockout_seconds=settings.mfa_max_lockout_seconds,
+        ),
     )
     backend = AuthzBackend(
         reloader,

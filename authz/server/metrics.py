@@ -17,6 +17,10 @@ port. A dedicated registry per server keeps in-process test servers from collidi
     authz_cache_stat{stat}                             gauge, read from backend.status()
     authz_reload_events_total{outcome}                 counter, read from backend.status():
                                                        every reload (file watch, SIGHUP, RPC)
+    authz_security_events_total{event}                 counter, read from backend.status():
+                                                       credentials_store_unavailable,
+                                                       mfa_store_unavailable, mfa_failures,
+                                                       mfa_lockouts, mfa_throttled
 """
 
 from __future__ import annotations
@@ -63,9 +67,16 @@ class _BackendCollector(Collector):
             "Reload attempts by outcome (watch, SIGHUP, RPC)",
             labels=["outcome"],
         )
+        security = CounterMetricFamily(
+            "authz_security_events",
+            "Refusals protecting credentials (store unavailable, MFA failures and lockouts)",
+            labels=["event"],
+        )
         for name, value in sorted(values.items()):
             if name.startswith("reload_"):
                 reloads.add_metric([name.removeprefix("reload_")], float(value))
+            elif name.startswith("security_"):
+                security.add_metric([name.removeprefix("security_")], float(value))
             else:
                 stats.add_metric([name], float(value))
         if current:
@@ -73,6 +84,7 @@ class _BackendCollector(Collector):
         yield stats
         yield revision
         yield reloads
+        yield security
 
 
 class ServerMetrics:

@@ -38,7 +38,13 @@ from typing import Any
 import pyotp
 from cryptography.fernet import Fernet, InvalidToken
 
-from authz.errors import EntityAlreadyExists, LimitExceeded, NoSuchEntity, ValidationError
+from authz.errors import (
+    EntityAlreadyExists,
+    LimitExceeded,
+    NoSuchEntity,
+    ServiceUnavailable,
+    ValidationError,
+)
 from authz.sts.securefile import RecordFile, atomic_write_private
 
 __all__ = ["ACTIVE", "INACTIVE", "MfaDeviceInfo", "MfaStore"]
@@ -55,6 +61,8 @@ _USER_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):(user/[\w+=,.@/-]{1,512}|r
 _DEVICE_NAME = re.compile(r"[\w+=,.@-]{1,226}")
 _SERIAL = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:mfa/[\w+=,.@/-]{1,226}")
 _CODE = re.compile(r"[0-9]{6}")
+# What a caller sees while the store cannot be used: no path, no parse position.
+MFA_STORE_UNAVAILABLE = "The service cannot check MFA codes right now. Try again later."
 _DUMMY_SEED = pyotp.random_base32()  # compared against for unknown devices, to even out timing
 
 
@@ -138,7 +146,8 @@ class MfaStore:
         self._clock = clock
         self._issuer = issuer
         self._file = _store_file(self._path)
-        self._records, self._stamp = self._file.read()
+        self._records, self._stamp = self._file.read()  # at start-up, errors name the file
+        self._refusals = 0
 
     @property
     def path(self) -> Path:
@@ -155,6 +164,10 @@ class MfaStore:
         Active device ``serial`` owned by ``user_arn``. Records the accepted step."""
         if not all(isinstance(v, str) for v in (serial, user_arn, code)):
             return False
+        with self._unavailable_on_error():
+            return self._verify(serial, user_arn, code)
+
+    def _verify(self, serial: str, user_arn: str, code: str) -> bool:
         step = int(self._clock() // STEP_SECONDS)
         steps = range(step - WINDOW, step + WINDOW + 1)
         well_formed = _CODE.fullmatch(code) is not None
@@ -203,10 +216,28 @@ class MfaStore:
         return None
 
     def _current(self) -> dict[str, _Record]:
-        """The records, re-read if the file changed since the last read (one stat per call)."""
+        """The records, re-read if the file changed since the last read (one stat per call,
+        so never stale)."""
         if self._file.stamp() != self._stamp:
             self._records, self._stamp = self._file.read()
         return self._records
+
+    @property
+    def unavailable_refusals(self) -> int:
+        """Verifications refused because the store could not be read (a metric)."""
+        return self._refusals
+
+    @contextlib.contextmanager
+    def _unavailable_on_error(self) -> Iterator[None]:
+        """Fail closed on the request path: a store that cannot be read, parsed or locked
+        refuses the code with ``ServiceUnavailable``; the path and the parse error go to the
+        server log only, never to the caller."""
+        try:
+            yield
+        except (ValidationError, OSError) as err:
+            self._refusals += 1
+            log.error("MFA store %s cannot be used, refusing MFA codes: %s", self._path, err)
+            raise ServiceUnavailable(MFA_STORE_UNAVAILABLE, reason="mfa_store_unreadable") from None
 
     # -- administration (authz keys *-mfa) ---------------------------------------------------
 

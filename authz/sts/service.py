@@ -12,7 +12,9 @@ for the calling IAM user (or root): MFA belongs to long-term credentials, so the
 the caller's own. A wrong, unknown, reused or someone else's code, a role session presenting a
 code, or a server without an MFA store → ``AccessDenied`` with AWS's text. Verification runs
 after the parameter checks and just before authorization, and it consumes the code (a later
-refusal does not give it back). Context keys:
+refusal does not give it back). Wrong codes are limited per device and per user
+(``authz.sts.mfa_limits``): past the limit, codes are refused unchecked with ``Throttling``
+until the lockout window has passed. Context keys:
 
 * long-term keys without MFA: no ``aws:MultiFactorAuthPresent`` at all (absent, as in AWS, so
   ``BoolIfExists {…: "false"}`` denies and ``Bool {…: "false"}`` does not match);
@@ -30,6 +32,8 @@ session has no MFA device.
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,13 +42,14 @@ from functools import lru_cache
 
 from authz.engine.decision import Decision, EvalDecision
 from authz.engine.snapshot import Snapshot, authorize
-from authz.errors import AccessDenied, ValidationError
+from authz.errors import AccessDenied, Throttling, ValidationError
 from authz.iam.model import Caller, CallerKind, ContextValue, Policy, PolicyType
 from authz.iam.parse import parse_policy
 from authz.repo.entities import Repository, Role
 from authz.sts import assume_role as rules
 from authz.sts import randomness
 from authz.sts.mfa import MfaStore
+from authz.sts.mfa_limits import AttemptLimiter, MfaLimits
 from authz.sts.tokens import (
     SessionClaims,
     TokenSigner,
@@ -52,6 +57,8 @@ from authz.sts.tokens import (
     new_temporary_access_key_id,
     policy_digest,
 )
+
+log = logging.getLogger("authz.sts.service")
 
 MFA_FAILED = "MultiFactorAuthentication failed with invalid MFA one time pass code."
 MFA_PRESENT, MFA_AGE = "aws:multifactorauthpresent", "aws:multifactorauthage"
@@ -188,12 +195,20 @@ class StsService:
         ttl: rules.TtlPolicy,
         clock: Callable[[], float] = time.time,
         mfa: MfaStore | None = None,
+        mfa_limits: MfaLimits | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._signer = signer
         self._issuer = issuer
         self._ttl = ttl
         self._clock = clock
         self._mfa = mfa
+        self._mfa_limiter = AttemptLimiter(mfa_limits or MfaLimits(), monotonic)
+
+    @property
+    def mfa_limiter(self) -> AttemptLimiter:
+        """Failed-code counters and lockouts (per process)."""
+        return self._mfa_limiter
 
     @property
     def mfa(self) -> MfaStore | None:
@@ -242,11 +257,23 @@ class StsService:
             return None  # validate_params refuses one without the other
         now = int(self._clock())
         long_term = session is None and caller.kind in (CallerKind.USER, CallerKind.ROOT)
-        if (
-            self._mfa is None
-            or not long_term
-            or not self._mfa.verify(params.serial_number, caller.arn, params.token_code)
-        ):
+        if self._mfa is None or not long_term:
+            raise AccessDenied(MFA_FAILED, reason="mfa")
+        keys = [("device", params.serial_number, caller.arn), ("user", caller.arn)]
+        wait = self._mfa_limiter.blocked(keys)
+        if wait > 0:  # refused unchecked: guesses during a lockout learn nothing
+            raise Throttling(
+                "Rate exceeded: too many failed MFA codes for this user or device; try again "
+                f"in {math.ceil(wait)} seconds.",
+                reason="mfa_locked",
+            )
+        verified = self._mfa.verify(params.serial_number, caller.arn, params.token_code)
+        if self._mfa_limiter.record(keys, verified):
+            log.warning(
+                "MFA locked for %s (device %s) after %d failed codes",
+                caller.arn, params.serial_number, self._mfa_limiter.limits.max_failures,
+            )  # fmt: skip
+        if not verified:
             raise AccessDenied(MFA_FAILED, reason="mfa")
         return now
 
