@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from authz.config import typed_san_mapping
 from authz.engine import simulate
 from authz.engine.cache import request_shape
 from authz.engine.decision import Decision
@@ -77,7 +78,7 @@ class AuthzBackend:
         self.verifier = verifier
         self.keyring = keyring
         self.credentials = credentials
-        self.service_principals = dict(service_principals or {})
+        self.service_principals = typed_san_mapping(service_principals or {})
         self.audit_log = audit_log
 
     # -- authentication ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,26 @@ from typing import Any
 from authz.errors import ValidationError
 from authz.limits import RequestLimits
 from authz.sts.assume_role import TtlPolicy
+
+SAN_TYPES = ("uri", "dns", "email", "ip")
+
+
+def typed_san(key: str) -> str:
+    """A ``service_principals`` key as ``<type>:<value>``: ``uri:``, ``dns:``, ``email:`` or
+    ``ip:`` explicitly, a bare value is a URI (``spiffe://corp/ci`` = ``uri:spiffe://corp/ci``).
+    DNS names compare case-insensitively (lowercased). Idempotent."""
+    prefix, sep, rest = key.partition(":")
+    kind = prefix.lower()
+    if not (sep and kind in SAN_TYPES and not rest.startswith("//")):
+        kind, rest = "uri", key  # a bare value, e.g. spiffe://... (or dns://... as a URI)
+    if not rest:
+        raise ValidationError(f"service principal mapping `{key}` names no SAN value")
+    return f"{kind}:{rest.lower() if kind == 'dns' else rest}"
+
+
+def typed_san_mapping(mapping: Mapping[str, str]) -> dict[str, str]:
+    """``service_principals`` with every key typed (``typed_san``)."""
+    return {typed_san(str(k)): str(v) for k, v in mapping.items()}
 
 
 class StartupError(Exception):
@@ -62,7 +83,8 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # set → mTLS required
-    # mTLS identity → service principal, e.g. {"spiffe://corp/ci": "ci.internal"}
+    # mTLS identity → service principal, e.g. {"uri:spiffe://corp/ci": "ci.internal"}; the
+    # key names the SAN type (uri: / dns: / email: / ip:, bare = uri:) and matches only it
     service_principals: dict[str, str] = field(default_factory=dict)
     trusted_proxies: tuple[str, ...] = ()  # peers whose x-forwarded-for sets aws:SourceIp
     watch: bool = True
@@ -173,7 +195,7 @@ def _coerce(key: str, value: Any) -> Any:
     if key == "trusted_proxies":
         return tuple(value)
     if key == "service_principals":
-        return dict(value)
+        return typed_san_mapping(value)
     return value
 
 

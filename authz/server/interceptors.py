@@ -17,6 +17,10 @@ Authentication metadata, first match wins:
     x-authz-access-key-id + x-authz-secret-access-key      → backend.authenticate_access_key
     (mTLS) client certificate SANs from auth_context()     → san_principals map, else
                                                               backend.authenticate_peer
+
+SANs are typed, ``uri:…``, ``dns:…``, ``email:…``, ``ip:…``, read from the verified peer
+certificate (``x509_pem_cert``, parsed by ``authz.server.sans``), so a DNS or e-mail SAN
+holding the text of a URI never matches a URI mapping.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 import grpc
 
 from authz import deadline, errors
+from authz.config import typed_san_mapping
 from authz.iam.model import Caller, CallerKind
 from authz.server import callctx
 from authz.server.admission import Admission, AdmissionGate, CountingPool
@@ -40,6 +45,7 @@ from authz.server.errors import REQUEST_ID_KEY, to_status
 from authz.server.metrics import ServerMetrics
 from authz.server.ports import AuthMethod, Backend, Identity
 from authz.server.readtimeout import ReadWatchdog
+from authz.server.sans import typed_peer_sans
 
 AUTHORIZATION_KEY = "authorization"
 ACCESS_KEY_ID_KEY = "x-authz-access-key-id"
@@ -49,7 +55,6 @@ PUBLIC_METHODS = frozenset({"/authz.v1.SecurityTokenService/GetSigningKeys"})
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_CREDENTIAL_LEN = 8 * 1024
-_SAN_KEYS = ("x509_subject_alternative_name", "peer_dns", "peer_uri", "peer_email", "peer_ip")
 
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
 
@@ -65,16 +70,9 @@ def text_metadata(context: grpc.ServicerContext) -> dict[str, str]:
 
 
 def peer_sans(context: grpc.ServicerContext) -> list[str]:
-    """Subject alternative names of a verified client certificate (empty without mTLS)."""
-    auth = context.auth_context()
-    sans: list[str] = []
-    for key in _SAN_KEYS:
-        values: Any = auth.get(key) or ()
-        for value in values if isinstance(values, list | tuple) else (values,):
-            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-            if text and text not in sans:
-                sans.append(text)
-    return sans
+    """Typed subject alternative names of a verified client certificate (empty without
+    mTLS)."""
+    return list(typed_peer_sans(context.auth_context()))
 
 
 class Authenticator:
@@ -82,7 +80,7 @@ class Authenticator:
 
     def __init__(self, backend: Backend, san_principals: Mapping[str, str]) -> None:
         self._backend = backend
-        self._san_principals = dict(san_principals)
+        self._san_principals = typed_san_mapping(san_principals)
 
     def authenticate(
         self, metadata: Mapping[str, str], context: grpc.ServicerContext

@@ -102,4 +102,4 @@ def test_mtls_peer_identity(
     ):
         stranger.get_caller_identity()
     peer_calls = [c for c in backend.calls if c[0] == "authenticate_peer"]
-    assert "stranger.test" in peer_calls[0][1]
+    assert "dns:stranger.test" in peer_calls[0][1]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from authz.cli import main as run
-from authz.errors import InvalidClientTokenId, NoSuchEntity, ValidationError
+from authz.errors import InvalidClientTokenId, NoSuchEntity, ServiceUnavailable, ValidationError
 from authz.sts.credentials import CredentialStore
 
 ALICE = "arn:aws:iam::111122223333:user/alice"
@@ -193,3 +193,39 @@ def test_cli_access_key_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[
     capsys.readouterr()
     assert run(["keys", "delete", "--store", path, "--access-key-id", key["AccessKeyId"]]) == 2
     assert json.loads(capsys.readouterr().err)["Error"]["Code"] == "NoSuchEntity"
+
+
+def test_unreadable_store_fails_closed_and_recovers(tmp_path: Path) -> None:
+    now = [100.0]
+    store = CredentialStore(tmp_path / "credentials.json", monotonic=lambda: now[0])
+    key_id, secret = store.create(ALICE)
+    assert store.authenticate(key_id, secret).user_arn == ALICE
+    store.path.write_text("{broken")
+    now[0] += 1.0
+    for _ in range(3):
+        with pytest.raises(ServiceUnavailable) as raised:
+            store.authenticate(key_id, secret)
+        assert str(tmp_path) not in raised.value.message
+        assert "line" not in raised.value.message
+    assert store.unavailable_refusals == 3
+    store.path.write_text('{"version": 1, "access_keys": {}}\n')
+    now[0] += 0.5
+    with pytest.raises(ServiceUnavailable):  # re-tried at most once per recheck interval
+        store.authenticate(key_id, secret)
+    now[0] += 0.5
+    refused(store, key_id, secret)  # readable again: the key is gone
+
+
+def test_user_id_is_recorded_and_bound_once(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path / "credentials.json")
+    key_id, secret = store.create(ALICE, "AIDAALICE000000000001")
+    assert store.authenticate(key_id, secret).user_id == "AIDAALICE000000000001"
+    legacy, legacy_secret = store.create(ALICE)
+    assert store.authenticate(legacy, legacy_secret).user_id is None
+    assert store.bind_user_id(legacy, "AIDAALICE000000000001") == "AIDAALICE000000000001"
+    assert store.bind_user_id(legacy, "AIDAOTHER000000000002") == "AIDAALICE000000000001"
+    assert CredentialStore(store.path).authenticate(legacy, legacy_secret).user_id == (
+        "AIDAALICE000000000001"
+    )
+    with pytest.raises(ValidationError):
+        store.create(ALICE, "not an id!")
