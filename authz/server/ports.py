@@ -150,7 +150,8 @@ class Backend(Protocol):
         ...
 
     def authenticate_peer(self, sans: Sequence[str]) -> Identity:
-        """An mTLS client certificate's subject alternative names (DNS, URI, ...) when no
+        """An mTLS client certificate's typed subject alternative names (``uri:…``,
+        ``dns:…``, ``email:…``, ``ip:…``; ``authz.server.sans``) when no
         entry of ``ServerConfig.san_principals`` matched. Unknown peer:
         ``InvalidClientTokenId``."""
         ...

@@ -33,7 +33,7 @@ def _typed(kind: str, value: object) -> str:
     return f"{kind}:{text.lower() if kind == 'dns' else text}"
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)
 def sans_of_pem(pem: bytes) -> tuple[str, ...]:
     """The typed SANs of a PEM certificate; () when it has none or cannot be parsed."""
     if len(pem) > MAX_PEM_BYTES:

@@ -6,13 +6,20 @@ atomically, writers serialised with flock on ``<file>.lock``). A secret is shown
 salt. Secrets are 240-bit random strings, so a fast keyed hash is the right tool: a slow
 password KDF would only slow the request path. Comparison uses ``hmac.compare_digest``.
 
+Each key records its user's ARN and UserId (``create(user_arn, user_id)``; a key recorded
+without one is bound to the user's UserId at its first use, ``bind_user_id``): the backend
+accepts it only while that user exists with that UserId.
+
 Unknown key, inactive key and wrong secret all raise the same ``InvalidClientTokenId`` message;
 only ``details["reason"]`` (for logs, never sent to callers) tells them apart. The file is
 re-read when its (inode, mtime, size) changes, checked at most once per ``recheck_seconds``
 (default 1 s), so a deactivation by ``authz keys`` reaches a running server within a second
 (a ``stat`` per request released the GIL on the request path: a thread switch per call under
-load). Changes made through this store object take effect at once. Must not import grpc or
-cedarpy; never logs a secret.
+load). Changes made through this store object take effect at once. Fails closed: once a
+re-read fails (unreadable, not a file, invalid JSON or records) every authentication raises
+``ServiceUnavailable`` — without the path or the parse error, which are logged — until the
+file can be read again (re-tried once per ``recheck_seconds``); stale records are never served
+beyond that interval. Must not import grpc or cedarpy; never logs a secret.
 """
 
 from __future__ import annotations

@@ -16,8 +16,10 @@ Losing that file makes every device unusable; it is never regenerated over exist
 last step accepted per device and only a later step is accepted afterwards (RFC 6238 §5.2;
 AWS rejects a code used twice). That record is written under the file lock, so two workers
 cannot both accept the same code. Wrong code, unknown device, another user's device, an
-inactive device and a reused code all return ``False``; only the log line says which. Never
-logs a seed or a code. Must not import grpc or cedarpy.
+inactive device and a reused code all return ``False``; only the log line says which. A store
+that cannot be read, parsed or locked fails closed: ``verify`` raises ``ServiceUnavailable``
+without the path (logged). Attempt limits are ``authz.sts.mfa_limits``. Never logs a seed or
+a code. Must not import grpc or cedarpy.
 """
 
 from __future__ import annotations
