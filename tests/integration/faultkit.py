@@ -240,3 +240,27 @@ def metric(port: int, name: str, labels: dict[str, str] | None = None) -> float:
         if line.startswith(key + " "):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def histogram(port: int, name: str, labels: dict[str, str]) -> dict[float, float]:
+    """The cumulative buckets (``le`` → count) of one Prometheus histogram series."""
+    with urllib.request.urlopen(f"http://{LOCALHOST}:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    want = [f'{k}="{v}"' for k, v in sorted(labels.items())]
+    out: dict[float, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(f"{name}_bucket{{") or not all(w in line for w in want):
+            continue
+        le = line.split('le="', 1)[1].split('"', 1)[0]
+        out[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The upper bound of the bucket holding quantile ``q`` of the samples between two reads."""
+    diff = {le: after.get(le, 0.0) - before.get(le, 0.0) for le in after}
+    total = diff.get(float("inf"), 0.0)
+    for le in sorted(diff):
+        if total and diff[le] >= q * total:
+            return le
+    return float("inf")

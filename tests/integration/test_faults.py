@@ -149,7 +149,7 @@ def test_sigterm_with_50_calls_in_flight_cancels_none_and_loses_none(
     time.sleep(0.8)  # every lane has a 200 ms call in flight
     signalled = time.monotonic()
     server.signal(signal.SIGTERM)
-    health_during_drain = fk.healthy(server.target, 0.3)
+    drained = fk.wait_until(lambda: fk.healthy(server.target, 0.3) == NOT_SERVING, 0.5, 0.01)
     loader.join(30)
     assert server.wait(30) == 0
     result = box["r"]
@@ -158,7 +158,7 @@ def test_sigterm_with_50_calls_in_flight_cancels_none_and_loses_none(
     before = [o for o in result.outcomes if o.sent_at < signalled]
     assert len(before) >= 50 and all(o.code == "OK" for o in before)
     assert any(o.code == "OK" for o in result.outcomes if o.sent_at > signalled + 0.1)  # drain
-    assert health_during_drain == NOT_SERVING
+    assert drained  # NOT_SERVING while still answering
     audited = {e["requestID"] for e in fk.audit_events(tmp_path / "server.audit.jsonl")}
     assert {o.request_id for o in result.ok()} <= audited  # nothing answered is missing
     assert "stopped" in server.log()
@@ -213,6 +213,7 @@ def test_sigkill_of_one_worker_the_other_serves_and_it_comes_back(
     assert codes.count("OK") >= 15, codes
     assert fk.wait_until(lambda: len(_worker_pids(parent) - {victim}) == 2, 30)
     back_after = time.monotonic() - killed
+    print(f"worker back (new process) after {back_after:.2f} s; survivor answered {codes}")
     assert server.proc.poll() is None  # the group was not stopped
     assert fk.wait_until(lambda: all(_metrics_up(p) for p in ports), 60)
     restarts = [fk.metric(port, "authz_worker_restarts_total") for port in ports]
