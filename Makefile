@@ -68,7 +68,7 @@ soak: $(STAMP)
 	$(BIN)/python benchmarks/soak.py soak --seconds $(SOAK_SECONDS) --out benchmarks/results
 
 bench-reload: $(STAMP)
-	$(BIN)/python benchmarks/soak.py storm --seconds 20 --out benchmarks/results
+	$(BIN)/python benchmarks/soak.py storm --rounds 5 --seconds 10 --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -23,8 +23,10 @@ Must not import grpc or cedarpy.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -126,6 +128,22 @@ class ReloadStatus:
             "unchanged": self.unchanged,
             "watching": self.watching,
         }
+
+
+BUILD_SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
+
+
+@contextlib.contextmanager
+def _polite() -> Any:
+    """While a build runs, CPython hands the GIL to a waiting thread after 0.5 ms instead of
+    5 ms: a request needing the GIL a few times waits a few half-milliseconds for the build,
+    not a few times 5 ms (the build itself slows by a few percent). Builds never overlap."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, BUILD_SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 @dataclass
@@ -382,7 +400,8 @@ class Reloader:
                 )
                 self._record(outcome, when)
                 return outcome
-            snapshot = self._builder(self.root)
+            with _polite():
+                snapshot = self._builder(self.root)
             if current is not None and (
                 snapshot is current or snapshot.revision == current.revision
             ):

@@ -168,23 +168,22 @@ class _Reader:
             return self.replay(rel, known)
         before = len(self.problems)
         data = self.decode(rel, raw)
-        entry_out = FileEntry(
-            signature,
-            digest,
-            len(raw),
-            None if data is _INVALID else data,
-            data is not _INVALID,
-            tuple(self.problems[before:]),
-        )
+        document = None if data is _INVALID else Document(rel, data, digest)
+        hashed = f"F {rel} {len(raw)} ".encode() + digest
         if memo is not None:
-            memo.keep_file(rel, entry_out, reused=False)
-        self.hash.update(f"F {rel} {len(raw)} ".encode() + digest)
-        return None if data is _INVALID else Document(rel, data, digest)
+            problems = tuple(self.problems[before:])
+            memo.keep_file(
+                rel, FileEntry(signature, digest, hashed, document, problems), reused=False
+            )
+        self.hash.update(hashed)
+        return document
 
     def replay(self, rel: str, known: FileEntry) -> Document | None:
-        self.hash.update(f"F {rel} {known.size} ".encode() + known.digest)
-        self.problems.extend(known.problems)
-        return Document(rel, known.data, known.digest) if known.valid else None
+        self.hash.update(known.hashed)
+        if known.problems:
+            self.problems.extend(known.problems)
+        document: Document | None = known.document
+        return document
 
     def signature(self, entry: os.DirEntry[str] | None) -> Signature | None:
         """The stat signature of a settled file, or None (read it: it may change unseen)."""

@@ -34,13 +34,13 @@ Signature = tuple[int, int, int, int, int]
 @dataclass(frozen=True, slots=True)
 class FileEntry:
     """One file as last read: its signature (None when too recent to trust), the SHA-256 of its
-    bytes, their length, and the decoded data (``valid`` False: the problems say why)."""
+    bytes, what it adds to the repository's content hash, and the decoded ``Document`` (None:
+    the problems say why)."""
 
     signature: Signature | None
     digest: bytes
-    size: int
-    data: Any
-    valid: bool
+    hashed: bytes
+    document: Any  # authz.repo.layout.Document | None (immutable, shared between loads)
     problems: tuple[Problem, ...] = ()
 
 
