@@ -272,8 +272,13 @@ def run_soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         )
     near = [s for s in samples if any(0 <= s.due - c < WINDOW_AFTER_CHANGE for c in changes)]
     steady = [s for s in samples if not any(0 <= s.due - c < WINDOW_AFTER_CHANGE for c in changes)]
+    profile = []  # p99 by seconds since the last change, over every change: where a spike sits
+    for second in range(int(min(args.change_every, 15))):
+        inside = [x for x in samples if any(second <= x.due - c < second + 1 for c in changes)]
+        profile.append({"second": second, **_summary(inside)})
     return {
         "mode": "soak",
+        "after_change": profile,
         "changes": len(changes),
         "reloads": {k: v for k, v in reload_counts.items() if k.startswith("reload_")},
         "overall": _summary(samples),
