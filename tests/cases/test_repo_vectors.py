@@ -141,6 +141,8 @@ def materialize_authorize(root: Path, case: Json) -> tuple[str, Json]:
         if kind == "user":
             if userid.startswith("AIDA"):
                 extra["UserId"] = userid
+            if principal.get("user_id"):  # the vector's own unique id for the user
+                extra["UserId"] = principal["user_id"]
             extra["GroupList"] = _groups(root, account, policies.get("groups") or [])
             _entity(root, "user", principal["arn"], policies.get("identity", []), extra)
         else:

@@ -121,7 +121,10 @@ def _principal_grant(element: object, principal: Json) -> str | None:
 
 def _listed(element: object, principal: Json) -> bool:
     """``NotPrincipal`` (Decision §2.3): the caller is listed when ``*`` is, or when its own
-    most specific identifier is (user / session ARN, root ARN or account id, service name)."""
+    most specific identifier is (user / session ARN, root ARN or account id, service name). A
+    user's unique id (``AIDA…``) names the same user as its ARN (§2.3: IAM stores the unique id
+    for a named user), so it lists the user too; a role's id (``AROA…``) names the role, not
+    one session of it."""
     if element == "*":
         return True
     if not isinstance(element, Mapping):
@@ -130,7 +133,9 @@ def _listed(element: object, principal: Json) -> bool:
     kind = principal["type"]
     if "*" in aws:
         return True
-    if kind in ("user", "assumed_role"):
+    if kind == "user":
+        return principal["arn"] in aws or (principal.get("user_id") or "") in aws
+    if kind == "assumed_role":
         return principal["arn"] in aws
     if kind == "root":
         return principal["arn"] in aws or principal["account"] in aws
