@@ -98,6 +98,9 @@ def decide_both(policies: Json, request: Json) -> tuple[Json, Json] | None:
         return None
     if not request["principal"]["arn"].startswith("arn:aws:"):
         return None  # repositories hold the aws partition only (noted in issue 13's closing)
+    user_id = request["principal"].get("user_id")
+    if user_id and user_id in json.dumps(policies.get("resource")):
+        return None  # a policy naming the caller's unique id: CallerArn cannot state one
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         try:
