@@ -23,14 +23,25 @@ from authz.engine.reload import Reloader, SnapshotHolder
 from authz.engine.simulate import simulate_principal_policy
 from authz.engine.snapshot import Snapshot, authorize, authorize_batch, build_snapshot
 from authz.errors import (
+    AccessDenied,
     InvalidClientTokenId,
     MalformedPolicyDocument,
     RepositoryError,
     Throttling,
     ValidationError,
 )
+from authz.iam.context_keys import check_supplied_keys
 from authz.iam.model import Caller, CallerKind, ContextValue, PolicyType, normalize_context
 from authz.iam.parse import parse_policy
+from authz.permissions import (
+    GET_STATUS_ACTION,
+    ON_BEHALF_ACTION,
+    PREVIEW_RELOAD_ACTION,
+    RELOAD_ACTION,
+    SIMULATE_CUSTOM_ACTION,
+    SIMULATE_PRINCIPAL_ACTION,
+    VALIDATE_POLICY_ACTION,
+)
 from authz.server.ports import (
     AssumeRoleParams,
     AssumeRoleResult,
@@ -56,7 +67,7 @@ from authz.sts.service import (
 )
 from authz.sts.tokens import SessionClaims, TokenVerifier
 
-ON_BEHALF_ACTION = "authz:AuthorizeOnBehalf"
+__all__ = ["ON_BEHALF_ACTION", "AuthzBackend", "clock_keys", "request_context"]
 
 
 class AuthzBackend:
@@ -112,12 +123,28 @@ class AuthzBackend:
         raise InvalidClientTokenId()
 
     def resolve_principal(self, principal_arn: str) -> Identity:
+        """A principal named by an enforcement point. An assumed-role session is refused: its
+        session policies, tags and MFA state are known only from its token."""
         caller = self.holder.current.caller(principal_arn)
+        if caller.kind is CallerKind.ASSUMED_ROLE:
+            raise ValidationError(
+                f"principal `{principal_arn}` is an assumed-role session: its session policies, "
+                "tags and MFA state are known only from its token; send `sessionToken` instead "
+                "of `principalArn`"
+            )
         return Identity(caller, AuthMethod.ACCESS_KEY)
 
     def may_authorize_on_behalf(self, identity: Identity) -> bool:
         decision = self._decide(self.holder.current, identity, ON_BEHALF_ACTION, "*", {})
         return decision.allowed
+
+    def _require(self, identity: Identity, action: str, resource: str) -> None:
+        """``AccessDenied`` (AWS text) unless the caller's policies allow ``action`` on
+        ``resource``: authz's own RPCs are authorized by IAM (``authz.permissions``)."""
+        decision = self._decide(self.holder.current, identity, action, resource, {})
+        if not decision.allowed:
+            message = decision.denial_message(identity.caller.arn, action, resource)
+            raise AccessDenied(message, decision=decision)
 
     # -- STS ---------------------------------------------------------------------------------
     def assume_role(
@@ -178,12 +205,16 @@ class AuthzBackend:
         service callers are evaluated together (``snapshot.authorize_batch``), session callers
         item by item."""
         snapshot = self.holder.current
+        for p in params_list:  # every item is checked before any is decided
+            check_supplied_keys(p.context, on_behalf=identity.origin is None)
         if _claims(identity) is not None:
             return [
                 AuthorizeResult(self._decide(snapshot, identity, p.action, p.resource, p.context))
                 for p in params_list
             ]
-        items = [(p.action, p.resource, request_context(p.context)) for p in params_list]
+        items = [
+            (p.action, p.resource, request_context(p.context, identity.origin)) for p in params_list
+        ]
         decisions = authorize_batch(snapshot, identity.caller, items, normalized=True)
         return [AuthorizeResult(d) for d in decisions]
 
@@ -195,8 +226,9 @@ class AuthzBackend:
         resource: str,
         context: Mapping[str, Any],
     ) -> Decision:
+        check_supplied_keys(context, on_behalf=identity.origin is None)
         claims = _claims(identity)
-        ctx = request_context(context)
+        ctx = request_context(context, identity.origin)
         if claims is not None:
             return decide_as_session(snapshot, claims, action, resource, ctx)
         return authorize(snapshot, identity.caller, action, resource, ctx, normalized=True)
@@ -205,6 +237,9 @@ class AuthzBackend:
     def simulate_principal_policy(
         self, identity: Identity, request: Mapping[str, Any], *, response_bytes: int | None = None
     ) -> Mapping[str, Any]:
+        source = request.get("PolicySourceArn")
+        source = source if isinstance(source, str) else ""
+        self._require(identity, SIMULATE_PRINCIPAL_ACTION, source)
         return simulate_principal_policy(
             self.holder.current, request, response_bytes=response_bytes
         )
@@ -212,11 +247,13 @@ class AuthzBackend:
     def simulate_custom_policy(
         self, identity: Identity, request: Mapping[str, Any], *, response_bytes: int | None = None
     ) -> Mapping[str, Any]:
+        self._require(identity, SIMULATE_CUSTOM_ACTION, "*")
         return simulate.simulate_custom_policy(request, response_bytes=response_bytes)
 
     def validate_policy(
         self, identity: Identity, policy_type: PolicyType, document: str
     ) -> ValidatePolicyResult:
+        self._require(identity, VALIDATE_POLICY_ACTION, "*")
         try:
             parse_policy(document, policy_type, name="document")
         except MalformedPolicyDocument as err:
@@ -225,6 +262,7 @@ class AuthzBackend:
 
     # -- PolicyAdmin -------------------------------------------------------------------------
     def reload(self, identity: Identity, *, force: bool = False) -> ReloadResult:
+        self._require(identity, RELOAD_ACTION, "*")  # before the rate limit: no token spent
         # Throttling when over the rate
         outcome = self.reloader.reload_requested(timeout=120, force=force)
         if outcome is None:
@@ -236,6 +274,7 @@ class AuthzBackend:
     ) -> PreviewResult:
         from authz.engine import diff
 
+        self._require(identity, PREVIEW_RELOAD_ACTION, "*")  # before the rate limit
         if not self.reloader.limiter.take():  # a build of the whole repository, like Reload
             raise Throttling("Rate exceeded: PreviewReload shares the Reload rate limit")
         serving = self.holder.current
@@ -254,6 +293,8 @@ class AuthzBackend:
         )
 
     def status(self, identity: Identity | None) -> StatusResult:
+        if identity is not None:  # None: the metrics exporter, inside the process
+            self._require(identity, GET_STATUS_ACTION, "*")
         snapshot = self.holder.peek()
         reload = self.reloader.status()
         stats: dict[str, int] = {}
@@ -307,10 +348,7 @@ class AuthzBackend:
 
 def _origin_context(origin: CallOrigin) -> Mapping[str, Any]:
     """Keys the server itself knows about an AssumeRole call (spec §5)."""
-    ctx = {"aws:securetransport": "true" if origin.secure_transport else "false"}
-    if origin.source_ip:
-        ctx["aws:sourceip"] = origin.source_ip
-    return request_context(ctx)
+    return request_context({}, origin)
 
 
 _clock_memo: tuple[int, str, str] = (-1, "", "")
@@ -328,33 +366,30 @@ def clock_keys(now: float | None = None) -> tuple[str, str]:
     return memo[1], memo[2]
 
 
-# Facts about the caller's credentials: only the server may state them (a caller sending
-# aws:MultiFactorAuthPresent=true must not satisfy an MFA condition).
-CREDENTIAL_KEYS = frozenset(
-    {"aws:multifactorauthpresent", "aws:multifactorauthage", "aws:tokenissuetime",
-     "aws:sourceidentity"}
-)  # fmt: skip
-
-
-def request_context(context: Mapping[str, Any]) -> dict[str, ContextValue]:
+def request_context(
+    context: Mapping[str, Any], origin: CallOrigin | None = None
+) -> dict[str, ContextValue]:
     """A caller's request context as the engine takes it, in one pass: normalised
-    (``normalize_context``: lowercased keys, string or tuple values), without caller-supplied
-    credential facts (``CREDENTIAL_KEYS``), plus ``aws:CurrentTime`` and ``aws:EpochTime`` when
-    absent: AWS supplies them on every request. (The decision cache keys only on keys the
+    (``normalize_context``: lowercased keys, string or tuple values), plus the server's own
+    facts: ``aws:CurrentTime`` and ``aws:EpochTime`` from the clock (AWS supplies them on every
+    request) and, for a call's own ``origin``, ``aws:SecureTransport`` and ``aws:SourceIp``
+    from the connection. Server values replace the caller's: callers are refused such keys
+    before this (``authz.iam.context_keys``). (The decision cache keys only on keys the
     policies read, so the clock splits it only for principals whose policies read it.)"""
     out: dict[str, ContextValue] = {}
     for key, value in context.items():
         low = key.lower()
-        if low in CREDENTIAL_KEYS:
-            continue
         if type(value) is str:
             out[low] = value
         else:
             out.update(normalize_context({low: value}))
-    if "aws:currenttime" not in out or "aws:epochtime" not in out:
-        current, epoch = clock_keys()
-        out.setdefault("aws:currenttime", current)
-        out.setdefault("aws:epochtime", epoch)
+    out["aws:currenttime"], out["aws:epochtime"] = clock_keys()
+    if origin is not None:
+        out["aws:securetransport"] = "true" if origin.secure_transport else "false"
+        if origin.source_ip:
+            out["aws:sourceip"] = origin.source_ip
+        else:
+            out.pop("aws:sourceip", None)
     return out
 
 

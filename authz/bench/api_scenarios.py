@@ -57,10 +57,14 @@ def _resource(service: str, i: int) -> str:
 
 def authorize_request(i: int) -> authorizer_pb2.AuthorizeRequest:
     """Request ``i``: the harness's request shape (action, resource, source IP, TLS), with
-    the index in the resource so that no two indexes ask the same question."""
+    the index in the resource so that no two indexes ask the same question. Asked as an
+    enforcement point does (``principal_arn``): only it may state the end user's source IP and
+    transport (docs/security.md); the bench user holds ``authz:AuthorizeOnBehalf``."""
     service = _SERVICES[i % len(_SERVICES)]
     action = f"{service}:{_VERBS[(i // 5) % len(_VERBS)]}object"
-    request = authorizer_pb2.AuthorizeRequest(action=action, resource=_resource(service, i))
+    request = authorizer_pb2.AuthorizeRequest(
+        action=action, resource=_resource(service, i), principal_arn=authz_server.USER_ARN
+    )
     string = common_pb2.CONTEXT_KEY_TYPE_STRING
     request.context.add(key="aws:SourceIp", values=[f"10.0.{i % 256}.1"], type=string)
     request.context.add(key="aws:SecureTransport", values=["true"], type=string)

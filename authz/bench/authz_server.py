@@ -65,10 +65,11 @@ STATEMENTS = [
     _st("Publish", "Allow", "sns:Publish", f"arn:aws:sns:*:{ACCOUNT}:*"),
     _st("Keys", "Allow", ["kms:Describe*", "kms:List*"], "*"),
     _st("Locked", "Deny", "s3:Delete*", "arn:aws:s3:::bucket-a/locked/*"),
-    {  # the benchmark server is plaintext: STS calls (AssumeRole) are exempt
+    {  # the benchmark server is plaintext: STS calls (AssumeRole) and the load generator's
+        # own authz:AuthorizeOnBehalf (asked over its plaintext connection) are exempt
         "Sid": "TlsOnly",
         "Effect": "Deny",
-        "NotAction": "sts:*",
+        "NotAction": ["sts:*", "authz:*"],
         "Resource": "*",
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     },
@@ -93,7 +94,14 @@ def write_repo(root: Path) -> Path:
     user = {
         "UserName": "bench",
         "UserPolicyList": [
-            {"PolicyName": "app", "PolicyDocument": {"Version": V, "Statement": STATEMENTS}}
+            {"PolicyName": "app", "PolicyDocument": {"Version": V, "Statement": STATEMENTS}},
+            {  # the load generator asks as an enforcement point (a partition of its own)
+                "PolicyName": "pep",
+                "PolicyDocument": {
+                    "Version": V,
+                    "Statement": [_st("Pep", "Allow", "authz:AuthorizeOnBehalf", "*")],
+                },
+            },
         ],
     }
     (account / "users" / "bench.json").write_text(json.dumps(user, indent=1))

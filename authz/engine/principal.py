@@ -24,6 +24,7 @@ TRUST_ACTIONS = frozenset({"sts:assumerole", "sts:tagsession", "sts:setsourceide
 _ACCOUNT = re.compile(r"^\d{12}$")
 _IAM = re.compile(r"^arn:aws:iam::(\d{12}):(root|user/.+|role/.+)$")
 _SESSION = re.compile(r"^arn:aws:sts::(\d{12}):assumed-role/([^/]+)/(.+)$")
+_ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,17 @@ def trust_target(repo: Repository, action: str, resource: str) -> Role | None:
     return repo.roles_by_arn.get(resource)
 
 
+def missing_role(repo: Repository, action: str, resource: str) -> bool:
+    """A trust action on a role ARN of an account this repository describes, where no such
+    role exists. It is evaluated as a role whose trust policy allows nothing, so a caller
+    learns nothing from the answer that it would not learn for an existing role that does
+    not trust it (no existence oracle: docs/security.md)."""
+    if action.lower() not in TRUST_ACTIONS or resource in repo.roles_by_arn:
+        return False
+    found = _ROLE_ARN.match(resource)
+    return found is not None and found.group(1) in repo.accounts
+
+
 @dataclass(frozen=True, slots=True)
 class PrincipalPolicies:
     """What a principal's entity contributes to every request it makes: identity policies, the
@@ -152,10 +164,16 @@ def principal_policies(repo: Repository, caller: Caller) -> PrincipalPolicies:
     if caller.kind is CallerKind.ANONYMOUS:
         return PrincipalPolicies(facts={"aws:PrincipalType": "Anonymous"})
     if caller.kind is CallerKind.SERVICE:
-        return PrincipalPolicies(facts={"aws:PrincipalType": "AWSService"})
+        return PrincipalPolicies(
+            facts={
+                "aws:PrincipalType": "AWSService",
+                "aws:PrincipalIsAWSService": "true",
+                "aws:PrincipalServiceName": caller.arn,
+            }
+        )
     entity = entity_of(repo, caller)
     scp: tuple[tuple[Policy, ...], ...] = ()
-    facts: dict[str, str] = {}
+    facts: dict[str, str] = {"aws:PrincipalIsAWSService": "false"}  # AWS: on every signed call
     org = repo.organization
     if org is not None and caller.account is not None:
         scp = org.scp_levels(caller.account)
@@ -179,8 +197,9 @@ def policy_layers(
     session_policies: tuple[Policy, ...] = (),
     resource_policy: Policy | None = None,
 ) -> tuple[PolicyLayers, bool]:
-    """The layers for one request and whether it is a trust evaluation (AssumeRole on a role).
-    ``resource_policy`` overrides the repository's resource policy (SimulatePrincipalPolicy)."""
+    """The layers for one request and whether it is a trust evaluation (AssumeRole on a role,
+    also on a ``missing_role``). ``resource_policy`` overrides the repository's resource policy
+    (SimulatePrincipalPolicy)."""
     if principal is None:
         principal = principal_policies(repo, caller)
     role = trust_target(repo, action, resource)
@@ -198,7 +217,7 @@ def policy_layers(
         scp=principal.scp,
         rcp=rcp_levels(repo, caller, action, resource),
     )
-    return layers, role is not None
+    return layers, role is not None or missing_role(repo, action, resource)
 
 
 # Services whose resources RCPs apply to (AWS Organizations user guide, "List of AWS services
@@ -246,8 +265,9 @@ def principal_facts(
 ) -> dict[str, str]:
     """The context keys the repository knows about the principal (spec §4.6, §5) beyond those
     the evaluator derives from the ``Caller`` itself: ``aws:PrincipalTag/*`` (session tags
-    over the user's or role's tags), ``aws:PrincipalOrgID``, and ``aws:PrincipalType`` for
-    anonymous and service callers. Keys in AWS spelling."""
+    over the user's or role's tags), ``aws:PrincipalOrgID``, ``aws:PrincipalIsAWSService``
+    (and ``aws:PrincipalServiceName`` for service callers), and ``aws:PrincipalType`` for
+    anonymous and service callers. Keys in AWS spelling (``authz.iam.context_keys``)."""
     if principal is None:
         principal = principal_policies(repo, caller)
     facts = dict(principal.facts)

@@ -77,8 +77,8 @@ class ServerConfig:
 
     ``san_principals`` maps an mTLS client certificate SAN (e.g. ``spiffe://prod/enforcer``)
     to a service principal name. Service principals and ``trusted_principal_arns`` may ask
-    Authorize about another principal. ``admin_principal_arns=None`` lets any authenticated
-    caller use PolicyAdmin.
+    Authorize about another principal. PolicyAdmin and PolicySimulator calls are authorized
+    by IAM (``authz.permissions``).
     """
 
     listen: str = "127.0.0.1:50051"
@@ -94,7 +94,6 @@ class ServerConfig:
     client_ca_file: str | None = None
     san_principals: Mapping[str, str] = field(default_factory=dict)
     trusted_principal_arns: frozenset[str] = frozenset()
-    admin_principal_arns: frozenset[str] | None = None
     metrics_listen: str | None = "127.0.0.1:9464"
     audit_path: str | None = None
     audit_queue_size: int = 10_000
@@ -342,6 +341,8 @@ def create_server(backend: Backend, config: ServerConfig | None = None) -> Authz
         refusals,
         watchdog,
         max_request_seconds=config.limits.max_request_seconds,
+        trusted_proxies=config.trusted_proxies,
+        tls=config.tls_cert_file is not None,
     )
     # No gRPC-level concurrency limit (maximum_concurrent_rpcs=None): gRPC core hands every
     # call over as it arrives and the edge decides (an admitted thread, or a fast refusal).
@@ -363,7 +364,6 @@ def create_server(backend: Backend, config: ServerConfig | None = None) -> Authz
         backend,
         max_batch_size=config.max_batch_size,
         trusted_principal_arns=config.trusted_principal_arns,
-        admin_principal_arns=config.admin_principal_arns,
         on_decision=lambda d: metrics.count_decision(d.decision.value),
         on_reload=on_reload,
         trusted_proxies=config.trusted_proxies,

@@ -4,12 +4,13 @@ Owns, in this order, per unary ``authz.v1`` RPC: admission at arrival (a free th
 admitted pool, else an immediate ``RESOURCE_EXHAUSTED`` / ``Throttling`` that never reads the
 request), request id (``x-request-id`` from the caller when well-formed, else generated; echoed
 in trailing metadata), reading the request under the read timeout, a running slot (short wait,
-``authz.server.admission``), authentication, the caller's share of slots, binding the per-call
-context (and the call's deadline, ``authz.deadline``: the caller's gRPC deadline capped by
-``max_request_seconds``), exception → status mapping (``authz.server.errors``), metrics and
-the audit record — refusals included, with their request id. Health and reflection (other
-packages) pass through unauthenticated and unlimited (health's unary Check gets the read
-timeout too).
+``authz.server.admission``), authentication, the call's origin (peer address or a trusted
+proxy's ``x-forwarded-for``, TLS: ``Identity.origin``), the caller's share of slots, binding
+the per-call context (and the call's deadline, ``authz.deadline``: the caller's gRPC deadline
+capped by ``max_request_seconds``), exception → status mapping (``authz.server.errors``),
+metrics and the audit record — refusals included, with their request id. Health and
+reflection (other packages) pass through unauthenticated and unlimited (health's unary Check
+gets the read timeout too).
 
 Authentication metadata, first match wins:
 
@@ -25,6 +26,7 @@ holding the text of a URI never matches a URI mapping.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import re
@@ -43,6 +45,7 @@ from authz.server.admission import Admission, AdmissionGate, CountingPool
 from authz.server.audit import AuditLog, AuditRecord
 from authz.server.errors import REQUEST_ID_KEY, to_status
 from authz.server.metrics import ServerMetrics
+from authz.server.origin import call_origin
 from authz.server.ports import AuthMethod, Backend, Identity
 from authz.server.readtimeout import ReadWatchdog
 from authz.server.sans import typed_peer_sans
@@ -136,9 +139,13 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         refusals: CountingPool,
         watchdog: ReadWatchdog,
         max_request_seconds: float = 0.0,
+        trusted_proxies: frozenset[str] = frozenset(),
+        tls: bool | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._max_seconds = max_request_seconds  # the server-side deadline (0: none)
+        self._trusted_proxies = trusted_proxies
+        self._tls = tls
         self._metrics = metrics
         self._audit = audit
         self._gate = gate
@@ -268,6 +275,9 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                     slot = True
                     if not public:
                         ident = self._authenticator.authenticate(metadata, context)
+                        if ident is not None:  # the connection's facts, for the backend
+                            origin = call_origin(context, self._trusted_proxies, self._tls)
+                            ident = dataclasses.replace(ident, origin=origin)
                         callctx.set_identity(callctx.require_identity_value(ident))
                         caller = ident.caller.arn if ident is not None else ""
                         if not gate.enter_caller(caller):

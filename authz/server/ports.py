@@ -39,24 +39,28 @@ class AuthMethod(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Identity:
-    """An authenticated caller. ``session`` is the backend's verified session claims object
-    (opaque to the edge) for role sessions; ``access_key_id`` is set for access-key callers
-    (it is not a secret and appears in the audit log)."""
-
-    caller: Caller
-    method: AuthMethod
-    session: object | None = None
-    access_key_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class CallOrigin:
     """Where a call came from (the edge fills it): the caller's IP address (the peer, or
     ``x-forwarded-for`` from a trusted proxy) and whether the channel is TLS."""
 
     source_ip: str | None = None
     secure_transport: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated caller. ``session`` is the backend's verified session claims object
+    (opaque to the edge) for role sessions; ``access_key_id`` is set for access-key callers
+    (it is not a secret and appears in the audit log). ``origin`` is the connection of the
+    caller's own call (the edge sets it after authentication); it is ``None`` for a principal
+    named by an enforcement point (``Authorize.principal``), whose request-origin keys
+    (``aws:SourceIp``, ...) the enforcement point supplies (``authz.iam.context_keys``)."""
+
+    caller: Caller
+    method: AuthMethod
+    session: object | None = None
+    access_key_id: str | None = None
+    origin: CallOrigin | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,14 @@
 """The security token service: AssumeRole end to end, GetCallerIdentity, and what a verified
 session means for a later request (its session policies, tags and context keys).
 
-Owns the order of an AssumeRole call (spec §3.5, §6): parameter rules → the role → session
-policies → tags and source identity → authorization of ``sts:AssumeRole`` (and
-``sts:TagSession`` / ``sts:SetSourceIdentity``) with the trust policy as the resource policy →
-duration → packed size → credentials and a signed token. Works on one snapshot from start to
-end. Imports neither grpc nor cedarpy.
+Owns the order of an AssumeRole call (spec §3.5, §6): parameter rules → tags and source
+identity → MFA → authorization of ``sts:AssumeRole`` (and ``sts:TagSession`` /
+``sts:SetSourceIdentity``) with the trust policy as the resource policy (a missing role of a
+described account: a trust policy that allows nothing, the same answer) → the role → session
+policies → duration → packed size → credentials and a signed token. Nothing that depends on the
+role (or on a ``PolicyArns`` target existing) is checked before the caller is known to be
+allowed: a caller that may not assume a role cannot learn whether it exists. Works on one
+snapshot from start to end. Imports neither grpc nor cedarpy.
 
 MFA (spec §5, §6.1). ``SerialNumber`` + ``TokenCode`` are verified against ``authz.sts.mfa``
 for the calling IAM user (or root): MFA belongs to long-term credentials, so the device must be
@@ -41,6 +44,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from authz.engine.decision import Decision, EvalDecision
+from authz.engine.principal import missing_role
 from authz.engine.snapshot import Snapshot, authorize
 from authz.errors import AccessDenied, Throttling, ValidationError
 from authz.iam.model import Caller, CallerKind, ContextValue, Policy, PolicyType
@@ -224,9 +228,6 @@ class StsService:
         context: Mapping[str, ContextValue],
     ) -> AssumeRoleOutcome:
         rules.validate_params(params)
-        role = snapshot.repository.roles_by_arn.get(params.role_arn)
-        if role is not None:  # a malformed session policy or unknown ARN fails here, early
-            session_policies(snapshot, params.policy, params.policy_arns)
         inherited = dict(session.session_tags) if session else {}
         transitive = {k: inherited[k] for k in (session.transitive_tag_keys if session else ())
                       if k in inherited}  # fmt: skip
@@ -236,7 +237,11 @@ class StsService:
         )
         mfa_at = self._verify_mfa(caller, session, params)
         self._authorize(snapshot, caller, session, params, context, mfa_at)
+        # Only now, with the caller known to be allowed, may an answer depend on the role or on
+        # the session policies' targets existing (no existence oracle: docs/security.md).
+        role = snapshot.repository.roles_by_arn.get(params.role_arn)
         assert role is not None  # _authorize denies a role that does not exist
+        session_policies(snapshot, params.policy, params.policy_arns)
         chaining = caller.kind is CallerKind.ASSUMED_ROLE
         duration = rules.session_duration(
             params.duration_seconds, role.max_session_duration, chaining, self._ttl
@@ -299,8 +304,11 @@ class StsService:
             actions.append("sts:TagSession")
         if params.source_identity:
             actions.append("sts:SetSourceIdentity")
+        repo = snapshot.repository
         for action in actions:
-            if params.role_arn not in snapshot.repository.roles_by_arn:
+            if params.role_arn not in repo.roles_by_arn and not missing_role(
+                repo, action, params.role_arn
+            ):  # a role of an account this repository does not describe
                 decision = Decision(EvalDecision.IMPLICIT_DENY)
             elif session is not None:
                 decision = decide_as_session(

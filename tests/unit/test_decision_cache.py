@@ -18,6 +18,7 @@ from authz.engine.decision import Decision, EvalDecision
 from authz.engine.snapshot import Snapshot, authorize, build_snapshot
 from authz.iam.model import Caller, CallerKind, PolicyType
 from authz.iam.parse import parse_policy
+from authz.server.ports import CallOrigin
 
 ACCOUNT = "111122223333"
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
@@ -211,19 +212,22 @@ def test_the_lru_is_bounded() -> None:
     assert cache.stats()["size"] == 2 and cache.stats()["evictions"] == 3
 
 
-def test_request_context_normalises_drops_credential_facts_and_adds_the_clock() -> None:
+def test_request_context_normalises_and_adds_the_servers_facts() -> None:
+    """The clock and (for a call's own origin) the connection come from the server: they
+    replace whatever the context holds (callers are refused such keys before this:
+    ``authz.iam.context_keys``, tests/security/test_trust_model.py)."""
     current, epoch = clock_keys(0)
     assert (current, epoch) == ("1970-01-01T00:00:00Z", "0")
-    ctx = request_context(
-        {"aws:SourceIp": "10.0.0.1", "aws:MultiFactorAuthPresent": "true", "aws:TagKeys": ["a"]}
-    )
+    ctx = request_context({"aws:SourceIp": "10.0.0.1", "aws:TagKeys": ["a"]})
     assert set(ctx) == {"aws:sourceip", "aws:tagkeys", "aws:currenttime", "aws:epochtime"}
-    assert ctx["aws:tagkeys"] == ("a",)
+    assert ctx["aws:tagkeys"] == ("a",) and ctx["aws:sourceip"] == "10.0.0.1"  # on behalf
     given = {"AWS:CurrentTime": "2000-01-01T00:00:00Z", "aws:epochtime": "1"}
-    assert request_context(given) == {
-        "aws:currenttime": "2000-01-01T00:00:00Z",
-        "aws:epochtime": "1",
-    }
+    ctx = request_context(given)
+    assert ctx["aws:currenttime"] != "2000-01-01T00:00:00Z" and ctx["aws:epochtime"] != "1"
+    own = request_context({"aws:SourceIp": "10.0.0.1"}, CallOrigin("192.0.2.7", False))
+    assert own["aws:sourceip"] == "192.0.2.7" and own["aws:securetransport"] == "false"
+    unknown = request_context({"aws:SourceIp": "10.0.0.1"}, CallOrigin(None, True))
+    assert "aws:sourceip" not in unknown and unknown["aws:securetransport"] == "true"
 
 
 def test_only_shapes_that_never_read_the_clock_are_repeatable(snap: Snapshot) -> None:

@@ -120,11 +120,17 @@ def test_assume_role_uses_the_trust_policy(snapshot: Snapshot) -> None:
 
 def test_principal_facts(snapshot: Snapshot) -> None:
     facts = principal_facts(snapshot.repository, snapshot.caller(FOO_SESSION), {"team": "x"})
-    assert facts == {"aws:PrincipalOrgID": "o-exampleorg1", "aws:PrincipalTag/team": "x"}
+    assert facts == {
+        "aws:PrincipalOrgID": "o-exampleorg1",
+        "aws:PrincipalTag/team": "x",
+        "aws:PrincipalIsAWSService": "false",
+    }
     facts = principal_facts(snapshot.repository, snapshot.caller(BOB))
     assert facts["aws:PrincipalTag/team"] == "reports"
     assert principal_facts(snapshot.repository, snapshot.caller("ci.internal")) == {
-        "aws:PrincipalType": "AWSService"
+        "aws:PrincipalType": "AWSService",
+        "aws:PrincipalIsAWSService": "true",
+        "aws:PrincipalServiceName": "ci.internal",
     }
 
 
@@ -157,7 +163,7 @@ def test_partitions_are_shared_between_identical_attachments(tmp_path: Path) -> 
 def test_status_reports_counts_and_cache(snapshot: Snapshot) -> None:
     status = snapshot.status()
     assert status["revision"] == snapshot.revision
-    assert status["counts"]["roles"] == 4  # type: ignore[index]
+    assert status["counts"]["roles"] == 5  # type: ignore[index]
     expected = {f"{c}_{s}" for c in ("partition", "decision") for s in ("hits", "misses", "size")}
     assert set(status["cache"]) >= expected  # type: ignore[arg-type]
 

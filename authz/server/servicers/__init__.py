@@ -52,7 +52,6 @@ def add_servicers(
     *,
     max_batch_size: int,
     trusted_principal_arns: frozenset[str],
-    admin_principal_arns: frozenset[str] | None,
     on_decision: Callable[[Decision], None] | None = None,
     on_reload: Callable[[ReloadResult], None] | None = None,
     trusted_proxies: frozenset[str] = frozenset(),
@@ -80,8 +79,6 @@ def add_servicers(
         server,
     )
     admin_pb2_grpc.add_PolicyAdminServicer_to_server(  # type: ignore[no-untyped-call]
-        PolicyAdminServicer(
-            backend, admin_principal_arns=admin_principal_arns, on_reload=on_reload
-        ),
+        PolicyAdminServicer(backend, on_reload=on_reload),
         server,
     )

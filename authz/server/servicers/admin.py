@@ -1,8 +1,8 @@
-"""PolicyAdmin servicer: Reload / GetStatus ↔ Backend.
+"""PolicyAdmin servicer: Reload / PreviewReload / GetStatus ↔ Backend.
 
-Owns the admin access rule: when ``admin_principal_arns`` is set, only those callers may use
-PolicyAdmin (``AccessDenied`` otherwise); when it is ``None`` any authenticated caller may.
-Reports each reload to ``on_reload`` (metrics, health).
+Who may call them is IAM's answer, asked by the backend (``authz:Reload``,
+``authz:PreviewReload``, ``authz:GetStatus``: ``authz.permissions``). Reports each reload to
+``on_reload`` (metrics, health).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from authz._gen.authz.v1 import admin_pb2, admin_pb2_grpc
 from authz.engine.diff import ChangedDecision, Side
 from authz.errors import Problem
 from authz.server import callctx
-from authz.server.ports import Backend, Identity, ReloadResult
+from authz.server.ports import Backend, ReloadResult
 from authz.server.servicers._fields import timestamp
 
 
@@ -25,26 +25,15 @@ class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
         self,
         backend: Backend,
         *,
-        admin_principal_arns: frozenset[str] | None,
         on_reload: Callable[[ReloadResult], None] | None = None,
     ) -> None:
         self._backend = backend
-        self._admins = admin_principal_arns
         self._on_reload = on_reload
-
-    def _admin(self, action: str) -> Identity:
-        ident = callctx.require_identity()
-        if self._admins is not None and ident.caller.arn not in self._admins:
-            raise errors.AccessDenied(
-                f"User: {ident.caller.arn or 'anonymous'} is not authorized to perform: "
-                f"authz:{action}"
-            )
-        return ident
 
     def Reload(
         self, request: admin_pb2.ReloadRequest, context: grpc.ServicerContext
     ) -> admin_pb2.ReloadResponse:
-        result = self._backend.reload(self._admin("Reload"), force=request.force)
+        result = self._backend.reload(callctx.require_identity(), force=request.force)
         if self._on_reload is not None:
             self._on_reload(result)
         return admin_pb2.ReloadResponse(
@@ -57,7 +46,7 @@ class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
     def PreviewReload(
         self, request: admin_pb2.PreviewReloadRequest, context: grpc.ServicerContext
     ) -> admin_pb2.PreviewReloadResponse:
-        identity = self._admin("PreviewReload")
+        identity = callctx.require_identity()
         max_requests = request.max_requests or DEFAULT_PREVIEW_REQUESTS
         max_seconds = request.max_seconds or DEFAULT_PREVIEW_SECONDS
         if not 0 < max_requests <= DEFAULT_PREVIEW_REQUESTS:
@@ -87,7 +76,7 @@ class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
     def GetStatus(
         self, request: admin_pb2.GetStatusRequest, context: grpc.ServicerContext
     ) -> admin_pb2.GetStatusResponse:
-        status = self._backend.status(self._admin("GetStatus"))
+        status = self._backend.status(callctx.require_identity())
         return admin_pb2.GetStatusResponse(
             revision=status.revision or "",
             loaded_at=timestamp(status.loaded_at),

@@ -20,7 +20,14 @@ from authz.engine.decision import Decision, EvalDecision
 from authz.iam.model import Caller, CallerKind, ContextValue
 from authz.limits import RequestLimits, check_action, check_arn, check_context
 from authz.server import callctx
-from authz.server.ports import AuthMethod, AuthorizeParams, AuthorizeResult, Backend, Identity
+from authz.server.ports import (
+    AuthMethod,
+    AuthorizeParams,
+    AuthorizeResult,
+    Backend,
+    CallOrigin,
+    Identity,
+)
 from authz.server.servicers._fields import at_most, optional, required
 from authz.sizedcache import SizedLRU, approx_size
 
@@ -147,9 +154,11 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         # response) of an answer the backend called repeatable; used while that revision
         # serves. Skips parsing the context and the decision-cache lookup for a question asked
         # again (credentials are still checked by the edge on every call). An LRU bounded in
-        # bytes (request, caller and response sizes).
+        # bytes (request, caller and response sizes). The origin is part of the key:
+        # aws:SourceIp comes from the connection.
         self._repeats: SizedLRU[
-            tuple[Caller, bytes], tuple[str, Decision, authorizer_pb2.AuthorizeResponse]
+            tuple[Caller, CallOrigin | None, bytes],
+            tuple[str, Decision, authorizer_pb2.AuthorizeResponse],
         ] = SizedLRU(repeat_memo_bytes, max_entries=_WIRE_MEMO_SIZE)
 
     def Authorize(
@@ -161,7 +170,7 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         body = request.SerializeToString(deterministic=True)
         if len(body) > _REPEAT_MAX_BYTES:  # bounds the memory the memo can hold
             return self._decide(ident, request, "")[0]
-        key = (ident.caller, body)
+        key = (ident.caller, ident.origin, body)
         found = self._repeats.get(key)
         if found is not None and found[0] == self._backend.current_revision():
             if self._on_decision is not None:
@@ -170,7 +179,7 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         response, result = self._decide(ident, request, "")
         revision = result.decision.revision
         if result.repeatable and revision:
-            size = len(body) + approx_size(ident.caller) + response.ByteSize() + 256
+            size = len(body) + approx_size(ident.caller) + response.ByteSize() + 320
             self._repeats.put(key, (revision, result.decision, response), size=size)
         return response
 
@@ -239,7 +248,8 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         ):
             raise errors.AccessDenied(
                 f"User: {caller.arn or 'anonymous'} is not authorized to perform: "
-                "authz:AuthorizeOnBehalf: only trusted enforcement points may set `principal`"
+                "authz:AuthorizeOnBehalf on resource: * (only trusted enforcement points may "
+                "set `principal`)"
             )
         if which == "session_token":
             return self._backend.authenticate_session_token(

@@ -2,44 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 import grpc
 
 from authz._gen.authz.v1 import sts_pb2, sts_pb2_grpc
 from authz.server import callctx
-from authz.server.ports import AssumeRoleParams, Backend, CallOrigin
+from authz.server.origin import call_origin
+from authz.server.ports import AssumeRoleParams, Backend
 from authz.server.servicers._fields import optional, required, timestamp
-
-
-def peer_ip(peer: str) -> str | None:
-    """``ipv4:127.0.0.1:5000`` / ``ipv6:[::1]:5000`` → the address; None for other transports."""
-    kind, _, rest = peer.partition(":")
-    if kind == "ipv4":
-        return rest.rsplit(":", 1)[0]
-    if kind == "ipv6":
-        return rest.rsplit(":", 1)[0].strip("[]")
-    return None
-
-
-def source_ip(context: grpc.ServicerContext, trusted_proxies: frozenset[str]) -> str | None:
-    """The caller's address: the peer, or the last ``x-forwarded-for`` hop when the peer is a
-    trusted proxy (and that hop is a valid IP address)."""
-    peer = peer_ip(context.peer())
-    if peer is None or peer not in trusted_proxies:
-        return peer
-    for key, value in context.invocation_metadata():
-        if key == "x-forwarded-for" and isinstance(value, str):
-            hop = value.split(",")[-1].strip()
-            try:
-                return str(ipaddress.ip_address(hop))
-            except ValueError:
-                return peer
-    return peer
-
-
-def _is_tls(context: grpc.ServicerContext) -> bool:
-    return b"ssl" in (context.auth_context().get("transport_security_type") or b"")
 
 
 class SecurityTokenServiceServicer(sts_pb2_grpc.SecurityTokenServiceServicer):
@@ -71,12 +40,9 @@ class SecurityTokenServiceServicer(sts_pb2_grpc.SecurityTokenServiceServicer):
             token_code=optional(request.token_code),
             source_identity=optional(request.source_identity),
         )
-        origin = CallOrigin(
-            source_ip=source_ip(context, self._trusted_proxies),
-            secure_transport=b"ssl"
-            in (context.auth_context().get("transport_security_type") or b""),
-        )
-        result = self._backend.assume_role(callctx.require_identity(), params, origin)
+        ident = callctx.require_identity()
+        origin = ident.origin or call_origin(context, self._trusted_proxies)
+        result = self._backend.assume_role(ident, params, origin)
         response = sts_pb2.AssumeRoleResponse(
             credentials=sts_pb2.Credentials(
                 access_key_id=result.access_key_id,

@@ -1,5 +1,6 @@
 """The seed's story end to end on the example repository: Bob's access key → AssumeRole `foo`
-→ Authorize with the session token; the audit log records it without a secret."""
+→ Authorize with the session token over TLS (the bucket policy denies plaintext; the server
+knows the transport, the caller does not say it); the audit log records it without a secret."""
 
 from __future__ import annotations
 
@@ -7,26 +8,27 @@ import json
 from pathlib import Path
 
 from authz._gen.authz.v1 import authorizer_pb2
-from tests.integration.e2e.harness import ServerFactory
+from tests.integration.e2e.harness import Pki, ServerFactory
 
 BOB = "arn:aws:iam::111122223333:user/Bob"
 FOO = "arn:aws:iam::444455556666:role/foo"
 REPORT = "arn:aws:s3:::example-reports/2024/q1.csv"
-SECURE = {"aws:SecureTransport": "true"}
+DANA = "arn:aws:iam::111122223333:user/Dana"  # may call authz:GetStatus
 
 
 def test_bob_assumes_foo_and_reads_the_reports(
-    start_server: ServerFactory, example_repo: Path
+    start_server: ServerFactory, example_repo: Path, pki: Pki
 ) -> None:
-    env = start_server(example_repo)
+    env = start_server(example_repo, pki=pki)
     bob = env.access_key(BOB)
+    with env.client(env.access_key(DANA)) as operator:
+        revision = operator.get_status().revision
 
     assumed, session = env.assume(bob, FOO, "Bob")
     assert assumed.assumed_role_user.arn == "arn:aws:sts::444455556666:assumed-role/foo/Bob"
     with env.client(session) as client:
-        revision = client.get_status().revision
-        read = client.authorize("s3:GetObject", REPORT, context=SECURE)
-        delete = client.authorize("s3:DeleteObject", REPORT, context=SECURE)
+        read = client.authorize("s3:GetObject", REPORT)
+        delete = client.authorize("s3:DeleteObject", REPORT)
 
     assert read.decision == authorizer_pb2.DECISION_ALLOWED
     assert read.principal_arn == assumed.assumed_role_user.arn

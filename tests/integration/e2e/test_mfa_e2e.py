@@ -194,15 +194,19 @@ def test_callers_cannot_claim_mfa_in_the_request_context(
     env: E2EServer, alice: AccessKeyCredentials
 ) -> None:
     """aws:MultiFactorAuthPresent is a fact about the credentials: a value the caller puts in
-    the Authorize context is dropped, so the MFA-only delete stays denied."""
+    the Authorize context is refused (ValidationError naming the key, not silently used or
+    dropped), so the MFA-only delete is never allowed on the caller's word."""
     spoof = {"aws:MultiFactorAuthPresent": "true", "aws:MultiFactorAuthAge": "1"}
     with env.client(alice) as client:
-        result = client.authorize("s3:DeleteObject", DATA, context=spoof)
-        batch = client.authorize_batch(
-            [build_authorize_request("s3:DeleteObject", DATA, context=spoof)] * 2
-        )
-    assert result.decision != ALLOWED
-    assert [r.decision for r in batch] == [result.decision] * 2  # the batch path drops them too
+        with pytest.raises(errors.ValidationError, match="aws:multifactorauth"):
+            client.authorize("s3:DeleteObject", DATA, context=spoof)
+        with pytest.raises(errors.ValidationError, match="aws:multifactorauth"):
+            client.authorize_batch(
+                [build_authorize_request("s3:DeleteObject", DATA, context=spoof)] * 2
+            )
+        assert client.authorize("s3:DeleteObject", DATA).decision != ALLOWED
     _, leaky = env.assume(alice, LEAKY, "no-mfa-spoof")
     with env.client(leaky) as client:
-        assert client.authorize("s3:GetObject", DATA, context=spoof).decision != ALLOWED
+        with pytest.raises(errors.ValidationError, match="aws:multifactorauth"):
+            client.authorize("s3:GetObject", DATA, context=spoof)
+        assert client.authorize("s3:GetObject", DATA).decision != ALLOWED

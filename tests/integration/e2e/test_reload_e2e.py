@@ -11,6 +11,8 @@ from tests.integration.e2e.harness import ServerFactory
 
 BOB = "arn:aws:iam::111122223333:user/Bob"
 FOO = "arn:aws:iam::444455556666:role/foo"
+DANA = "arn:aws:iam::111122223333:user/Dana"
+AUTHZ_ADMIN = "arn:aws:iam::111122223333:role/authz-admin"  # authz:Reload, authz:GetStatus
 
 
 def scrape(port: int | None) -> str:
@@ -24,16 +26,17 @@ def test_a_broken_change_is_refused_and_reported(
 ) -> None:
     env = start_server(example_repo, metrics_listen="127.0.0.1:0")
     bob = env.access_key(BOB)
+    _, admin = env.assume(env.access_key(DANA), AUTHZ_ADMIN, "ops")
     role = example_repo / "accounts/444455556666/roles/foo.json"
     good = role.read_text()
-    with env.client(bob) as client:
+    with env.client(admin) as client, env.client(bob) as as_bob:
         before = client.get_status().revision
         role.write_text(good[: len(good) // 2])  # a half-written file
         refused = client.reload()
         status = client.get_status()
         assert refused.error and "foo.json" in refused.error
         assert status.revision == before and "foo.json" in status.last_reload_error
-        still = client.authorize("sts:AssumeRole", FOO)
+        still = as_bob.authorize("sts:AssumeRole", FOO)
         assert still.decision == authorizer_pb2.DECISION_ALLOWED and still.revision == before
         edited = good.replace('"MaxSessionDuration": 7200', '"MaxSessionDuration": 3600')
         assert edited != good

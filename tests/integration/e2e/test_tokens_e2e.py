@@ -57,7 +57,12 @@ def build_repo(root: Path, **app_extra: Any) -> Path:
     """alice → app (tags, source identity allowed) → next (chaining). ``app_extra``: raw role
     fields such as ``RevokedSessionIds`` / ``RevokeSessionsIssuedBefore``."""
     repo = RepoBuilder()
-    repo.user(ACCOUNT, "alice", user_id=ALICE_ID, inline=[_allow("sts:AssumeRole")])
+    repo.user(
+        ACCOUNT,
+        "alice",
+        user_id=ALICE_ID,
+        inline=[_allow("sts:AssumeRole"), _allow("authz:Reload")],
+    )
     repo.role(
         ACCOUNT, "app", role_id=APP_ID, max_session_duration=43200,
         trust_policy=_trust(
@@ -108,7 +113,7 @@ def expect_rejected(env: E2EServer, token: str, code: type[errors.AuthzError]) -
 
 def decision(env: E2EServer, session: SessionCredentials, action: str) -> Any:
     with env.client(session) as client:
-        return client.authorize(action, DATA, context={"aws:SecureTransport": "true"})
+        return client.authorize(action, DATA)
 
 
 # -- forged tokens ------------------------------------------------------------------------
