@@ -6,13 +6,17 @@ Credentials: the chain of ``authz.client.chain`` (``AUTHZ_*`` variables, then th
 variables and shared credentials profile, as boto3 resolves them). ``check`` prints a human
 answer (``--output json`` for the response) and exits 1 on a deny; ``reload`` exits 1 when the
 reload is refused. Output options and exit codes: ``authz.cli_output``.
+``AUTHZ_CA_FILE`` (or ``--ca-file``) names the CA certificate (PEM) of a TLS server; without it
+the channel is plaintext.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
@@ -34,7 +38,16 @@ def credentials_from_env(env: dict[str, str] | None = None) -> Credentials | Non
 
 
 def _client(args: argparse.Namespace) -> AuthzClient:
-    return AuthzClient(args.target, credentials_from_env(), timeout=args.timeout)
+    ca_file = args.ca_file or os.environ.get("AUTHZ_CA_FILE")
+    ca = None
+    if ca_file:
+        try:
+            ca = Path(ca_file).read_bytes()
+        except OSError as err:
+            raise ValidationError(f"cannot read CA file `{ca_file}`: {err}") from err
+    return AuthzClient(
+        args.target, credentials_from_env(), root_certificates=ca, timeout=args.timeout
+    )
 
 
 def _assume_role(args: argparse.Namespace) -> int:
@@ -341,6 +354,7 @@ def register(subparsers: Any) -> None:
         parser.add_argument(
             "--timeout", type=float, default=10.0, help="seconds to wait for an answer"
         )
+        parser.add_argument("--ca-file", help="CA certificate of a TLS server (AUTHZ_CA_FILE)")
         add_output_options(parser)
 
 

@@ -42,6 +42,8 @@ def _serve_checked(args: argparse.Namespace) -> int:
         credentials_file=args.credentials_file,
         metrics_listen=args.metrics_listen,
         audit_log=args.audit_log,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
         wait_for_valid_repo=True if args.wait_for_valid_repo else None,
         watch=False if args.no_watch else None,
         drain_seconds=args.drain_seconds,
@@ -97,6 +99,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--credentials-file", type=Path, help="access-key store (hashed secrets)")
     p.add_argument("--metrics-listen", help="Prometheus endpoint host:port (default: off)")
     p.add_argument("--audit-log", type=Path, help="audit log file (JSON lines)")
+    p.add_argument("--tls-cert", type=Path, help="server certificate (PEM; with --tls-key)")
+    p.add_argument("--tls-key", type=Path, help="server private key (PEM; with --tls-cert)")
     p.add_argument("--wait-for-valid-repo", action="store_true",
                    help="on a broken repository keep waiting instead of exiting")  # fmt: skip
     p.add_argument("--no-watch", action="store_true", help="do not watch the repository")

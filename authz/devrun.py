@@ -2,21 +2,31 @@
 
 Creates, in the git-ignored ``.authz-local/``, an access key for the example user Bob (the
 server stores only a salted hash; Bob's client-side copy goes to
-``.authz-local/bob.credentials.json`` with mode 0600, like ``~/.aws/credentials``), prints
-copy-paste commands that assume role ``foo`` as Bob and use the session, and serves with the
-development settings: a signing key ring is generated on the first run
-(``--dev-generate-keys``, never a production default) and Ctrl-C stops without a drain window.
+``.authz-local/bob.credentials.json`` with mode 0600, like ``~/.aws/credentials``) and a
+throw-away CA with a certificate for 127.0.0.1 (``.authz-local/tls/``), prints copy-paste
+commands that assume role ``foo`` as Bob and use the session, and serves with the development
+settings: a signing key ring is generated on the first run (``--dev-generate-keys``, never a
+production default), Ctrl-C stops without a drain window, and TLS with the local CA (the server
+states ``aws:SecureTransport`` itself, docs/security.md; the example bucket policy denies
+plaintext reads).
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from authz import cli
 from authz.cli_client import refusal_text
@@ -40,21 +50,72 @@ def ensure_playground(local: Path = LOCAL) -> Path:
     return bob
 
 
-def instructions(bob: Path, listen: str) -> str:
+def _certificate(
+    name: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    now: datetime,
+) -> x509.Certificate:
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.subject if issuer else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+    )
+    if issuer is not None:
+        sans = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def ensure_tls(local: Path = LOCAL) -> Path:
+    """A local CA and a server certificate for 127.0.0.1 / localhost (renewed when less than a
+    day is left). Returns the directory holding ``ca.crt``, ``server.crt``, ``server.key``."""
+    tls = local / "tls"
+    cert_file = tls / "server.crt"
+    now = datetime.now(UTC)
+    if cert_file.exists():
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        if cert.not_valid_after_utc - now > timedelta(days=1):
+            return tls
+    tls.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("authz make-run CA", ca_key, None, ca_key, now)
+    server = _certificate("127.0.0.1", key, ca, ca_key, now)
+    pem = serialization.Encoding.PEM
+    (tls / "ca.crt").write_bytes(ca.public_bytes(pem))
+    key_file = tls / "server.key"
+    key_file.unlink(missing_ok=True)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        private = serialization.PrivateFormat.PKCS8
+        out.write(key.private_bytes(pem, private, serialization.NoEncryption()))
+    cert_file.write_bytes(server.public_bytes(pem))
+    return tls
+
+
+def instructions(bob: Path, listen: str, tls: Path = LOCAL / "tls") -> str:
     authz = ".venv/bin/authz"
     target = f"--target {listen}"
+    ca = f"AUTHZ_CA_FILE={tls / 'ca.crt'}"
     return f"""
-authz is starting on {listen} with the example repository.
+authz is starting on {listen} (TLS, CA {tls / "ca.crt"}) with the example repository.
 In another terminal, as Bob (111122223333) assume role foo (444455556666):
 
-  AUTHZ_CREDENTIALS_FILE={bob} {authz} sts assume-role {target} \\
+  {ca} AUTHZ_CREDENTIALS_FILE={bob} {authz} sts assume-role {target} \\
       --role-arn {FOO} --role-session-name demo > .authz-local/foo-session.json
 
-then use the session:
+then use the session (the first is allowed, the second denied):
 
-  AUTHZ_CREDENTIALS_FILE=.authz-local/foo-session.json {authz} check {target} \\
+  {ca} AUTHZ_CREDENTIALS_FILE=.authz-local/foo-session.json {authz} check {target} \\
       --action s3:GetObject --resource arn:aws:s3:::example-reports/q1.csv
-  AUTHZ_CREDENTIALS_FILE=.authz-local/foo-session.json {authz} check {target} \\
+  {ca} AUTHZ_CREDENTIALS_FILE=.authz-local/foo-session.json {authz} check {target} \\
       --action s3:DeleteObject --resource arn:aws:s3:::example-reports/q1.csv
 
 Edit files under policies/ and the server reloads them; Ctrl-C stops it.
@@ -96,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", default="127.0.0.1:50051")
     args = parser.parse_args(argv)
     bob = ensure_playground()
-    print(instructions(bob, args.listen), flush=True)
+    tls = ensure_tls()
+    print(instructions(bob, args.listen, tls), flush=True)
     reload_log = logging.getLogger("authz.reload")
     reload_log.addHandler(ReloadBanner(args.repo))
     reload_log.setLevel(logging.INFO)
@@ -110,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             "--audit-log", str(LOCAL / "audit.jsonl"),
             "--dev-generate-keys",
             "--drain-seconds", "0",
+            "--tls-cert", str(tls / "server.crt"),
+            "--tls-key", str(tls / "server.key"),
         ]
     )  # fmt: skip
 

@@ -72,6 +72,7 @@ def build_authorize_request(
 
 class AuthzClient:
     """A client for one server. ``credentials``: access key, session, a provider, or None.
+    ``root_certificates``: the PEM CA of a TLS server (or pass ``channel_credentials``).
     ``wait_for_ready`` makes calls wait (up to ``timeout``) for the server to come up."""
 
     def __init__(
@@ -84,7 +85,10 @@ class AuthzClient:
         options: Sequence[tuple[str, Any]] = (),
         channel: grpc.Channel | None = None,
         wait_for_ready: bool = False,
+        root_certificates: bytes | None = None,
     ) -> None:
+        if channel_credentials is None and root_certificates is not None:  # TLS, server auth
+            channel_credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
         if channel is None:
             channel = (
                 grpc.secure_channel(target, channel_credentials, options=list(options))
