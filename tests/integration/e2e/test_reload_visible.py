@@ -15,7 +15,8 @@ from authz.cli import main
 from authz.devrun import ReloadBanner
 from tests.integration.e2e.harness import E2EServer, ServerFactory
 
-BOB = "arn:aws:iam::111122223333:user/Bob"
+DANA = "arn:aws:iam::111122223333:user/Dana"
+AUTHZ_ADMIN = "arn:aws:iam::111122223333:role/authz-admin"  # authz:Reload, authz:GetStatus
 POLICY = "accounts/444455556666/policies/ReportsReadOnly.json"
 FAILING = "foo cannot delete report objects"
 
@@ -34,8 +35,8 @@ def env(start_server: ServerFactory, example_repo: Path) -> E2EServer:
 
 
 def test_reload_rpc_and_status_return_the_failing_test(env: E2EServer, example_repo: Path) -> None:
-    bob = env.access_key(BOB)
-    with env.client(bob) as client:
+    _, admin = env.assume(env.access_key(DANA), AUTHZ_ADMIN, "ops")
+    with env.client(admin) as client:
         before = client.get_status().revision
         _allow_delete(example_repo)
         refused = client.reload()
@@ -54,9 +55,8 @@ def test_authz_reload_exits_1_and_names_the_test(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bob = env.access_key(BOB)
-    monkeypatch.setenv("AUTHZ_ACCESS_KEY_ID", bob.key_id)
-    monkeypatch.setenv("AUTHZ_SECRET_ACCESS_KEY", bob.secret)
+    _, admin = env.assume(env.access_key(DANA), AUTHZ_ADMIN, "ops")
+    monkeypatch.setenv("AUTHZ_SESSION_TOKEN", admin.token)
     assert main(["reload", "--target", env.target]) == 0
     assert json.loads(capsys.readouterr().out)["Problems"] == []
     _allow_delete(example_repo)
