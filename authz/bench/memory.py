@@ -24,7 +24,9 @@ from typing import Any
 
 from authz.bench.spawn import free_port
 
-USER_ARN = "arn:aws:iam::111122223333:user/Bob"
+USER_ARN = "arn:aws:iam::111122223333:user/Bob"  # the simulated caller
+OPERATOR_ARN = "arn:aws:iam::111122223333:user/Dana"  # holds the access key
+ADMIN_ROLE = "arn:aws:iam::111122223333:role/authz-admin"  # may simulate (docs/security.md)
 READY_TIMEOUT_S = 30.0
 
 
@@ -36,9 +38,17 @@ class ServerProcess:
     secret: str
 
     def credentials(self) -> Any:
-        from authz.client import AccessKeyCredentials
+        """A session of the example's ``authz-admin`` role (iam:SimulateCustomPolicy), assumed
+        with the operator's access key."""
+        from datetime import UTC
 
-        return AccessKeyCredentials(self.key_id, self.secret)
+        from authz.client import AccessKeyCredentials, AuthzClient
+        from authz.client.credentials import SessionCredentials
+
+        key = AccessKeyCredentials(self.key_id, self.secret)
+        with AuthzClient(self.target, key, timeout=30) as client:
+            creds = client.assume_role(ADMIN_ROLE, "memory-loops").credentials
+        return SessionCredentials(creds.session_token, creds.expiration.ToDatetime(tzinfo=UTC))
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
@@ -61,7 +71,7 @@ def authz_serve(
     if not copy.exists():
         shutil.copytree(repo, copy)
     credentials = workdir / "credentials.json"
-    key_id, secret = CredentialStore(credentials).create(USER_ARN)
+    key_id, secret = CredentialStore(credentials).create(OPERATOR_ARN)
     config = workdir / "authz.toml"
     config.write_text(
         "".join(f"{k} = {json.dumps(v)}\n" for k, v in (settings or {}).items()),

@@ -45,7 +45,7 @@ def test_the_server_maximum_stops_long_work(
     for seconds; with no deadline from the caller it ran to the end."""
     env = start_server(example_repo, max_request_seconds=0.3)
     request = _heavy_request("max")
-    with env.client(env.access_key(BOB)) as client:
+    with env.client(env.example_admin()) as client:  # may simulate
         started = time.perf_counter()
         with pytest.raises(Throttling) as caught:
             client.simulate_custom_policy(**request)
@@ -66,7 +66,7 @@ def test_the_callers_grpc_deadline_stops_the_server_work(
     the server stops too: the process is idle right after the deadline."""
     env = start_server(example_repo)  # the default server maximum (2 s) is not what stops it
     request = _heavy_request("grpc")
-    short = AuthzClient(env.target, env.access_key(BOB), timeout=0.4)
+    short = AuthzClient(env.target, env.example_admin(), timeout=0.4)  # may simulate
     with short, pytest.raises(AuthzError):
         short.simulate_custom_policy(**request)
     time.sleep(0.3)  # the server notices at its next check (between statements)
@@ -81,7 +81,7 @@ def test_work_within_the_deadline_is_unaffected(
     start_server: ServerFactory, example_repo: Path
 ) -> None:
     env = start_server(example_repo)
-    with env.client(env.access_key(BOB)) as client:
+    with env.client(env.example_admin()) as client:  # may simulate
         response = client.simulate_custom_policy(
             policy_input_list=[large_policy("ok", 8192)],
             action_names=["s3:GetObject"],

@@ -24,7 +24,9 @@ ALLOW_S3 = (
 
 
 def _client(env: E2EServer) -> AuthzClient:
-    return env.client(env.access_key(BOB))
+    """Simulations need iam:SimulateCustomPolicy / iam:SimulatePrincipalPolicy: the example's
+    authz-admin role has them (docs/security.md)."""
+    return env.client(env.example_admin())
 
 
 def _refused(call: Any, *fields: str) -> ValidationError:

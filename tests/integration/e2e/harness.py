@@ -179,6 +179,12 @@ class E2EServer:
             response = client.assume_role(role_arn, session_name, **params)
         return response, session_of(response)
 
+    def example_admin(self) -> SessionCredentials:
+        """On the example repository (``policies/``): a session of role ``authz-admin``, assumed
+        by Dana, which may call Reload, GetStatus and the simulator (docs/security.md)."""
+        dana = self.access_key("arn:aws:iam::111122223333:user/Dana")
+        return self.assume(dana, "arn:aws:iam::111122223333:role/authz-admin", "admin")[1]
+
     def audit_events(self, count: int, timeout: float = 3.0) -> list[dict[str, Any]]:
         """The audit log's events once at least ``count`` are written (it is asynchronous)."""
         deadline = time.monotonic() + timeout

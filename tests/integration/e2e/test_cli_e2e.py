@@ -13,7 +13,7 @@ import pytest
 
 from authz.cli import main
 from authz.client import AuthzClient
-from tests.integration.e2e.harness import ServerFactory
+from tests.integration.e2e.harness import Pki, ServerFactory
 
 BOB = "arn:aws:iam::111122223333:user/Bob"
 FOO = "arn:aws:iam::444455556666:role/foo"
@@ -78,10 +78,14 @@ def test_keys_create_profile_is_read_by_boto3_and_the_client(
 def test_aws_variables_session_tags_and_check(
     start_server: ServerFactory,
     example_repo: Path,
+    pki: Pki,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env = start_server(example_repo)
+    # over TLS: the server states aws:SecureTransport (the bucket policy denies plaintext)
+    tls = {"tls_cert": pki.directory / "server.crt", "tls_key": pki.directory / "server.key"}
+    env = start_server(example_repo, **tls)
+    monkeypatch.setenv("AUTHZ_CA_FILE", str(pki.directory / "ca.crt"))
     bob = env.access_key(BOB)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", bob.key_id)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", bob.secret)
@@ -102,7 +106,7 @@ def test_aws_variables_session_tags_and_check(
     code, out, _ = _run(capsys, "sts", "get-caller-identity", *target)
     assert json.loads(out)["Arn"] == "arn:aws:sts::444455556666:assumed-role/foo/demo"
 
-    secure = ("--context-entries", "ContextKeyName=aws:SecureTransport,ContextKeyValues=true")
+    secure = ("--context-entries", "ContextKeyName=s3:prefix,ContextKeyValues=2024/")
     code, out, _ = _run(
         capsys, "check", *target, "--action", "s3:GetObject", "--resource", REPORT, *secure
     )

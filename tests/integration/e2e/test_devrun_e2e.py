@@ -44,6 +44,7 @@ def test_the_printed_commands_work_over_tls(
     decisions = []
     for action in ("s3:GetObject", "s3:DeleteObject"):
         resource = "arn:aws:s3:::example-reports/q1.csv"
-        assert cli.main(["check", *target, "--action", action, "--resource", resource]) == 0
-        decisions.append(json.loads(capsys.readouterr().out)["decision"])
-    assert decisions == ["DECISION_ALLOWED", "DECISION_IMPLICIT_DENY"]
+        code = cli.main(["check", *target, "--action", action, "--resource", resource,
+                         "--output", "json"])  # fmt: skip
+        decisions.append((code, json.loads(capsys.readouterr().out)["Decision"]))
+    assert decisions == [(0, "Allowed"), (1, "ImplicitDeny")]  # 1: a deny
