@@ -59,6 +59,7 @@ def build_repo(root: Path) -> Path:
         inline=[
             _allow(
                 "authz:Reload",
+                "authz:PreviewReload",
                 "authz:GetStatus",
                 "iam:SimulatePrincipalPolicy",
                 "iam:SimulateCustomPolicy",
@@ -97,6 +98,7 @@ CALLS: dict[str, tuple[str, str, Callable[[AuthzClient], object]]] = {
     "ValidatePolicy": ("access-analyzer:ValidatePolicy", "*", lambda c: c.validate_policy(POLICY)),
     "GetStatus": ("authz:GetStatus", "*", lambda c: c.get_status()),
     "Reload": ("authz:Reload", "*", lambda c: c.reload()),
+    "PreviewReload": ("authz:PreviewReload", "*", lambda c: c.preview_reload(max_requests=10)),
 }
 
 

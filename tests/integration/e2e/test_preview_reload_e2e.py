@@ -11,13 +11,12 @@ import pytest
 
 from authz._gen.authz.v1 import authorizer_pb2
 from authz.cli import main
-from tests.integration.e2e.harness import ServerFactory
+from tests.integration.e2e.harness import Pki, ServerFactory
 
 BOB = "arn:aws:iam::111122223333:user/Bob"
 FOO = "arn:aws:iam::444455556666:role/foo"
 POLICY = "accounts/444455556666/policies/ReportsReadOnly.json"
 REPORT = "arn:aws:s3:::example-reports/2024/q1.csv"
-SECURE = {"aws:SecureTransport": "true"}
 
 
 def _allow_delete(repo: Path) -> None:
@@ -39,18 +38,18 @@ def _add_queue_statement(repo: Path) -> None:
 
 
 def test_preview_lists_the_changes_and_activates_nothing(
-    start_server: ServerFactory, example_repo: Path
+    start_server: ServerFactory, example_repo: Path, pki: Pki
 ) -> None:
-    env = start_server(example_repo)
+    env = start_server(example_repo, pki=pki)  # TLS: the bucket policy denies plaintext
     bob = env.access_key(BOB)
     _, session = env.assume(bob, FOO, "Bob")
     with env.client(session) as client:
-        assert client.authorize("s3:DeleteObject", REPORT, context=SECURE).decision == (
+        assert client.authorize("s3:DeleteObject", REPORT).decision == (
             authorizer_pb2.DECISION_IMPLICIT_DENY
         )
     env.audit_events(3)
     _allow_delete(example_repo)
-    with env.client(bob) as admin:
+    with env.client(env.example_admin()) as admin:  # authz:PreviewReload, authz:GetStatus
         before = admin.get_status().revision
         generated = admin.preview_reload()
         audited = admin.preview_reload(audit_log=True)
@@ -79,9 +78,9 @@ def test_the_gate_refuses_more_changes_than_allowed_unless_forced(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     env = start_server(example_repo, max_changed_decisions=0)
-    bob = env.access_key(BOB)
+    admin_session = env.example_admin()  # authz:Reload, authz:GetStatus
     _add_queue_statement(example_repo)
-    with env.client(bob) as admin:
+    with env.client(admin_session) as admin:
         before = admin.get_status().revision
         refused = admin.reload()
         assert refused.error and refused.revision == before
@@ -89,8 +88,7 @@ def test_the_gate_refuses_more_changes_than_allowed_unless_forced(
         assert codes[0] == "max_changed_decisions_exceeded"
         assert "decision_changed" in codes
         assert any("sqs:SendMessage" in p.message for p in refused.problems)
-    monkeypatch.setenv("AUTHZ_ACCESS_KEY_ID", bob.key_id)
-    monkeypatch.setenv("AUTHZ_SECRET_ACCESS_KEY", bob.secret)
+    monkeypatch.setenv("AUTHZ_SESSION_TOKEN", admin_session.token)
     assert main(["reload", "--target", env.target, "--force"]) == 0
     activated = json.loads(capsys.readouterr().out)
     assert activated["Changed"] and activated["Revision"] != before
@@ -100,8 +98,7 @@ def test_the_gate_lets_a_small_enough_change_through(
     start_server: ServerFactory, example_repo: Path
 ) -> None:
     env = start_server(example_repo, max_changed_decisions=100)
-    bob = env.access_key(BOB)
     _add_queue_statement(example_repo)
-    with env.client(bob) as admin:
+    with env.client(env.example_admin()) as admin:
         accepted = admin.reload()
     assert accepted.error == "" and accepted.changed
