@@ -12,12 +12,10 @@ from authz import errors
 from authz.cli import main
 from tests.integration.e2e.harness import ServerFactory
 
-BOB = "arn:aws:iam::111122223333:user/Bob"
-
 
 def test_preview_work_is_bounded(start_server: ServerFactory, example_repo: Path) -> None:
     env = start_server(example_repo)
-    with env.client(env.access_key(BOB)) as client:
+    with env.client(env.example_admin()) as client:  # authz:PreviewReload
         with pytest.raises(errors.ValidationError, match="max_requests must be between 1 and"):
             client.preview_reload(max_requests=10**9)
         with pytest.raises(errors.ValidationError, match="max_seconds must be between"):
@@ -27,7 +25,7 @@ def test_preview_work_is_bounded(start_server: ServerFactory, example_repo: Path
 
 def test_a_preview_loop_is_throttled(start_server: ServerFactory, example_repo: Path) -> None:
     env = start_server(example_repo, reload_rpc_per_second=0.1, reload_rpc_burst=2)
-    with env.client(env.access_key(BOB)) as client:
+    with env.client(env.example_admin()) as client:  # authz:PreviewReload
         client.preview_reload()
         client.preview_reload()
         with pytest.raises(errors.Throttling, match="PreviewReload shares the Reload rate"):
