@@ -39,9 +39,13 @@ _DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"
 EXAMPLES = int(os.environ.get("AUTHZ_SIM_EXAMPLES") or (10_000 if _DEEP else 100))
 
 
-def simulation_request(policies: Json, request: Json) -> Json:
-    """The SimulateCustomPolicy input that states the same facts as the case."""
+def simulation_request(policies: Json, request: Json, facts: Json | None = None) -> Json:
+    """The SimulateCustomPolicy input that states the same facts as the case; ``facts``: what
+    the repository knows of the principal (its unique id, tags, organization), which a custom
+    simulation can only be told through ``ContextEntries`` (they win, as in enforcement)."""
     principal = request["principal"]
+    context = {k.lower(): v for k, v in (request.get("context") or {}).items()}
+    context.update(facts or {})
     resource = request["resource"]
     identity = list(policies.get("identity") or [])
     identity += [doc for group in policies.get("groups") or [] for doc in group]
@@ -51,7 +55,7 @@ def simulation_request(policies: Json, request: Json) -> Json:
         "ActionNames": [request["action"]],
         "ResourceArns": [resource["arn"]],
         "CallerArn": principal["arn"],
-        "ContextEntries": [_entry(k, v) for k, v in (request.get("context") or {}).items()],
+        "ContextEntries": [_entry(k, v) for k, v in context.items()],
         "ServiceControlPolicyLevels": [
             [json.dumps(d) for d in level] for level in policies.get("scp") or []
         ],
@@ -59,6 +63,8 @@ def simulation_request(policies: Json, request: Json) -> Json:
             [json.dumps(d) for d in level] for level in policies.get("rcp") or []
         ],
     }
+    if policies.get("session"):  # the SessionPolicyInputList extension
+        out["SessionPolicyInputList"] = [json.dumps(d) for d in policies["session"]]
     if policies.get("permissions_boundary") is not None:
         out["PermissionsBoundaryPolicyInputList"] = [json.dumps(policies["permissions_boundary"])]
     if policies.get("resource") is not None:
@@ -112,15 +118,15 @@ def decide_both(policies: Json, request: Json) -> tuple[Json, Json] | None:
         except RepositoryError:
             return None
         context = {k: v for k, v in context.items() if k.lower() not in _SKIP_CONTEXT}
+        caller = snapshot.caller(principal)
         decision = authorize(
-            snapshot,
-            snapshot.caller(principal),
-            request["action"],
-            request["resource"]["arn"],
-            context,
+            snapshot, caller, request["action"], request["resource"]["arn"], context
         )
+        facts = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in snapshot.facts(caller).items()
+        }
     try:
-        simulated = simulate_custom_policy(simulation_request(policies, request))
+        simulated = simulate_custom_policy(simulation_request(policies, request, facts))
     except (MalformedPolicyDocument, ValidationError):
         return None
     (result,) = simulated["EvaluationResults"]
