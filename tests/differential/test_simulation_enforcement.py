@@ -45,6 +45,12 @@ def simulation_request(policies: Json, request: Json, facts: Json | None = None)
     simulation can only be told through ``ContextEntries`` (they win, as in enforcement)."""
     principal = request["principal"]
     context = {k.lower(): v for k, v in (request.get("context") or {}).items()}
+    # the unique id a vector gives its principal: a custom simulation learns it from aws:userid
+    if principal.get("user_id"):
+        context.setdefault("aws:userid", principal["user_id"])
+    elif principal.get("role_id") and principal["type"] == "assumed_role":
+        session = principal["arn"].rsplit("/", 1)[-1]
+        context.setdefault("aws:userid", f"{principal['role_id']}:{session}")
     context.update(facts or {})
     resource = request["resource"]
     identity = list(policies.get("identity") or [])
