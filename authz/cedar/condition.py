@@ -16,6 +16,7 @@ from authz.cedar.pattern import (
     Pattern,
     cedar_like,
     cedar_string,
+    fits_cedar_like,
     has_qmark,
     has_wildcard,
     is_star,
@@ -57,7 +58,9 @@ def condition_expr(cond: Condition, em: Emitter, *, variables: bool) -> str:
     for pattern in kept:
         em.keys.update(variables_of(pattern))
     fact = ConditionFact(cond.base, cond.qualifier, cond.if_exists, key, tuple(kept))
-    if any(variables_of(p) for p in kept) or (wild and any(has_qmark(p) for p in kept)):
+    if any(variables_of(p) for p in kept) or (
+        wild and any(has_qmark(p) or not fits_cedar_like(p) for p in kept)
+    ):
         return em.fact(fact)
     if cond.qualifier and cond.base not in _NATIVE_QUALIFIED:
         return em.fact(fact)

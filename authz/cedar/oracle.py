@@ -12,10 +12,8 @@ Owns the exact Python semantics of conditions (spec §4). Must not import cedarp
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 from authz.cedar import values as val
 from authz.cedar.pattern import (
@@ -26,7 +24,7 @@ from authz.cedar.pattern import (
     parse_pattern,
     split_components,
     substitute,
-    to_regex,
+    to_glob,
 )
 from authz.iam.conditions import OPERATORS, Family
 from authz.iam.model import ContextValue
@@ -90,10 +88,10 @@ class FactTable:
 
 def compile_fact(fact: Fact) -> Matcher:
     if isinstance(fact, ActionFact):
-        regex = to_regex(
+        glob = to_glob(
             parse_pattern(fact.pattern, variables=False, wildcards=True), case_insensitive=True
         )
-        return lambda probe: regex.match(probe.action) is not None
+        return lambda probe: glob.matches(probe.action)
     if isinstance(fact, ResourceFact):
         pattern = fact.pattern
         return lambda probe: resource_matches(pattern, probe.resource, probe.context)
@@ -113,12 +111,7 @@ def arn_pattern_matches(pattern: Pattern, value: str) -> bool:
 
 
 def _match(pattern: Pattern, value: str) -> bool:
-    return _compiled(pattern).match(value) is not None
-
-
-@lru_cache(maxsize=16384)
-def _compiled(pattern: Pattern) -> re.Pattern[str]:
-    return to_regex(pattern)
+    return to_glob(pattern).matches(value)
 
 
 def resource_matches(pattern: Pattern, resource: str, context: Context) -> bool:

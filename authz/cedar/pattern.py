@@ -1,5 +1,6 @@
 """IAM value patterns as segments: literal text, the ``*``/``?`` wildcards and policy variables
-(spec §2, §4.6), plus their renderings (Cedar string / ``like`` literal, Python regex).
+(spec §2, §4.6), plus their renderings (Cedar string / ``like`` literal, a compiled
+``authz.iam.glob`` matcher for the oracle).
 
 Owns variable syntax (``${key}``, ``${key, 'default'}``, ``${*}``, ``${?}``, ``${$}``), compile-time
 and request-time substitution, and ARN component splitting of a pattern. Must not import cedarpy:
@@ -11,7 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
+from authz.iam.glob import Glob, Part, Wildcard, compile_parts
 from authz.iam.model import ContextValue
 
 
@@ -35,7 +38,6 @@ QMARK = Wild("?")
 Segment = str | Wild | Var
 Pattern = tuple[Segment, ...]
 
-_VAR = re.compile(r"\$\{([^}]*)\}")
 _VAR_BODY = re.compile(r"^\s*([^,\s]+)\s*(?:,\s*'((?:[^']|'')*)'\s*)?$")
 _ESCAPES = {"*": "*", "?": "?", "$": "$"}
 
@@ -45,11 +47,14 @@ def parse_pattern(text: str, *, variables: bool, wildcards: bool) -> Pattern:
     operator that takes none) ``${…}`` is literal text; without ``wildcards`` ``*``/``?`` are."""
     out: list[Segment] = []
     pos = 0
-    if variables:
-        for match in _VAR.finditer(text):
-            _literal(text[pos : match.start()], wildcards, out)
-            out.append(_variable(match.group(0), match.group(1)))
-            pos = match.end()
+    while variables:
+        start = text.find("${", pos)
+        end = text.find("}", start + 2) if start >= 0 else -1
+        if end < 0:
+            break  # no further `${…}` (a linear scan: never a regex over policy text)
+        _literal(text[pos:start], wildcards, out)
+        out.append(_variable(text[start : end + 1], text[start + 2 : end]))
+        pos = end + 1
     _literal(text[pos:], wildcards, out)
     return _merge(out)
 
@@ -147,6 +152,29 @@ def cedar_string(text: str) -> str:
     return '"' + _escape(text, like=False) + '"'
 
 
+# Cedar's ``like`` is the greedy two-pointer algorithm: after each ``*`` a failed attempt
+# re-reads at most the literal run that follows it, so one test costs up to
+# len(value) × (longest run after the first ``*``), holding the GIL (measured: 1,000-character
+# run × 1 MiB value = 1.7 s; benchmarks/results/matching.json). Patterns with a longer run go to
+# the oracle, whose matcher finds a run with one ``str.find``.
+CEDAR_LIKE_MAX_RUN = 64
+
+
+def fits_cedar_like(pattern: Pattern) -> bool:
+    """Is every literal run after the first ``*`` at most ``CEDAR_LIKE_MAX_RUN`` characters?"""
+    run, starred = 0, False
+    for seg in pattern:
+        if seg == STAR:
+            run, starred = 0, True
+        elif isinstance(seg, str):
+            run += len(seg)
+        elif isinstance(seg, Wild):
+            run += 1
+        if starred and run > CEDAR_LIKE_MAX_RUN:
+            return False
+    return True
+
+
 def cedar_like(pattern: Pattern) -> str:
     """A Cedar ``like`` literal; only ``*`` segments are wildcards (caller excludes ``?``)."""
     body = "".join(
@@ -173,16 +201,29 @@ def _escape(text: str, *, like: bool) -> str:
     return "".join(out)
 
 
-def to_regex(pattern: Pattern, *, case_insensitive: bool = False) -> re.Pattern[str]:
-    """An anchored regex for a variable-free pattern (``*`` → ``.*``, ``?`` → ``.``)."""
-    parts = []
+def to_glob(pattern: Pattern, *, case_insensitive: bool = False) -> Glob:
+    """The matcher of a variable-free pattern (``*`` any run, ``?`` one character)."""
+    if sum(len(seg) for seg in pattern if isinstance(seg, str)) <= _CACHED_PATTERN_CHARS:
+        return _glob_cached(pattern, case_insensitive)
+    return compile_parts(_glob_parts(pattern), case_insensitive=case_insensitive)
+
+
+_CACHED_PATTERN_CHARS = 256  # longer patterns are compiled per call: the cache stays small
+
+
+@lru_cache(maxsize=16384)
+def _glob_cached(pattern: Pattern, case_insensitive: bool) -> Glob:
+    return compile_parts(_glob_parts(pattern), case_insensitive=case_insensitive)
+
+
+def _glob_parts(pattern: Pattern) -> list[Part]:
+    out: list[Part] = []
     for seg in pattern:
         if isinstance(seg, Wild):
-            parts.append(".*" if seg.char == "*" else ".")
+            out.append(Wildcard.STAR if seg.char == "*" else Wildcard.ONE)
         elif isinstance(seg, str):
-            parts.append(re.escape(seg))
-    flags = re.DOTALL | (re.IGNORECASE if case_insensitive else 0)
-    return re.compile("".join(parts) + r"\Z", flags)
+            out.append(seg)
+    return out
 
 
 def split_components(pattern: Pattern) -> list[Pattern] | None:

@@ -27,6 +27,7 @@ from authz.cedar.pattern import (
     Pattern,
     cedar_like,
     cedar_string,
+    fits_cedar_like,
     has_qmark,
     has_wildcard,
     literal_text,
@@ -223,7 +224,7 @@ def _actions(st: Statement, service: str | None, em: Emitter) -> tuple[str, str]
         listed = ", ".join(cedar_string(e) for e in exact)
         validation.append(f"[{listed}].contains(context.iam_action)")
     for p in patterns:
-        if "?" in p:
+        if "?" in p or not fits_cedar_like(parse_pattern(p, variables=False, wildcards=True)):
             test = em.fact(ActionFact(p))
         elif "*" in p:
             em.flag("iam_action")
@@ -274,7 +275,7 @@ def _any(exprs: list[str]) -> str:
 def _resource(pattern: Pattern, em: Emitter) -> str:
     if pattern == (STAR,):
         return "true"
-    if variables_of(pattern) or has_qmark(pattern):
+    if variables_of(pattern) or has_qmark(pattern) or not fits_cedar_like(pattern):
         em.keys.update(variables_of(pattern))
         return em.fact(ResourceFact(pattern))
     comps = split_components(pattern)

@@ -81,10 +81,48 @@ def text_of(pattern: Pattern) -> str:
 
 
 def glob_match(pattern: Pattern, value: str, ignore_case: bool = False) -> bool:
-    """``*`` any sequence (also empty, also across ``/`` and ``:``), ``?`` one character."""
-    parts = [".*" if t is STAR else "." if t is ONE else re.escape(str(t)) for t in pattern]
-    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-    return re.fullmatch("".join(parts), value, flags) is not None
+    """``*`` any sequence (also empty, also across ``/`` and ``:``), ``?`` one character.
+    Ignoring case compares the ``str.lower()`` of the pattern's text and of the value (each
+    literal run between wildcards is lowered as a whole: ``Σ`` lowers by its context).
+
+    Written as the textbook set-of-positions simulation (not the product's greedy algorithm,
+    and no regex): ``alive`` holds every ``j`` such that ``pattern[:j]`` matches the value read
+    so far. O(len(pattern) × len(value)), so generated inputs can never hang a test."""
+    if ignore_case:
+        value = value.lower()
+        pattern = _lowered(pattern)
+    alive = _through_stars(pattern, {0})
+    for ch in value:
+        step = {j + 1 for j in alive if j < len(pattern) and pattern[j] in (ONE, ch)}
+        step |= {j for j in alive if j < len(pattern) and pattern[j] is STAR}
+        alive = _through_stars(pattern, step)
+        if not alive:
+            return False
+    return len(pattern) in alive
+
+
+def _lowered(pattern: Pattern) -> Pattern:
+    out: list[Token] = []
+    run: list[str] = []
+    for token in (*pattern, None):
+        if isinstance(token, str):
+            run.append(token)
+            continue
+        out.extend("".join(run).lower())
+        run.clear()
+        if token is not None:
+            out.append(token)
+    return tuple(out)
+
+
+def _through_stars(pattern: Pattern, positions: set[int]) -> set[int]:
+    """A ``*`` may match nothing: from ``j`` at a star, ``j + 1`` is reachable too."""
+    out = set(positions)
+    for j in sorted(positions):
+        while j < len(pattern) and pattern[j] is STAR:
+            j += 1
+            out.add(j)
+    return out
 
 
 def split_pattern(pattern: Pattern) -> list[Pattern] | None:
