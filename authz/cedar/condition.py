@@ -181,11 +181,10 @@ def _dates(base: str, x: str, values: list[Pattern]) -> list[str]:
     op = base[len("Date") :]
     out = []
     for v in values:
-        literal = literal_text(v)
-        stamp = val.parse_date(literal)
+        stamp = val.parse_date(literal_text(v))
         text = val.cedar_datetime(stamp) if stamp is not None else None
-        if text is None and val.date_seconds(literal) is not None:
-            raise _NeedsOracle  # a valid date Cedar's datetime cannot hold (year > 9999)
+        if stamp is not None and text is None:
+            raise _NeedsOracle  # a date Cedar's datetime cannot hold exactly (values.py)
         if text is not None:
             symbol = "==" if op in ("Equals", "NotEquals") else _ORDER[op]
             out.append(f'{x} {symbol} datetime("{text}")')

@@ -110,9 +110,7 @@ def _typed_scalar(rep: str, value: str) -> JsonValue | None:
         return _extn("decimal", text)
     if rep == "date":
         stamp = val.parse_date(value)
-        if stamp is None and val.date_seconds(value) is not None:
-            return _extn("datetime", val.LAST_CEDAR_DATETIME)  # an epoch past year 9999
-        return _extn("datetime", val.cedar_datetime(stamp) if stamp is not None else None)
+        return _extn("datetime", val.cedar_request_datetime(stamp) if stamp is not None else None)
     if rep == "ip":
         addr = val.parse_ip(value)
         return _extn("ip", str(addr) if addr is not None else None)

@@ -161,7 +161,7 @@ def _readable(family: Family, value: str) -> bool:
     if family is Family.NUMERIC:
         return val.parse_number(value) is not None
     if family is Family.DATE:
-        return val.date_seconds(value) is not None
+        return val.parse_date(value) is not None
     if family is Family.IP:
         return val.parse_ip(value) is not None
     if family is Family.BOOL:
@@ -206,7 +206,7 @@ def value_matches(base: str, value: str, policy_value: Pattern) -> bool:
     if family is Family.IP:
         net, addr = val.parse_network(text), val.parse_ip(value)
         return net is not None and addr is not None and addr.version == net.version and addr in net
-    parse = val.parse_number if family is Family.NUMERIC else val.date_seconds
+    parse = val.parse_number if family is Family.NUMERIC else val.parse_date
     left, right = parse(value), parse(text)
     if left is None or right is None:
         return False

@@ -2,6 +2,14 @@
 booleans, base64 binaries and ARNs, parsed the same way for policy literals, for the typed request
 context and for the Python oracle. A value that does not parse yields None: it never matches.
 
+Dates are exact ``Decimal`` seconds since 1970-01-01T00:00:00Z, whatever their size: an epoch of
+any number of digits (but four: that is a year) is a valid instant, as the reference evaluator and
+the validator (which accepts epochs up to 2^63 - 1) have it; the year 0000 is not a date. Cedar's
+``datetime`` holds 0001-01-01 to 9999-12-31 in milliseconds, so a *policy* date outside that window
+or with finer precision is left to the oracle (``cedar_datetime`` → None), and a *request* date is
+clamped into it (``cedar_request_datetime``): every policy date Cedar sees lies strictly inside,
+so a clamped value compares exactly as the real one would.
+
 Owns value parsing and the canonical text Cedar's extension constructors accept (``decimal`` with
 at most four fractional digits, ``datetime`` as ``YYYY-MM-DDThh:mm:ss.SSSZ``, ``ip`` without
 IPv4-mapped IPv6). Must not import cedarpy.
@@ -11,10 +19,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import ipaddress
 import re
-from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
 from authz.iam.glob import split_arn
 
@@ -25,7 +34,11 @@ _DATE = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
     r"(Z|[+-]\d{2}:?\d{2})?)?)?)?$"
 )
-_EPOCH = re.compile(r"^\d{1,12}$")
+_EPOCH = re.compile(r"^\d+$")
+_UNIX = datetime(1970, 1, 1, tzinfo=UTC)
+_CEDAR_FIRST_MS = -62135596800000  # 0001-01-01T00:00:00.000Z
+_CEDAR_LAST_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+_MS = Decimal(1000)
 
 Number = Decimal
 IpNet = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -48,68 +61,59 @@ def cedar_decimal(value: Decimal) -> str | None:
     return f"{value.quantize(_FOUR):f}"
 
 
-_EPOCH_ORIGIN = datetime(1970, 1, 1, tzinfo=UTC)
-# The latest instant Cedar's ``datetime`` holds: an epoch date beyond it (12 digits reach year
-# 33658) reads as this in the typed request context, so it orders after every literal.
-LAST_CEDAR_DATETIME = "9999-12-31T23:59:59.999Z"
-
-
-def parse_date(text: str) -> datetime | None:
-    """W3C ISO-8601 profiles (``YYYY`` … ``YYYY-MM-DDThh:mm:ss.sTZD``) or epoch seconds. An
-    epoch past ``datetime``'s range (year 9999) is a valid date that this type cannot hold:
-    None here, ``date_seconds`` reads it."""
+def parse_date(text: str) -> Decimal | None:
+    """W3C ISO-8601 profiles (``YYYY`` … ``YYYY-MM-DDThh:mm:ss.sTZD``) or epoch seconds, as
+    exact seconds since the epoch."""
     text = text.strip()
     if _EPOCH.match(text) and len(text) != 4:
-        try:
-            return _EPOCH_ORIGIN + timedelta(seconds=int(text))
-        except OverflowError:
-            return None
+        return Decimal(text)
     match = _DATE.match(text)
     if match is None:
         return None
     year, month, day, hour, minute, second, frac, zone = match.groups()
     try:
-        stamp = datetime(
-            int(year),
-            int(month or 1),
-            int(day or 1),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            round(float(frac) * 1_000_000) if frac else 0,
-            tzinfo=_zone(zone),
-        )
-    except (ValueError, OverflowError):
+        fields = (int(year), int(month or 1), int(day or 1))
+        clock = (int(hour or 0), int(minute or 0), int(second or 0))
+        datetime(*fields, *clock)  # checks month, day of month, hour, minute, second
+        offset = _offset(zone)
+    except ValueError:
         return None
-    return stamp.astimezone(UTC)
+    seconds = Decimal(calendar.timegm((*fields, *clock, 0, 0, 0)))
+    return seconds + (Decimal(frac) if frac else 0) - offset
 
 
-def date_seconds(text: str) -> Decimal | None:
-    """A date (as ``parse_date`` reads it) as exact seconds since the epoch, any year an epoch
-    number can name: what the Python oracle compares."""
-    stripped = text.strip()
-    if _EPOCH.match(stripped) and len(stripped) != 4:
-        return Decimal(int(stripped))
-    stamp = parse_date(stripped)
-    if stamp is None:
-        return None
-    delta = stamp - _EPOCH_ORIGIN
-    whole = Decimal(delta.days * 86_400 + delta.seconds)
-    return whole + Decimal(delta.microseconds) / 1_000_000
-
-
-def _zone(text: str | None) -> timezone:
+def _offset(text: str | None) -> int:
+    """A time zone designator as seconds east of UTC; ValueError from a day on."""
     if not text or text == "Z":
-        return UTC
-    sign = -1 if text[0] == "-" else 1
+        return 0
     digits = text[1:].replace(":", "")
-    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    seconds = int(digits[:2]) * 3600 + int(digits[2:]) * 60
+    if seconds >= 86400:
+        raise ValueError(text)
+    return -seconds if text[0] == "-" else seconds
 
 
-def cedar_datetime(value: datetime) -> str | None:
-    if not 1 <= value.year <= 9999:
+def cedar_datetime(seconds: Decimal) -> str | None:
+    """A policy date as Cedar ``datetime`` text; None when Cedar cannot hold it exactly
+    (sub-millisecond, or not strictly inside Cedar's window: see the module docstring)."""
+    ms = seconds * _MS
+    if ms != ms.to_integral_value() or not _CEDAR_FIRST_MS < ms < _CEDAR_LAST_MS:
         return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return _datetime_text(int(ms))
+
+
+def cedar_request_datetime(seconds: Decimal) -> str:
+    """A request date as Cedar ``datetime`` text: whole milliseconds, clamped into the window."""
+    ms = int((seconds * _MS).to_integral_value(rounding=ROUND_FLOOR))
+    return _datetime_text(min(max(ms, _CEDAR_FIRST_MS), _CEDAR_LAST_MS))
+
+
+def _datetime_text(ms: int) -> str:
+    stamp = _UNIX + timedelta(milliseconds=ms)
+    return (
+        f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d}T"
+        f"{stamp.hour:02d}:{stamp.minute:02d}:{stamp.second:02d}.{stamp.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

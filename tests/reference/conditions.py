@@ -109,6 +109,8 @@ def parse_date(text: str) -> Decimal | None:
     try:
         fields = [int(year), int(month or 1), int(day or 1)]
         fields += [int(hour or 0), int(minute or 0), int(second or 0)]
+        if fields[0] < 1:
+            return None  # the year 0000 is not a date (no proleptic year zero)
         if not (1 <= fields[1] <= 12 and 1 <= fields[2] <= calendar.monthrange(*fields[:2])[1]):
             return None
         if fields[3] > 23 or fields[4] > 59 or fields[5] > 59:
