@@ -13,6 +13,12 @@ Layout (architecture.md)::
                                  file only declares the owning account)
     tests/<suite>.yaml           policy tests
 
+Files that cannot explode: ``authz validate`` and every reload read through here, so both refuse
+the same things, each as a problem naming the file: a file larger than ``MAX_FILE_BYTES`` (read
+no further), anything but a regular file (a FIFO would block the loader), YAML anchors and
+aliases (a 664-byte "billion laughs" alias bomb expands to 387 million strings once walked) and
+nesting deeper than ``MAX_DEPTH`` (YAML) or than the JSON decoder's recursion limit.
+
 Owns reading only; meaning is ``authz.repo.load``. Imports neither cedarpy nor grpc.
 """
 
@@ -21,12 +27,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
+from yaml.composer import Composer, ComposerError
+from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent, CollectionStartEvent
+from yaml.nodes import Node
+from yaml.resolver import Resolver
 
 from authz.errors import Problem
 from authz.repo.memo import SETTLE_NS, FileEntry, LoadMemo, Signature
@@ -35,13 +47,57 @@ from authz.repo.publish import resolve_root
 SUFFIXES = (".json", ".yaml", ".yml")
 ACCOUNT_DIRS = ("users", "groups", "roles", "policies", "resources")
 TOP_DIRS = ("accounts", "aws-managed", "tests")
+MAX_FILE_BYTES = 1024 * 1024  # per repository file (docs/operations.md, "Repository file limits")
+MAX_DEPTH = 64  # YAML nesting; an IAM document nests about 8 deep
+
+_Events: Any
+if getattr(yaml, "__with_libyaml__", False):
+    from yaml._yaml import CParser
+
+    _Events = CParser  # libyaml's scanner and parser
+else:  # pragma: no cover - PyYAML without libyaml
+
+    class _Events(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[no-redef]
+        def __init__(self, stream: str) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
 
 
-_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
+class _Composer(Composer):
+    """PyYAML's composer (over libyaml's events) refusing anchors, aliases and deep nesting."""
+
+    depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event = cast(Any, self).peek_event()  # from the parser this composer is mixed with
+        if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
+            problem = "anchors and aliases (`&name`, `*name`) are not allowed"
+            raise ComposerError(None, None, problem, event.start_mark)
+        nested = isinstance(event, CollectionStartEvent)
+        if nested:
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise ComposerError(
+                    None, None, f"nesting deeper than {MAX_DEPTH} levels", event.start_mark
+                )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            if nested:
+                self.depth -= 1
 
 
-class _Loader(_Base):  # type: ignore[misc]
-    """Safe YAML without implicit timestamps: ``Version: 2012-10-17`` stays a string."""
+class _Loader(_Composer, _Events, SafeConstructor, Resolver):  # type: ignore[misc]
+    """Safe YAML without implicit timestamps (``Version: 2012-10-17`` stays a string), without
+    anchors or aliases, at most ``MAX_DEPTH`` levels deep. The composer comes first: its
+    methods replace libyaml's own (which resolves aliases)."""
+
+    def __init__(self, stream: str) -> None:
+        _Events.__init__(self, stream)
+        _Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -101,8 +157,11 @@ def is_document(name: str) -> bool:
 
 
 class _Reader:
-    def __init__(self, root: Path, memo: LoadMemo | None = None) -> None:
+    def __init__(
+        self, root: Path, memo: LoadMemo | None = None, max_file_bytes: int = MAX_FILE_BYTES
+    ) -> None:
         self.root = root
+        self.max_file_bytes = max_file_bytes
         self.limit = str(root)
         self.memo = memo
         self.problems: list[Problem] = []
@@ -157,9 +216,12 @@ class _Reader:
             memo.keep_file(rel, known, reused=True)
             return self.replay(rel, known)
         try:
-            raw = (self.root / rel).read_bytes()
+            raw = self.read_bytes(rel)
         except OSError as err:
             self.problem(rel, "unreadable_file", f"cannot read file: {_why(err)}")
+            return None
+        if raw is None:
+            self.problem(rel, "unreadable_file", "not a regular file")
             return None
         digest = hashlib.sha256(raw).digest()
         if known is not None and known.digest == digest:
@@ -197,7 +259,20 @@ class _Reader:
             return None
         return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
+    def read_bytes(self, rel: str) -> bytes | None:
+        """At most ``max_file_bytes + 1`` bytes of a regular file (None for anything else);
+        opened without blocking, so a FIFO cannot stall the loader."""
+        fd = os.open(self.root / rel, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            return file.read(self.max_file_bytes + 1)
+
     def decode(self, rel: str, raw: bytes) -> Any:
+        if len(raw) > self.max_file_bytes:
+            limit = self.max_file_bytes
+            self.problem(rel, "file_too_large", f"file is larger than {limit} bytes (the limit)")
+            return _INVALID
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -211,6 +286,8 @@ class _Reader:
             except json.JSONDecodeError as err:
                 msg = f"invalid JSON: {err.msg} at line {err.lineno} column {err.colno}"
                 self.problem(rel, "invalid_json", msg.lower(), "$")
+            except RecursionError:
+                self.problem(rel, "invalid_json", "invalid JSON: nesting too deep", "$")
             return _INVALID
         try:
             return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
@@ -237,7 +314,9 @@ def _why(err: OSError) -> str:
     return (err.strerror or type(err).__name__).lower()
 
 
-def read_repository(root: Path, memo: LoadMemo | None = None) -> RepoFiles:
+def read_repository(
+    root: Path, memo: LoadMemo | None = None, *, max_file_bytes: int = MAX_FILE_BYTES
+) -> RepoFiles:
     """Read every file of the repository at ``root``; never raises for content problems.
     ``root`` is resolved once (``resolve_root``); ``memo`` (``authz.repo.memo``) lets files
     whose signature or bytes are unchanged since the last load skip reading or decoding."""
@@ -248,7 +327,7 @@ def read_repository(root: Path, memo: LoadMemo | None = None) -> RepoFiles:
         files.problems = reader.problems
         return files
     source = resolve_root(root)
-    reader = _Reader(source, memo)
+    reader = _Reader(source, memo, max_file_bytes)
     files.source = source
     for entry in reader.entries(".") or []:
         name = entry.name

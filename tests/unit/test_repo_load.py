@@ -255,14 +255,14 @@ def test_unreadable_directory_is_reported(repo: Path, monkeypatch: pytest.Monkey
 
 def test_unreadable_file_is_reported(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = repo / "organization.json"
-    original = Path.read_bytes
+    original = os.open
 
-    def read_bytes(self: Path) -> bytes:
-        if self == target:
+    def os_open(path: Any, flags: int, *args: Any) -> int:
+        if Path(path) == target:
             raise PermissionError(13, "Permission denied")
-        return original(self)
+        return original(path, flags, *args)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr("authz.repo.layout.os.open", os_open)
     problems = check_repository(repo).problems
     assert [(p.file, p.code) for p in problems] == [("organization.json", "unreadable_file")]
 
