@@ -263,10 +263,15 @@ class _Reader:
         """At most ``max_file_bytes + 1`` bytes of a regular file (None for anything else);
         opened without blocking, so a FIFO cannot stall the loader."""
         fd = os.open(self.root / rel, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as file:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+        with os.fdopen(fd, "rb", buffering=0) as file:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
                 return None
-            return file.read(self.max_file_bytes + 1)
+            limit = self.max_file_bytes
+            data = file.read(min(info.st_size, limit) + 1) or b""  # sized: no 1 MiB buffer
+            if len(data) <= info.st_size or len(data) > limit:
+                return data  # the whole file (end reached), or too large already
+            return data + (file.read(limit + 1 - len(data)) or b"")  # it grew meanwhile
 
     def decode(self, rel: str, raw: bytes) -> Any:
         if len(raw) > self.max_file_bytes:
