@@ -48,7 +48,11 @@ def env(start_server: ServerFactory, tmp_path: Path) -> E2EServer:
     repo = RepoBuilder()
     expires = _document("Allow", "DateGreaterThan", "app:expires", "2020-01-01T00:00:00Z")
     starts = _document("Deny", "DateLessThan", "app:starts", "1999-01-01T00:00:00Z")
-    repo.user(ACCOUNT, "alice", inline=[expires, starts])
+    simulate = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:SimulateCustomPolicy", "Resource": "*"}],
+    }
+    repo.user(ACCOUNT, "alice", inline=[expires, starts, simulate])
     repo.role(
         ACCOUNT,
         "reader",

@@ -49,7 +49,7 @@ def _allow(resource: str, action: str = "s3:GetObject") -> dict[str, Any]:
 def env(start_server: ServerFactory, tmp_path: Path) -> E2EServer:
     repo = RepoBuilder()
     repo.user(ACCOUNT, "alice", inline=[_allow("*", "s3:*")])
-    repo.user(ACCOUNT, "nobody")
+    repo.user(ACCOUNT, "nobody", inline=[_allow("*", "iam:SimulateCustomPolicy")])
     repo.role(
         ACCOUNT,
         "reader",
@@ -167,7 +167,8 @@ def test_session_policy_pattern_decides_fast_and_nobody_waits(
 def test_simulate_custom_policy_pattern_by_a_user_without_permissions(
     env: E2EServer, health: Callable[[], int]
 ) -> None:
-    """(b) The same pattern through SimulateCustomPolicy, by a user allowed nothing."""
+    """(b) The same pattern through SimulateCustomPolicy, by a user allowed nothing but the
+    simulation itself (SimulateCustomPolicy is IAM-authorized since issue 11)."""
     nobody = _client(env, env.access_key(NOBODY))
     bystander = _client(env, env.access_key(ALICE))
     bystander.authorize("s3:GetObject", "arn:aws:s3:::other/warm-up")
