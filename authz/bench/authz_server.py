@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = ["serve", "--repo", str(args.repo), "--listen", args.listen]
     serve += ["--workers", str(args.workers), "--keys-dir", str(args.keys_dir)]
     serve += ["--credentials-file", str(args.credentials_file)]
+    serve += ["--drain-seconds", "0"]  # no load balancer to tell: SIGTERM stops at once
     if args.pin_workers:
         serve += ["--pin-workers"]
     try:
