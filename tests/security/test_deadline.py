@@ -54,7 +54,8 @@ def test_the_server_maximum_stops_long_work(
     assert caught.value.details["grpc_code"] == "DEADLINE_EXCEEDED"
     assert "deadline" in str(caught.value)
     assert "0.3 s" in str(caught.value)
-    assert elapsed < 2.0, f"stopped after {elapsed:.2f} s"
+    # unbounded, this request runs for many seconds; 3 s leaves room for a loaded machine
+    assert elapsed < 3.0, f"stopped after {elapsed:.2f} s"
     assert _health_ms(env) < 100
 
 
@@ -73,7 +74,9 @@ def test_the_callers_grpc_deadline_stops_the_server_work(
     cpu = time.process_time()
     time.sleep(1.0)
     busy = time.process_time() - cpu
-    assert busy < 0.3, f"the server kept working {busy:.2f} s of CPU after the deadline"
+    # still compiling would be ~1 s of CPU in this 1 s; the rest of the process (health, gRPC
+    # polling) stays well under half of it even on a loaded machine
+    assert busy < 0.6, f"the server kept working {busy:.2f} s of CPU after the deadline"
     assert _health_ms(env) < 100
 
 
