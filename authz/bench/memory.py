@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from authz.bench.spawn import free_port
+from authz.bench.spawn import free_port, stop_process
 
 USER_ARN = "arn:aws:iam::111122223333:user/Bob"  # the simulated caller
 OPERATOR_ARN = "arn:aws:iam::111122223333:user/Dana"  # holds the access key
@@ -92,13 +92,7 @@ def authz_serve(
         _wait_ready(target, proc)
         yield ServerProcess(target, proc.pid, key_id, secret)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5.0)
+        stop_process(proc)
 
 
 def _wait_ready(target: str, proc: subprocess.Popen[bytes]) -> None:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -136,7 +137,7 @@ def spawn_server(name: str, *, pin: bool = True) -> Iterator[Spawned]:
         _wait_ready(spec, target, proc)
         yield Spawned(name, target, proc.pid, SERVER_CPU if prefix else None)
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def _read_port(proc: subprocess.Popen[str]) -> int:
@@ -188,7 +189,8 @@ def _is_ready(protocol: str, target: str) -> bool:
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Terminate, wait up to 5 s, then kill; close its stdout pipe if it had one."""
     if proc.poll() is None:
         proc.terminate()
         try:

@@ -1,18 +1,13 @@
 """The one loader for test data kept in this repository: the public decision vectors
 (tests/cases/public, a copy of the project's public vector set; see its README for provenance),
 the cases this project writes itself (tests/cases/data, incl. shrunk differential
-counterexamples), and the AWS managed-policy corpus (tests/data, one compressed archive).
-
-``AUTHZ_SHARED`` may name an extra vector source (``$AUTHZ_SHARED/data/cases``); its cases are
-added to the in-repository ones, an id already present in the repository is not loaded twice.
-"""
+counterexamples), and the AWS managed-policy corpus (tests/data, one compressed archive)."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 import tarfile
 import tempfile
@@ -25,8 +20,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 PUBLIC = HERE / "public"
 LOCAL = HERE / "data"
-_SHARED = os.environ.get("AUTHZ_SHARED")
-EXTRA = Path(_SHARED) / "data" / "cases" if _SHARED else None
 MANAGED_ARCHIVE = ROOT / "tests" / "data" / "aws-managed-policies.tar.xz"
 _CACHE = ROOT / ".cache"
 
@@ -55,8 +48,8 @@ def load_cases(kind: str) -> list[Any]:
     """All cases of one kind, as pytest params with the case id as test id."""
     params = []
     seen: set[str] = set()
-    for directory in (PUBLIC, LOCAL, EXTRA):
-        if directory is None or not directory.is_dir():
+    for directory in (PUBLIC, LOCAL):
+        if not directory.is_dir():
             continue
         for path in sorted(directory.glob("*.json")):
             data = json.loads(path.read_text(encoding="utf-8"))
