@@ -8,9 +8,10 @@ no grpc and no cedarpy.
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ from authz.server.ports import (
     StatusResult,
     ValidatePolicyResult,
 )
-from authz.sts.credentials import CredentialStore
+from authz.sts.credentials import AccessKeyInfo, CredentialStore
 from authz.sts.keys import KeyRing
 from authz.sts.service import (
     StsService,
@@ -94,7 +95,38 @@ class AuthzBackend:
 
     # -- authentication ----------------------------------------------------------------------
     def authenticate_access_key(self, key_id: str, secret: str) -> Identity:
-        info = self.credentials.authenticate(key_id, secret)
+        return self._key_identity(self.credentials.authenticate(key_id, secret))
+
+    def signing_credentials(
+        self, access_key_id: str, session_token: str | None
+    ) -> tuple[str, Callable[[], Identity]]:
+        """For a SigV4-signed request (``authz.sigv4``): the secret the signature must have
+        been made with, and what to call once it has verified to get the caller. A session
+        key (``ASIA…``) needs its token, which must name that key; its secret is derived again
+        from the token (``authz.sts.session_secret``). A long-term key needs its encrypted
+        secret (a key stored hashed cannot sign). ``InvalidClientTokenId`` / ``ExpiredToken``
+        otherwise, with one message for every reason."""
+        if session_token is not None:
+            claims, secret = self.verifier.session_secret(session_token)
+            if not hmac.compare_digest(claims.access_key_id, access_key_id):
+                raise InvalidClientTokenId(reason="token_key_mismatch")
+            problem = session_binding_problem(self.holder.current.repository, claims)
+            if problem is not None:
+                raise InvalidClientTokenId(reason=problem)
+            ident = Identity(
+                session_caller(claims),
+                AuthMethod.SESSION_TOKEN,
+                session=claims,
+                access_key_id=access_key_id,
+            )
+            return secret, lambda: ident
+        if access_key_id.startswith("ASIA"):  # a session key without its token
+            raise InvalidClientTokenId(reason="missing_session_token")
+        info, secret = self.credentials.signing_secret(access_key_id)
+        return secret, lambda: self._key_identity(info)
+
+    def _key_identity(self, info: AccessKeyInfo) -> Identity:
+        key_id = info.access_key_id
         snapshot = self.holder.current
         user = snapshot.repository.users_by_arn.get(info.user_arn)
         if user is None:  # the key outlived its user (deleted or renamed): like an unknown key

@@ -41,6 +41,7 @@ def _serve_checked(args: argparse.Namespace) -> int:
         keys_dir=args.keys_dir,
         credentials_file=args.credentials_file,
         metrics_listen=args.metrics_listen,
+        aws_listen=args.aws_listen,
         audit_log=args.audit_log,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
@@ -96,8 +97,10 @@ def register(subparsers: Any) -> None:
                    help="run worker i on CPU i (modulo the CPUs available)")  # fmt: skip
     p.add_argument("--config", type=Path, help="TOML settings file (flags override it)")
     p.add_argument("--keys-dir", type=Path, help="signing keys (default .authz-local/keys)")
-    p.add_argument("--credentials-file", type=Path, help="access-key store (hashed secrets)")
+    p.add_argument("--credentials-file", type=Path, help="access-key store (encrypted secrets)")
     p.add_argument("--metrics-listen", help="Prometheus endpoint host:port (default: off)")
+    p.add_argument("--aws-listen",
+                   help="AWS-compatible STS/IAM HTTP endpoint host:port (default: off)")  # fmt: skip
     p.add_argument("--audit-log", type=Path, help="audit log file (JSON lines)")
     p.add_argument("--tls-cert", type=Path, help="server certificate (PEM; with --tls-key)")
     p.add_argument("--tls-key", type=Path, help="server private key (PEM; with --tls-cert)")

@@ -79,6 +79,15 @@ class Settings:
     token_leeway_seconds: int = 30
     ttl: TtlPolicy = field(default_factory=TtlPolicy)
     metrics_listen: str | None = None  # e.g. "127.0.0.1:9464"
+    # The AWS-compatible HTTP endpoint (STS/IAM Query protocol, SigV4), e.g. "127.0.0.1:4566";
+    # None: off. Signatures must be scoped to one of aws_regions; each signature is accepted
+    # once within aws_signature_window_seconds (replay memory of aws_replay_max_entries).
+    aws_listen: str | None = None
+    aws_regions: tuple[str, ...] = ("us-east-1",)
+    aws_signature_window_seconds: int = 300
+    aws_replay_max_entries: int = 200_000
+    aws_max_body_bytes: int = 1024 * 1024
+    aws_max_connections: int = 64
     audit_log: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -192,7 +201,7 @@ def _coerce(key: str, value: Any) -> Any:
         return Path(value)
     if key in _FLOATS:
         return float(value)
-    if key == "trusted_proxies":
+    if key in ("trusted_proxies", "aws_regions"):
         return tuple(value)
     if key == "service_principals":
         return typed_san_mapping(value)

@@ -3,6 +3,7 @@ that names the input. Only the gRPC edge (authz.server.errors) turns these into 
 
     AuthzError                       code            meaning
     ├── ValidationError              ValidationError     a request parameter breaks a constraint
+    │   └── InvalidAction            InvalidAction       an action the endpoint does not offer
     ├── MalformedPolicyDocument      MalformedPolicyDocument  a policy document is not valid
     ├── LimitExceeded                LimitExceeded       a size / count quota is exceeded
     ├── PackedPolicyTooLarge         PackedPolicyTooLarge
@@ -10,6 +11,10 @@ that names the input. Only the gRPC edge (authz.server.errors) turns these into 
     ├── EntityAlreadyExists          EntityAlreadyExists
     ├── AccessDenied                 AccessDenied        authorization failed (carries the Decision)
     ├── InvalidClientTokenId         InvalidClientTokenId  unknown key / invalid or revoked token
+    │   ├── SignatureDoesNotMatch    SignatureDoesNotMatch  a SigV4 signature or its scope is wrong
+    │   ├── IncompleteSignature      IncompleteSignature  a SigV4 signature lacks a part
+    │   ├── RequestExpired           RequestExpired      a signed request's date is out of window
+    │   └── MissingAuthenticationToken  MissingAuthenticationToken  an unsigned request
     ├── ExpiredToken                 ExpiredToken        token past its expiry
     ├── RepositoryError              RepositoryInvalid   the policy repository has problems
     ├── ServiceUnavailable           ServiceUnavailable  no snapshot loaded yet
@@ -121,6 +126,54 @@ class InvalidClientTokenId(AuthzError):
         **details: Any,
     ) -> None:
         super().__init__(message, **details)
+
+
+class SignatureDoesNotMatch(InvalidClientTokenId):
+    """A SigV4 signature that does not verify, or a credential scope (date, region, service)
+    this server does not accept."""
+
+    code = "SignatureDoesNotMatch"
+
+    def __init__(
+        self,
+        message: str = (
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your AWS Secret Access Key and signing method. Consult the service "
+            "documentation for details."
+        ),
+        **details: Any,
+    ) -> None:
+        super().__init__(message, **details)
+
+
+class IncompleteSignature(InvalidClientTokenId):
+    """A SigV4 ``Authorization`` header or presigned query that lacks a required part."""
+
+    code = "IncompleteSignature"
+    http_status = 400
+
+
+class RequestExpired(InvalidClientTokenId):
+    """A signed request whose ``X-Amz-Date`` is outside the allowed window (or a presigned
+    request past its ``X-Amz-Expires``), or a request already seen (a replay)."""
+
+    code = "RequestExpired"
+    http_status = 400
+
+
+class MissingAuthenticationToken(InvalidClientTokenId):
+    code = "MissingAuthenticationToken"
+
+    def __init__(
+        self, message: str = "Request is missing Authentication Token", **details: Any
+    ) -> None:
+        super().__init__(message, **details)
+
+
+class InvalidAction(ValidationError):
+    """An action the AWS-compatible endpoint does not implement."""
+
+    code = "InvalidAction"
 
 
 class ExpiredToken(AuthzError):

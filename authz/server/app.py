@@ -33,6 +33,7 @@ from grpc_reflection.v1alpha import reflection
 from authz.limits import RequestLimits
 from authz.server.admission import AdmissionGate, CountingPool
 from authz.server.audit import AuditLog
+from authz.server.aws import AwsEndpoint, AwsEndpointConfig
 from authz.server.health import HealthMonitor
 from authz.server.interceptors import Authenticator, EdgeInterceptor
 from authz.server.metrics import ServerMetrics
@@ -95,6 +96,13 @@ class ServerConfig:
     san_principals: Mapping[str, str] = field(default_factory=dict)
     trusted_principal_arns: frozenset[str] = frozenset()
     metrics_listen: str | None = "127.0.0.1:9464"
+    # the AWS-compatible HTTP endpoint (authz.server.aws), same TLS files; None: off
+    aws_listen: str | None = None
+    aws_regions: frozenset[str] = frozenset({"us-east-1"})
+    aws_signature_window_seconds: int = 300
+    aws_replay_max_entries: int = 200_000
+    aws_max_body_bytes: int = 1024 * 1024
+    aws_max_connections: int = 64
     audit_path: str | None = None
     audit_queue_size: int = 10_000
     health_interval_seconds: float = 1.0
@@ -160,6 +168,7 @@ class AuthzServer(grpc.Server):
         self._pools = pools
         self._watchdog = watchdog
         self.metrics_port: int | None = None
+        self.aws: AwsEndpoint | None = None  # the AWS-compatible HTTP endpoint, when configured
         self._closed = threading.Lock()
         self._hurry = threading.Event()
 
@@ -181,6 +190,8 @@ class AuthzServer(grpc.Server):
         if self.config.metrics_listen:
             self.metrics_port = self.metrics.serve_http(self.config.metrics_listen)
         self._server.start()
+        if self.aws is not None:
+            self.aws.start()
         self.health.start()
         _log.info("serving", extra={"port": self.port, "metrics_port": self.metrics_port})
 
@@ -247,6 +258,8 @@ class AuthzServer(grpc.Server):
         if not self._closed.acquire(blocking=False):
             return
         self._watchdog.close()
+        if self.aws is not None:
+            self.aws.stop()
         for pool in self._pools:
             pool.shutdown(wait=False)
         if self.audit is not None:
@@ -377,7 +390,32 @@ def create_server(backend: Backend, config: ServerConfig | None = None) -> Authz
     )
     port = _bind(server, config)
     pools = (admitted, refusals, control)
-    return AuthzServer(server, port, monitor, metrics, audit, config, interceptor, pools, watchdog)
+    authz_server = AuthzServer(
+        server, port, monitor, metrics, audit, config, interceptor, pools, watchdog
+    )
+    if config.aws_listen is not None:
+        authz_server.aws = AwsEndpoint(backend, _aws_config(config), metrics, audit)
+    return authz_server
+
+
+def _aws_config(config: ServerConfig) -> AwsEndpointConfig:
+    assert config.aws_listen is not None
+    return AwsEndpointConfig(
+        listen=config.aws_listen,
+        regions=config.aws_regions,
+        max_body_bytes=config.aws_max_body_bytes,
+        read_timeout_seconds=config.request_read_timeout_seconds,
+        max_connections=config.aws_max_connections,
+        signature_window_seconds=config.aws_signature_window_seconds,
+        replay_max_entries=config.aws_replay_max_entries,
+        tls_cert_file=config.tls_cert_file,
+        tls_key_file=config.tls_key_file,
+        client_ca_file=config.client_ca_file,
+        trusted_proxies=config.trusted_proxies,
+        limits=config.limits,
+        max_message_bytes=config.max_message_bytes,
+        reuse_port=config.reuse_port,
+    )
 
 
 def _status_for_metrics(backend: Backend) -> tuple[str | None, Mapping[str, int]]:

@@ -2,9 +2,15 @@
 
 Owns the credentials store, a JSON file kept OUTSIDE the policy repository (mode 0600, written
 atomically, writers serialised with flock on ``<file>.lock``). A secret is shown once, by
-``create``; the file holds only ``HMAC-SHA256(key=salt, msg=secret)`` with a per-key random
-salt. Secrets are 240-bit random strings, so a fast keyed hash is the right tool: a slow
-password KDF would only slow the request path. Comparison uses ``hmac.compare_digest``.
+``create``. SigV4 verification needs the secret itself (the server recomputes the caller's
+signature), so the file holds it encrypted (``alg: fernet``) under a key-encryption key kept
+in a separate 0600 file next to the store (``<file>.key``, created with the first encrypted
+key, never regenerated over existing ones) — as ``authz.sts.mfa`` seals MFA seeds. Keys
+created before that hold only ``HMAC-SHA256(key=salt, msg=secret)`` (``alg: hmac-sha256``):
+they still authenticate where the secret is presented (the plaintext gRPC metadata path) but
+can never sign, because the secret cannot be recovered; ``hashed_keys()`` lists them and
+``authz keys migrate`` tells the operator to re-issue them. Comparison uses
+``hmac.compare_digest``; decrypted secrets are cached in memory until the file changes.
 
 Each key records its user's ARN and UserId (``create(user_arn, user_id)``; a key recorded
 without one is bound to the user's UserId at its first use, ``bind_user_id``): the backend
@@ -33,6 +39,7 @@ import logging
 import os
 import re
 import secrets
+import stat
 import threading
 import time
 from collections import OrderedDict
@@ -41,8 +48,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
+
 from authz.errors import InvalidClientTokenId, NoSuchEntity, ServiceUnavailable, ValidationError
-from authz.sts.securefile import RecordFile
+from authz.sts.securefile import RecordFile, atomic_write_private
 from authz.sts.tokens import new_secret_access_key
 
 __all__ = ["AccessKeyInfo", "CredentialStore", "new_access_key_id"]
@@ -50,6 +59,7 @@ __all__ = ["AccessKeyInfo", "CredentialStore", "new_access_key_id"]
 log = logging.getLogger("authz.sts.credentials")
 
 ACTIVE, INACTIVE = "Active", "Inactive"
+HASHED, SEALED = "hmac-sha256", "fernet"
 # What a caller sees while the store cannot be read: no path, no parse position (those are
 # logged server-side).
 STORE_UNAVAILABLE = "The service cannot check credentials right now. Try again later."
@@ -104,29 +114,31 @@ class AccessKeyInfo:
 @dataclass(frozen=True, slots=True)
 class _Record:
     info: AccessKeyInfo
-    salt: bytes
-    digest: bytes
+    salt: bytes = b""  # alg hmac-sha256 (a key from before encryption: it cannot sign)
+    digest: bytes = b""
+    sealed: str | None = None  # alg fernet: the secret encrypted under the store's key
+
+    @property
+    def hashed(self) -> bool:
+        return self.sealed is None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"user_arn": self.info.user_arn}
         if self.info.user_id is not None:
             out["user_id"] = self.info.user_id
-        out.update(
-            {
-                "status": self.info.status,
-                "created_at": self.info.created_at,
-                "alg": "hmac-sha256",
-                "salt": _b64(self.salt),
-                "hash": _b64(self.digest),
-            }
-        )
+        out.update({"status": self.info.status, "created_at": self.info.created_at})
+        if self.sealed is not None:
+            out.update({"alg": SEALED, "secret": self.sealed})
+        else:
+            out.update({"alg": HASHED, "salt": _b64(self.salt), "hash": _b64(self.digest)})
         return out
 
 
 def _parse_record(key_id: str, raw: Any) -> _Record:
     if not _KEY_ID.fullmatch(key_id) or not isinstance(raw, dict):
         raise ValueError(f"entry `{key_id}` is not an access key")
-    if raw.get("alg") != "hmac-sha256" or raw.get("status") not in (ACTIVE, INACTIVE):
+    alg = raw.get("alg")
+    if alg not in (HASHED, SEALED) or raw.get("status") not in (ACTIVE, INACTIVE):
         raise ValueError(f"entry `{key_id}`: unknown `alg` or `status`")
     created = raw.get("created_at")
     if not isinstance(raw.get("user_arn"), str) or not isinstance(created, int):
@@ -135,6 +147,10 @@ def _parse_record(key_id: str, raw: Any) -> _Record:
     if user_id is not None and not (isinstance(user_id, str) and _USER_ID.fullmatch(user_id)):
         raise ValueError(f"entry `{key_id}`: `user_id` must be an IAM unique id")
     info = AccessKeyInfo(key_id, raw["user_arn"], raw["status"], created, user_id)
+    if alg == SEALED:
+        if not isinstance(raw.get("secret"), str):
+            raise ValueError(f"entry `{key_id}`: needs the encrypted `secret`")
+        return _Record(info, sealed=raw["secret"])
     return _Record(info, base64.b64decode(raw["salt"]), base64.b64decode(raw["hash"]))
 
 
@@ -161,6 +177,8 @@ class CredentialStore:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, bytes], AccessKeyInfo] = OrderedDict()
+        self._secrets: dict[str, str] = {}  # decrypted secrets by key id, until the file changes
+        self._key_path = self._path.with_name(self._path.name + ".key")
         self._file = _store_file(self._path)
         self._records, self._stamp = self._file.read()  # at start-up, errors name the file
         self._broken = False
@@ -170,6 +188,11 @@ class CredentialStore:
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def key_path(self) -> Path:
+        """The key-encryption key of the secrets (``<file>.key``)."""
+        return self._key_path
 
     # -- the request path ---------------------------------------------------------------
 
@@ -187,9 +210,14 @@ class CredentialStore:
                 cached = self._cache.get(cache_key)
             if cached is not None:
                 return cached
-        salt = record.salt if record is not None else _DUMMY_SALT
-        expected = record.digest if record is not None else b"\0" * 32
-        matches = hmac.compare_digest(_hash(salt, secret), expected)
+        if record is not None and not record.hashed:
+            matches = hmac.compare_digest(
+                self._unsealed(record).encode("utf-8"), secret.encode("utf-8")
+            )
+        else:
+            salt = record.salt if record is not None else _DUMMY_SALT
+            expected = record.digest if record is not None else b"\0" * 32
+            matches = hmac.compare_digest(_hash(salt, secret), expected)
         if record is None:
             raise InvalidClientTokenId(reason="unknown_key")
         if record.info.status != ACTIVE:
@@ -201,6 +229,77 @@ class CredentialStore:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return record.info
+
+    def signing_secret(self, access_key_id: str) -> tuple[AccessKeyInfo, str]:
+        """The metadata and the secret of an Active key, for verifying a SigV4 signature;
+        ``InvalidClientTokenId`` for an unknown or inactive key, or one stored hashed (it
+        cannot sign: re-issue it, ``authz keys migrate``)."""
+        record = self._current().get(access_key_id)
+        if record is None:
+            raise InvalidClientTokenId(reason="unknown_key")
+        if record.info.status != ACTIVE:
+            raise InvalidClientTokenId(reason="inactive_key")
+        if record.hashed:
+            log.warning("access key %s is stored hashed and cannot sign requests: re-issue it "
+                        "(authz keys migrate)", access_key_id)  # fmt: skip
+            raise InvalidClientTokenId(reason="hashed_secret")
+        return record.info, self._unsealed(record)
+
+    def hashed_keys(self) -> builtins.list[AccessKeyInfo]:
+        """Keys stored only as a hash (from before encryption): they must be re-issued to
+        sign requests, since their secret cannot be recovered."""
+        return sorted(
+            (r.info for r in self._current().values() if r.hashed),
+            key=lambda i: (i.created_at, i.access_key_id),
+        )
+
+    def ensure_key(self) -> Path:
+        """Create the key-encryption key if missing (``authz keys migrate``); its path."""
+        with self._file.locked():
+            self._fernet(create=True)
+        return self._key_path
+
+    def _unsealed(self, record: _Record) -> str:
+        key_id = record.info.access_key_id
+        cached = self._secrets.get(key_id)
+        if cached is not None:
+            return cached
+        assert record.sealed is not None
+        try:
+            secret = self._fernet(create=False).decrypt(record.sealed.encode()).decode("utf-8")
+        except (ValidationError, InvalidToken, UnicodeDecodeError) as err:
+            log.error("cannot decrypt the secret of access key %s: %s", key_id,
+                      getattr(err, "message", type(err).__name__))  # fmt: skip
+            raise ServiceUnavailable(STORE_UNAVAILABLE, reason="credentials_key_unusable") from None
+        with self._lock:
+            if len(self._secrets) >= self._cache_size:
+                self._secrets.clear()
+            self._secrets[key_id] = secret
+        return secret
+
+    def _fernet(self, *, create: bool) -> Fernet:
+        """The key-encryption key; ``create`` makes it when missing (call under the lock)."""
+        try:
+            mode = self._key_path.stat().st_mode
+            key = self._key_path.read_bytes().strip()
+        except FileNotFoundError:
+            if not create:
+                raise ValidationError(
+                    f"credentials store key `{self._key_path}` is missing; the secrets cannot "
+                    "be read"
+                ) from None
+            key = Fernet.generate_key()
+            atomic_write_private(self._key_path, key + b"\n")
+            return Fernet(key)
+        if stat.S_IMODE(mode) & 0o077:
+            log.warning("credentials store key %s is readable by others; chmod 600 it",
+                        self._key_path)  # fmt: skip
+        try:
+            return Fernet(key)
+        except ValueError as err:
+            raise ValidationError(
+                f"credentials store key `{self._key_path}` is not a Fernet key"
+            ) from err
 
     def bind_user_id(self, access_key_id: str, user_id: str) -> str:
         """Record ``user_id`` for a key that has none (a key created before keys recorded the
@@ -243,6 +342,7 @@ class CredentialStore:
         with self._lock:
             was_broken, self._broken = self._broken, True
             self._records = {}
+            self._secrets.clear()
             self._cache.clear()
         if not was_broken:
             log.error("credentials store %s cannot be read, refusing access keys: %s",
@@ -254,6 +354,7 @@ class CredentialStore:
             if self._broken:
                 log.warning("credentials store %s readable again", self._path)
             self._records, self._stamp, self._broken = records, stamp, False
+            self._secrets.clear()
             self._cache.clear()  # status or secrets may have changed: authenticate afresh
 
     # -- administration (authz keys) ------------------------------------------------------
@@ -266,13 +367,15 @@ class CredentialStore:
         if user_id is not None and not _USER_ID.fullmatch(user_id):
             raise ValidationError(f"user id `{user_id}` is not an IAM unique id")
         secret = new_secret_access_key()
-        salt = secrets.token_bytes(16)
         with self._mutate() as records:
+            # a key is made only when no encrypted secret exists yet (never over old ones)
+            fernet = self._fernet(create=not any(not r.hashed for r in records.values()))
             key_id = new_access_key_id()
             while key_id in records:
                 key_id = new_access_key_id()
             info = AccessKeyInfo(key_id, user_arn, ACTIVE, int(self._clock()), user_id)
-            records[key_id] = _Record(info, salt, _hash(salt, secret))
+            sealed = fernet.encrypt(secret.encode("utf-8")).decode("ascii")
+            records[key_id] = _Record(info, sealed=sealed)
         return key_id, secret
 
     def set_status(self, access_key_id: str, status: str) -> AccessKeyInfo:

@@ -216,6 +216,21 @@ class KeyRing:
             raise KeyError(kid)
         return entry.public_key
 
+    def derived_key(self, kid: str, purpose: str) -> bytes:
+        """32 bytes derived from the private key of ``kid`` for ``purpose`` (SHA-256 over a
+        purpose label and the raw private key): e.g. the key session secrets are derived from
+        (``authz.sts.session_secret``). ``KeyError`` when ``kid`` no longer verifies. Every
+        replica holding the ring derives the same bytes; nothing new is stored."""
+        entry = self._state.by_kid.get(kid)
+        if entry is None or not entry.info.verifies_at(self._clock()):
+            raise KeyError(kid)
+        raw = entry.private_key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return hashlib.sha256(f"authz/{purpose}/v1\0".encode() + raw).digest()
+
     def jwks(self) -> dict[str, Any]:
         """RFC 7517 JWK Set (RFC 8037 OKP keys) of every key still verifying, newest first."""
         now = self._clock()

@@ -57,7 +57,6 @@ from authz.sts.mfa_limits import AttemptLimiter, MfaLimits
 from authz.sts.tokens import (
     SessionClaims,
     TokenSigner,
-    new_secret_access_key,
     new_temporary_access_key_id,
     policy_digest,
 )
@@ -363,10 +362,11 @@ class StsService:
             if session
             else (),
         )
+        token, secret = self._signer.issue(claims)  # the secret is derived, never stored
         return AssumeRoleOutcome(
             access_key_id=claims.access_key_id,
-            secret_access_key=new_secret_access_key(),
-            session_token=self._signer.sign(claims),
+            secret_access_key=secret,
+            session_token=token,
             expiration=datetime.fromtimestamp(claims.expires_at, UTC),
             assumed_role_arn=session_arn,
             assumed_role_id=claims.assumed_role_id,

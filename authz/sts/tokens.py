@@ -32,6 +32,7 @@ from authz.errors import ExpiredToken, InvalidClientTokenId, ValidationError
 from authz.sizedcache import SizedLRU, approx_size
 from authz.sts import randomness
 from authz.sts.keys import KeyRing
+from authz.sts.session_secret import derive_session_secret
 
 __all__ = [
     "ALGORITHM",
@@ -209,18 +210,28 @@ class TokenSigner:
         self._issuer = issuer
 
     def sign(self, claims: SessionClaims) -> str:
+        return self.issue(claims)[0]
+
+    def issue(self, claims: SessionClaims) -> tuple[str, str]:
+        """The signed token and the session's secret access key, derived from the key that
+        signed it (``authz.sts.session_secret``): the server can derive it again from the
+        token and nothing is stored."""
         if claims.issuer != self._issuer:
             raise ValidationError(f"token issuer `{claims.issuer}` is not `{self._issuer}`")
         if claims.expires_at <= claims.issued_at:
             raise ValidationError("token `expires_at` must be after `issued_at`")
         self._keyring.maybe_refresh()  # follow a rotation made by another process
         key = self._keyring.signing_key
-        return jwt.encode(
+        token = jwt.encode(
             claims.to_payload(),
             key.private_key,
             algorithm=ALGORITHM,
             headers={"kid": key.kid, "typ": "JWT"},
         )
+        secret = derive_session_secret(
+            self._keyring, key.kid, claims.session_id, claims.access_key_id
+        )
+        return token, secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +292,22 @@ class TokenVerifier:
         self.misses = 0
 
     def verify(self, token: str) -> SessionClaims:
+        return self.verify_signed(token)[0]
+
+    def session_secret(self, token: str) -> tuple[SessionClaims, str]:
+        """The verified claims and the session's secret access key, derived again from the
+        key that signed the token (``authz.sts.session_secret``)."""
+        claims, kid = self.verify_signed(token)
+        try:
+            secret = derive_session_secret(
+                self._keyring, kid, claims.session_id, claims.access_key_id
+            )
+        except KeyError:
+            raise _invalid("unknown_kid") from None
+        return claims, secret
+
+    def verify_signed(self, token: str) -> tuple[SessionClaims, str]:
+        """The verified claims and the ``kid`` of the key that signed the token."""
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
             raise _invalid("malformed")
         now = self._clock()
@@ -288,7 +315,7 @@ class TokenVerifier:
         cached = self._cache_get(token)
         if cached is not None and self._key_verifies(cached.kid):
             self.hits += 1
-            claims = cached.claims
+            claims, kid = cached.claims, cached.kid
         else:
             self.misses += 1
             claims, kid = self._verify_signature(token)
@@ -299,7 +326,7 @@ class TokenVerifier:
             raise ExpiredToken(reason="expired")
         if self._is_revoked is not None and self._is_revoked(claims):
             raise _invalid("revoked")
-        return claims
+        return claims, kid
 
     def clear_cache(self) -> None:
         self._cache.clear()

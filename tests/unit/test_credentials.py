@@ -48,8 +48,8 @@ def test_secret_never_stored_in_plaintext(store: CredentialStore) -> None:
     assert base64.b64encode(secret.encode()).decode() not in text
     assert secret.encode().hex() not in text
     entry = json.loads(text)["access_keys"][key_id]
-    assert set(entry) == {"user_arn", "status", "created_at", "alg", "salt", "hash"}
-    assert entry["alg"] == "hmac-sha256"
+    assert set(entry) == {"user_arn", "status", "created_at", "alg", "secret"}
+    assert entry["alg"] == "fernet"  # encrypted: SigV4 verification needs the secret
     for leftover in store.path.parent.iterdir():  # no temp file holds it either
         assert secret not in leftover.read_text(errors="replace")
 
@@ -60,11 +60,11 @@ def test_file_is_private(store: CredentialStore) -> None:
     assert stat.S_IMODE(store.path.parent.stat().st_mode) == 0o700
 
 
-def test_salts_differ_per_key(store: CredentialStore) -> None:
+def test_sealed_secrets_differ_per_key(store: CredentialStore) -> None:
     store.create(ALICE)
     store.create(ALICE)
     entries = json.loads(store.path.read_text())["access_keys"].values()
-    assert len({e["salt"] for e in entries}) == 2
+    assert len({e["secret"] for e in entries}) == 2
 
 
 def test_wrong_secret_unknown_and_inactive_look_the_same(store: CredentialStore) -> None:

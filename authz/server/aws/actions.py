@@ -1,0 +1,106 @@
+"""The actions the AWS-compatible endpoint offers, and how each runs.
+
+Owns the table action name → (the service its signature must be scoped to, the API version
+and XML namespace, the protobuf request type, the servicer method that answers it). The
+servicers are the gRPC edge's own (``authz.server.servicers``), so an action answers exactly
+as its gRPC method does. Every other action is ``InvalidAction``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from authz._gen.authz.v1 import simulator_pb2, sts_pb2
+from authz.errors import InvalidAction
+from authz.limits import RequestLimits
+from authz.server.ports import Backend
+from authz.server.servicers.simulator import PolicySimulatorServicer
+from authz.server.servicers.sts import SecurityTokenServiceServicer
+
+STS_VERSION, STS_NAMESPACE = "2011-06-15", "https://sts.amazonaws.com/doc/2011-06-15/"
+IAM_VERSION, IAM_NAMESPACE = "2010-05-08", "https://iam.amazonaws.com/doc/2010-05-08/"
+
+Run = Callable[[Message], Message]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    name: str
+    service: str  # the SigV4 scope's service: "sts" or "iam"
+    version: str
+    namespace: str
+    request_type: type[Message]
+    run: Run
+
+
+def result_dict(response: Message) -> dict[str, Any]:
+    """A response message as the AWS result dictionary (PascalCase keys; map fields kept)."""
+    plain = MessageToDict(response, preserving_proto_field_name=True)
+    return _pascal_keys(plain)  # type: ignore[no-any-return]
+
+
+def _pascal_keys(value: Any, keep: bool = False) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            (k if keep else "".join(p[:1].upper() + p[1:] for p in k.split("_"))): _pascal_keys(
+                v, keep=(k == "eval_decision_details")
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_pascal_keys(v) for v in value]
+    return value
+
+
+def build_actions(
+    backend: Backend,
+    *,
+    trusted_proxies: frozenset[str],
+    limits: RequestLimits,
+    max_message_bytes: int,
+) -> dict[str, Action]:
+    sts = SecurityTokenServiceServicer(backend, trusted_proxies)
+    simulator = PolicySimulatorServicer(
+        backend, limits=limits, max_message_bytes=max_message_bytes
+    )
+    no_context: Any = None  # the servicers read the caller's origin from the identity
+
+    def sts_action(name: str, request_type: type[Message], method: Callable[..., Any]) -> Action:
+        return Action(name, "sts", STS_VERSION, STS_NAMESPACE, request_type,
+                      lambda request: method(request, no_context))  # fmt: skip
+
+    def iam_action(name: str, request_type: type[Message], method: Callable[..., Any]) -> Action:
+        return Action(name, "iam", IAM_VERSION, IAM_NAMESPACE, request_type,
+                      lambda request: method(request, no_context))  # fmt: skip
+
+    actions = [
+        sts_action("AssumeRole", sts_pb2.AssumeRoleRequest, sts.AssumeRole),
+        sts_action("GetCallerIdentity", sts_pb2.GetCallerIdentityRequest, sts.GetCallerIdentity),
+        iam_action(
+            "SimulatePrincipalPolicy",
+            simulator_pb2.SimulatePrincipalPolicyRequest,
+            simulator.SimulatePrincipalPolicy,
+        ),
+        iam_action(
+            "SimulateCustomPolicy",
+            simulator_pb2.SimulateCustomPolicyRequest,
+            simulator.SimulateCustomPolicy,
+        ),
+    ]
+    return {a.name: a for a in actions}
+
+
+def find_action(actions: Mapping[str, Action], name: str | None, version: str | None) -> Action:
+    action = actions.get(name or "")
+    if action is None or (version is not None and version != action.version):
+        shown = (name or "")[:64]
+        raise InvalidAction(
+            f"Could not find operation {shown} for version {(version or '')[:16]}",
+            reason="invalid_action",
+        )
+    return action

@@ -1,0 +1,149 @@
+"""Reading SigV4 signature material out of a request, without any secret.
+
+Owns the two places a signature can be: the ``Authorization`` header
+(``AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
+SignedHeaders=a;b, Signature=hex``, with ``X-Amz-Date`` and ``X-Amz-Security-Token`` headers)
+and a presigned query (``X-Amz-Algorithm``, ``X-Amz-Credential``, ``X-Amz-Date``,
+``X-Amz-Expires``, ``X-Amz-SignedHeaders``, ``X-Amz-Signature``, ``X-Amz-Security-Token``).
+A request with neither is ``MissingAuthenticationToken``; one with a part missing, malformed
+or too long is ``IncompleteSignature`` naming the part. Every field is bounded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from authz.errors import IncompleteSignature, MissingAuthenticationToken
+from authz.sigv4.canonical import ALGORITHM, TERMINATOR, HttpRequest, query_pairs
+
+MAX_EXPIRES_SECONDS = 7 * 24 * 3600  # AWS's limit for presigned requests
+MAX_TOKEN_CHARS = 16 * 1024
+_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
+_DATE = re.compile(r"[0-9]{8}")
+_AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+_SCOPE_PART = re.compile(r"[a-z0-9-]{1,64}")
+_HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]{1,128}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+_MAX_SIGNED_HEADERS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureMaterial:
+    """What the caller claims: key id, scope, signed headers, signature, time, token."""
+
+    access_key_id: str
+    scope_date: str  # YYYYMMDD
+    region: str
+    service: str
+    signed_headers: tuple[str, ...]
+    signature: str  # 64 lowercase hex digits
+    amz_date: str  # YYYYMMDDTHHMMSSZ
+    session_token: str | None
+    presigned: bool
+    expires_seconds: int | None = None  # presigned only
+
+    @property
+    def scope(self) -> str:
+        return f"{self.scope_date}/{self.region}/{self.service}/{TERMINATOR}"
+
+
+def parse_signature(request: HttpRequest) -> SignatureMaterial:
+    header = request.header("authorization")
+    query = dict(query_pairs(request.query)) if "X-Amz-" in request.query else {}
+    if header is not None:
+        return _from_header(request, header)
+    if "X-Amz-Algorithm" in query or "X-Amz-Signature" in query:
+        return _from_query(query)
+    raise MissingAuthenticationToken(reason="unsigned")
+
+
+def _incomplete(message: str) -> IncompleteSignature:
+    return IncompleteSignature(message, reason="incomplete")
+
+
+def _from_header(request: HttpRequest, header: str) -> SignatureMaterial:
+    if len(header) > 4096:
+        raise _incomplete("Authorization header is longer than 4096 characters")
+    algorithm, _, rest = header.strip().partition(" ")
+    if algorithm != ALGORITHM:
+        raise _incomplete(f"Authorization header must use the `{ALGORITHM}` algorithm")
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            fields[name] = value
+    missing = [n for n in ("Credential", "SignedHeaders", "Signature") if n not in fields]
+    if missing:
+        raise _incomplete(
+            f"Authorization header requires {', '.join(f'`{n}`' for n in missing)} "
+            f"parameter(s). Authorization={header[:200]}"
+        )
+    amz_date = request.header("x-amz-date")
+    if amz_date is None:
+        raise _incomplete("Authorization header requires the `X-Amz-Date` header")
+    token = request.header("x-amz-security-token")
+    return _material(
+        fields["Credential"], fields["SignedHeaders"], fields["Signature"], amz_date, token
+    )
+
+
+def _from_query(query: dict[str, str]) -> SignatureMaterial:
+    needed = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+              "X-Amz-SignedHeaders", "X-Amz-Signature")  # fmt: skip
+    missing = [n for n in needed if n not in query]
+    if missing:
+        raise _incomplete(
+            f"presigned request requires {', '.join(f'`{n}`' for n in missing)} parameter(s)"
+        )
+    if query["X-Amz-Algorithm"] != ALGORITHM:
+        raise _incomplete(f"`X-Amz-Algorithm` must be `{ALGORITHM}`")
+    expires = query["X-Amz-Expires"]
+    if not (expires.isdigit() and len(expires) <= 7 and 0 < int(expires) <= MAX_EXPIRES_SECONDS):
+        raise _incomplete(
+            f"`X-Amz-Expires` must be a number of seconds from 1 to {MAX_EXPIRES_SECONDS}"
+        )
+    material = _material(
+        query["X-Amz-Credential"],
+        query["X-Amz-SignedHeaders"],
+        query["X-Amz-Signature"],
+        query["X-Amz-Date"],
+        query.get("X-Amz-Security-Token"),
+    )
+    return replace(material, presigned=True, expires_seconds=int(expires))
+
+
+def _material(
+    credential: str, signed: str, signature: str, amz_date: str, token: str | None
+) -> SignatureMaterial:
+    parts = credential.split("/")
+    if len(parts) != 5 or parts[4] != TERMINATOR:
+        raise _incomplete(
+            "`Credential` must be `<access key id>/<YYYYMMDD>/<region>/<service>/aws4_request`"
+        )
+    key_id, date, region, service, _ = parts
+    if not _KEY_ID.fullmatch(key_id):
+        raise _incomplete("`Credential` does not start with an access key id")
+    if not _DATE.fullmatch(date):
+        raise _incomplete("the date in `Credential` must be YYYYMMDD")
+    if not (_SCOPE_PART.fullmatch(region) and _SCOPE_PART.fullmatch(service)):
+        raise _incomplete("the region and service in `Credential` must be lowercase names")
+    names = tuple(signed.split(";"))
+    if len(names) > _MAX_SIGNED_HEADERS or not all(_HEADER_NAME.fullmatch(n) for n in names):
+        raise _incomplete(
+            f"`SignedHeaders` must be at most {_MAX_SIGNED_HEADERS} lowercase header names "
+            "separated by `;`"
+        )
+    if list(names) != sorted(set(names)):
+        raise _incomplete("`SignedHeaders` must be sorted and without repeats")
+    if "host" not in names:
+        raise _incomplete("`SignedHeaders` must include `host`")
+    if not _SIGNATURE.fullmatch(signature):
+        raise _incomplete("`Signature` must be 64 lowercase hexadecimal digits")
+    if not _AMZ_DATE.fullmatch(amz_date):
+        raise _incomplete("`X-Amz-Date` must be in the form YYYYMMDDTHHMMSSZ")
+    if token is not None and not 0 < len(token) <= MAX_TOKEN_CHARS:
+        raise _incomplete(f"`X-Amz-Security-Token` must be 1 to {MAX_TOKEN_CHARS} characters")
+    return SignatureMaterial(
+        key_id, date, region, service, names, signature, amz_date, token, presigned=False
+    )
