@@ -17,6 +17,7 @@ nowhere else. Must not import grpc or cedarpy.
     authz keys create     --store FILE --user ARN [--profile NAME [--credentials-path FILE]]
     authz keys activate | deactivate | delete --store FILE --access-key-id ID
     authz keys list-access-keys --store FILE [--user ARN]
+    authz keys migrate    --store FILE
     authz keys create-mfa --mfa-store FILE --user ARN --name NAME
     authz keys list-mfa   --mfa-store FILE [--user ARN]
     authz keys deactivate-mfa | delete-mfa --mfa-store FILE --serial-number ARN
@@ -150,6 +151,34 @@ def cmd_list_access_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Make sure the key-encryption key exists and list the keys stored only hashed (from
+    before secrets were encrypted): they cannot sign requests and their secret cannot be
+    recovered, so each must be re-issued (``create`` for the user, hand out the new secret,
+    then ``delete`` the old key)."""
+    store = CredentialStore(args.store)
+    key_file = store.ensure_key()
+    hashed = store.hashed_keys()
+    _print_json(
+        {
+            "key_file": str(key_file),
+            "encrypted": len(store.list()) - len(hashed),
+            "must_reissue": [
+                {"AccessKeyId": i.access_key_id, "UserArn": i.user_arn, "Status": i.status}
+                for i in hashed
+            ],
+        }
+    )
+    for info in hashed:
+        print(
+            f"re-issue {info.access_key_id}: authz keys create --store {args.store} "
+            f"--user {info.user_arn}, then authz keys delete --store {args.store} "
+            f"--access-key-id {info.access_key_id}",
+            file=sys.stderr,
+        )
+    return 0
+
+
 # -- virtual MFA devices ------------------------------------------------------------------------
 
 
@@ -250,6 +279,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         p.add_argument("--access-key-id", required=True, help="the access key id (AKIA…)")
     lak = with_store(add("list-access-keys", cmd_list_access_keys, "list access keys"))
     lak.add_argument("--user", default=None, help="only this user's keys")
+    with_store(add("migrate", cmd_migrate, "encrypt-at-rest check: list keys to re-issue"))
 
     def with_mfa_store(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument("--mfa-store", required=True, help="MFA device store file")

@@ -99,8 +99,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--keys-dir", type=Path, help="signing keys (default .authz-local/keys)")
     p.add_argument("--credentials-file", type=Path, help="access-key store (encrypted secrets)")
     p.add_argument("--metrics-listen", help="Prometheus endpoint host:port (default: off)")
-    p.add_argument("--aws-listen",
-                   help="AWS-compatible STS/IAM HTTP endpoint host:port (default: off)")  # fmt: skip
+    p.add_argument("--aws-listen", help="AWS-compatible STS/IAM HTTP host:port (default: off)")
     p.add_argument("--audit-log", type=Path, help="audit log file (JSON lines)")
     p.add_argument("--tls-cert", type=Path, help="server certificate (PEM; with --tls-key)")
     p.add_argument("--tls-key", type=Path, help="server private key (PEM; with --tls-cert)")

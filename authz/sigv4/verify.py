@@ -7,8 +7,12 @@ future beyond the window, and not past ``X-Amz-Expires``); the caller-supplied `
 turns (access key id, session token) into the secret and the principal (raising
 ``InvalidClientTokenId`` / ``ExpiredToken`` itself); the signature recomputed from the
 request's bytes equals the one presented (``hmac.compare_digest``); and the signature has not
-been accepted before (``authz.sigv4.replay``). Cheap checks run first, so a request with a
-stale date or foreign scope never costs a key lookup.
+been accepted before (``authz.sigv4.replay``) — for presigned requests and for requests the
+caller marks ``once`` (those that mint credentials: a replayed AssumeRole would hand the
+replayer a fresh session). Other signed requests may repeat within the window, as in AWS:
+SDKs send byte-identical requests (same second, same body, no signed nonce), e.g. two
+``GetCallerIdentity`` calls in one second. Cheap checks run first, so a request with a stale
+date or foreign scope never costs a key lookup.
 """
 
 from __future__ import annotations
@@ -68,8 +72,11 @@ class SigV4Verifier:
         service: str,
         resolve: Resolve[T],
         material: SignatureMaterial | None = None,
+        *,
+        once: bool = True,
     ) -> T:
-        """The principal ``resolve`` returned, once the request is proven; else raise."""
+        """The principal ``resolve`` returned, once the request is proven; else raise.
+        ``once``: refuse a second use of the signature (presigned requests always are)."""
         m = material if material is not None else parse_signature(request)
         self._check_scope(m, service)
         now = self._clock()
@@ -80,7 +87,8 @@ class SigV4Verifier:
         expected = signature(key, string_to_sign(m.amz_date, m.scope, canonical))
         if not hmac.compare_digest(expected.encode("ascii"), m.signature.encode("ascii")):
             raise SignatureDoesNotMatch(reason="signature")
-        self._replay.admit(m.signature, until, now)
+        if once or m.presigned:
+            self._replay.admit(m.signature, until, now)
         return principal
 
     def _check_scope(self, m: SignatureMaterial, service: str) -> None:

@@ -9,7 +9,7 @@ as its gRPC method does. Every other action is ``InvalidAction``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
@@ -36,6 +36,14 @@ class Action:
     namespace: str
     request_type: type[Message]
     run: Run
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # result fields proto3 omits
+    once: bool = False  # a replay is refused (the action mints credentials)
+
+    def result(self, response: Message) -> dict[str, Any]:
+        """The response as the AWS result dictionary, with the defaults AWS always shows."""
+        out = dict(self.defaults)
+        out.update(result_dict(response))
+        return out
 
 
 def result_dict(response: Message) -> dict[str, Any]:
@@ -65,21 +73,22 @@ def build_actions(
     max_message_bytes: int,
 ) -> dict[str, Action]:
     sts = SecurityTokenServiceServicer(backend, trusted_proxies)
-    simulator = PolicySimulatorServicer(
-        backend, limits=limits, max_message_bytes=max_message_bytes
-    )
+    simulator = PolicySimulatorServicer(backend, limits=limits, max_message_bytes=max_message_bytes)
     no_context: Any = None  # the servicers read the caller's origin from the identity
 
-    def sts_action(name: str, request_type: type[Message], method: Callable[..., Any]) -> Action:
+    def sts_action(
+        name: str, request_type: type[Message], method: Callable[..., Any], once: bool = False
+    ) -> Action:
         return Action(name, "sts", STS_VERSION, STS_NAMESPACE, request_type,
-                      lambda request: method(request, no_context))  # fmt: skip
+                      lambda request: method(request, no_context), once=once)  # fmt: skip
 
     def iam_action(name: str, request_type: type[Message], method: Callable[..., Any]) -> Action:
         return Action(name, "iam", IAM_VERSION, IAM_NAMESPACE, request_type,
-                      lambda request: method(request, no_context))  # fmt: skip
+                      lambda request: method(request, no_context),
+                      defaults={"IsTruncated": False})  # fmt: skip
 
     actions = [
-        sts_action("AssumeRole", sts_pb2.AssumeRoleRequest, sts.AssumeRole),
+        sts_action("AssumeRole", sts_pb2.AssumeRoleRequest, sts.AssumeRole, once=True),
         sts_action("GetCallerIdentity", sts_pb2.GetCallerIdentityRequest, sts.GetCallerIdentity),
         iam_action(
             "SimulatePrincipalPolicy",

@@ -34,13 +34,11 @@ from authz.server import callctx
 from authz.server.audit import AuditLog, AuditRecord
 from authz.server.aws import xml
 from authz.server.aws.actions import STS_NAMESPACE, Action, build_actions, find_action
-from authz.server.aws.actions import result_dict as to_result
-from authz.server.aws.query import decode_params, to_message
+from authz.server.aws.query import decode_params, form_pairs, to_message
 from authz.server.errors import to_status
 from authz.server.metrics import ServerMetrics
 from authz.server.ports import Backend, CallOrigin, Identity
 from authz.sigv4 import HttpRequest, ReplayGuard, SigV4Verifier
-from authz.sigv4.canonical import query_pairs
 
 log = logging.getLogger("authz.server.aws")
 
@@ -197,21 +195,19 @@ class AwsEndpoint:
         error: tuple[str, str] | None = None
         status, code = 200, "OK"
         try:
-            params = list(query_pairs(request.query))
+            params = form_pairs(request.query)
             content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
             if request.method == "POST" and content_type == FORM:
-                params += query_pairs(request.body.decode("utf-8", errors="strict"))
+                params += form_pairs(request.body.decode("utf-8", errors="strict"))
             first = {k: v for k, v in reversed(params)}
             name = (first.get("Action") or "Unknown")[:64]
             action = find_action(self.actions, first.get("Action"), first.get("Version"))
             resolve = self.backend.signing_credentials  # type: ignore[attr-defined]
-            ident = self.verifier.verify(request, action.service, resolve)()
+            ident = self.verifier.verify(request, action.service, resolve, once=action.once)()
             ident = replace(ident, origin=self.origin(peer))
             message = to_message(decode_params(params), action.request_type())
             response = self._run(action, message, ident, rid)
-            body = xml.result_document(
-                action.name, action.namespace, to_result(response), rid
-            )
+            body = xml.result_document(action.name, action.namespace, action.result(response), rid)
         except Exception as exc:  # every failure becomes an AWS error document
             grpc_status = to_status(exc, rid)
             code, error = grpc_status.code.name, (grpc_status.aws_code, grpc_status.details)
@@ -302,9 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in self.headers.items():
             headers.setdefault(key.lower(), []).append(value)
         request = HttpRequest(self.command, path, query, headers, body)
-        status, payload = endpoint.handle(
-            request, self._peer(), self.headers.get("user-agent", "")
-        )
+        status, payload = endpoint.handle(request, self._peer(), self.headers.get("user-agent", ""))
         self._send(status, payload)
 
     def _peer(self) -> str:
@@ -329,9 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Refused(400, "ValidationError", "`Content-Length` must be a number")
         length = int(length_text)
         if length > limit:
-            raise _Refused(
-                413, "RequestEntityTooLarge", f"the request body exceeds {limit} bytes"
-            )
+            raise _Refused(413, "RequestEntityTooLarge", f"the request body exceeds {limit} bytes")
         ends = time.monotonic() + self.server.endpoint.config.read_timeout_seconds
         chunks, remaining = [], length
         while remaining:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from google.protobuf.json_format import ParseDict, ParseError
 from google.protobuf.message import Message
@@ -28,6 +29,15 @@ _SEGMENT = re.compile(r"[A-Za-z][A-Za-z0-9]{0,127}|[0-9]{1,4}")
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 # parameters of the protocol itself, never part of an action's request
 _PROTOCOL = frozenset({"Action", "Version"})
+
+
+def form_pairs(text: str) -> list[tuple[str, str]]:
+    """``application/x-www-form-urlencoded`` pairs (``+`` is a space), at most
+    ``MAX_PARAMETERS`` of them."""
+    try:
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_PARAMETERS)
+    except ValueError as err:
+        raise ValidationError(f"the request has more than {MAX_PARAMETERS} parameters") from err
 
 
 def decode_params(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
