@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "authz.cli_keys",
     "authz.cli_server",
     "authz.cli_client",
+    "authz.cli_credentials",
     "authz.bench.cli",
 )
 

@@ -1,10 +1,13 @@
 """``make run``: set up a local playground once, then serve the example repository.
 
 Creates, in the git-ignored ``.authz-local/``, an access key for the example user Bob (the
-server stores only a salted hash; Bob's client-side copy goes to
+server stores it encrypted under ``credentials.json.key``; Bob's client-side copy goes to
 ``.authz-local/bob.credentials.json`` with mode 0600, like ``~/.aws/credentials``) and a
 throw-away CA with a certificate for 127.0.0.1 (``.authz-local/tls/``), prints copy-paste
-commands that assume role ``foo`` as Bob and use the session, and serves with the development
+commands that assume role ``foo`` as Bob and use the session — with authz's own CLI and with
+the AWS CLI against the AWS-compatible endpoint (``--aws-listen``; ``.authz-local/aws/config``
+and ``credentials`` hold a ``authz-bob`` profile and a ``authz-foo`` profile whose
+``credential_process`` is ``authz credential-process``) — and serves with the development
 settings: a signing key ring is generated on the first run (``--dev-generate-keys``, never a
 production default), Ctrl-C stops without a drain window, and TLS with the local CA (the server
 states ``aws:SecureTransport`` itself, docs/security.md; the example bucket policy denies
@@ -100,6 +103,62 @@ def ensure_tls(local: Path = LOCAL) -> Path:
     return tls
 
 
+def ensure_aws_profiles(
+    bob: Path, listen: str, aws_listen: str, tls: Path, local: Path = LOCAL
+) -> Path:
+    """``<local>/aws/credentials`` (profile ``authz-bob``: Bob's key) and ``<local>/aws/config``
+    (``authz-bob``, and ``authz-foo`` whose ``credential_process`` assumes role ``foo`` as
+    Bob), both pointing at the AWS endpoint with the local CA; rewritten on every run (the
+    ports may change). Returns the directory."""
+    aws = local / "aws"
+    aws.mkdir(mode=0o700, parents=True, exist_ok=True)
+    keys = json.loads(bob.read_text(encoding="utf-8"))
+    ca = (tls / "ca.crt").resolve()
+    endpoint = f"https://{aws_listen}"
+    process = (
+        f"{Path(sys.executable).absolute()} -m authz.cli credential-process --role-arn {FOO} "
+        f"--profile authz-bob --target {listen} --ca-file {ca}"
+    )
+    common = f"region = us-east-1\nendpoint_url = {endpoint}\nca_bundle = {ca}\n"
+    _write_private(
+        aws / "credentials",
+        "[authz-bob]\n"
+        f"aws_access_key_id = {keys['AccessKeyId']}\n"
+        f"aws_secret_access_key = {keys['SecretAccessKey']}\n",
+    )
+    _write_private(
+        aws / "config",
+        f"[profile authz-bob]\n{common}\n[profile authz-foo]\n{common}"
+        f"credential_process = {process}\n",
+    )
+    return aws
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
+def aws_instructions(aws: Path, aws_listen: str) -> str:
+    env = f"AWS_CONFIG_FILE={aws / 'config'} AWS_SHARED_CREDENTIALS_FILE={aws / 'credentials'}"
+    config = (aws / "config").read_text(encoding="utf-8")
+    snippet = config[config.index("[profile authz-foo]") :].strip()
+    return f"""
+The AWS CLI (pip install awscli) talks to the AWS-compatible endpoint https://{aws_listen}:
+
+  {env} aws --profile authz-bob \\
+      sts assume-role --endpoint-url https://{aws_listen} --role-arn {FOO} --role-session-name demo
+
+and any AWS SDK gets auto-refreshing sessions of role foo from this profile ({aws / "config"}):
+
+{snippet}
+
+  {env} aws --profile authz-foo sts get-caller-identity
+"""
+
+
 def instructions(bob: Path, listen: str, tls: Path = LOCAL / "tls") -> str:
     authz = ".venv/bin/authz"
     target = f"--target {listen}"
@@ -155,10 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="authz-devrun")
     parser.add_argument("--repo", default="policies")
     parser.add_argument("--listen", default="127.0.0.1:50051")
+    parser.add_argument("--aws-listen", default="127.0.0.1:50443")
     args = parser.parse_args(argv)
     bob = ensure_playground()
     tls = ensure_tls()
+    aws = ensure_aws_profiles(bob, args.listen, args.aws_listen, tls)
     print(instructions(bob, args.listen, tls), flush=True)
+    print(aws_instructions(aws, args.aws_listen), flush=True)
     reload_log = logging.getLogger("authz.reload")
     reload_log.addHandler(ReloadBanner(args.repo))
     reload_log.setLevel(logging.INFO)
@@ -167,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             "serve",
             "--repo", args.repo,
             "--listen", args.listen,
+            "--aws-listen", args.aws_listen,
             "--keys-dir", str(LOCAL / "keys"),
             "--credentials-file", str(LOCAL / "credentials.json"),
             "--audit-log", str(LOCAL / "audit.jsonl"),
