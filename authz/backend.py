@@ -56,10 +56,13 @@ from authz.server.ports import (
     ReloadResult,
     StatusResult,
     ValidatePolicyResult,
+    WebIdentityParams,
+    WebIdentityResult,
 )
 from authz.sts.credentials import AccessKeyInfo, CredentialStore
 from authz.sts.keys import KeyRing
 from authz.sts.service import (
+    AssumeRoleOutcome,
     StsService,
     caller_identity,
     decide_as_session,
@@ -190,18 +193,15 @@ class AuthzBackend:
             params,
             _origin_context(origin),
         )
-        return AssumeRoleResult(
-            access_key_id=outcome.access_key_id,
-            secret_access_key=outcome.secret_access_key,
-            session_token=outcome.session_token,
-            expiration=outcome.expiration,
-            assumed_role_arn=outcome.assumed_role_arn,
-            assumed_role_id=outcome.assumed_role_id,
-            effective_duration_seconds=outcome.duration.seconds,
-            duration_capped_by=outcome.duration.capped_by,
-            packed_policy_size=outcome.packed_policy_size,
-            source_identity=outcome.source_identity,
-            revision=outcome.revision,
+        return _assume_role_result(outcome)
+
+    def assume_role_with_web_identity(
+        self, params: WebIdentityParams, origin: CallOrigin
+    ) -> WebIdentityResult:
+        snapshot = self.holder.current
+        found = self.sts.assume_role_with_web_identity(snapshot, params, _origin_context(origin))
+        return WebIdentityResult(
+            _assume_role_result(found.session), found.subject, found.audience, found.provider
         )
 
     def get_caller_identity(self, identity: Identity) -> CallerIdentityResult:
@@ -444,3 +444,19 @@ def _tail_lines(path: Path) -> list[str]:
         raise ValidationError(f"cannot read the audit log: {err.strerror or err}") from err
     lines = data.decode("utf-8", errors="replace").splitlines()
     return lines[1:] if size > AUDIT_TAIL_BYTES else lines
+
+
+def _assume_role_result(outcome: AssumeRoleOutcome) -> AssumeRoleResult:
+    return AssumeRoleResult(
+        access_key_id=outcome.access_key_id,
+        secret_access_key=outcome.secret_access_key,
+        session_token=outcome.session_token,
+        expiration=outcome.expiration,
+        assumed_role_arn=outcome.assumed_role_arn,
+        assumed_role_id=outcome.assumed_role_id,
+        effective_duration_seconds=outcome.duration.seconds,
+        duration_capped_by=outcome.duration.capped_by,
+        packed_policy_size=outcome.packed_policy_size,
+        source_identity=outcome.source_identity,
+        revision=outcome.revision,
+    )

@@ -50,6 +50,7 @@ def _serve_checked(args: argparse.Namespace) -> int:
         drain_seconds=args.drain_seconds,
         shutdown_grace_seconds=args.shutdown_grace_seconds,
         generate_keys=True if args.dev_generate_keys else None,
+        oidc_ca_file=args.oidc_ca_file,
     )
     problem = port_taken(settings.listen)
     if problem is not None:
@@ -103,6 +104,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--audit-log", type=Path, help="audit log file (JSON lines)")
     p.add_argument("--tls-cert", type=Path, help="server certificate (PEM; with --tls-key)")
     p.add_argument("--tls-key", type=Path, help="server private key (PEM; with --tls-cert)")
+    p.add_argument(
+        "--oidc-ca-file",
+        type=Path,
+        help="CA bundle (PEM) trusted for OIDC providers' JWKS URLs, besides the system's",
+    )
     p.add_argument("--wait-for-valid-repo", action="store_true",
                    help="on a broken repository keep waiting instead of exiting")  # fmt: skip
     p.add_argument("--no-watch", action="store_true", help="do not watch the repository")

@@ -117,6 +117,15 @@ class Settings:
     mfa_max_failures: int = 5
     mfa_lockout_seconds: float = 60.0
     mfa_max_lockout_seconds: float = 3600.0
+    # OIDC providers' JWKS over HTTPS (docs/operations.md, "Web identity"): extra CA bundle to
+    # trust (besides the system's), timeout, background refresh age, least interval between
+    # fetches of one URL, and the longest a request waits for a fetch it needs
+    oidc_ca_file: Path | None = None
+    oidc_jwks_timeout_seconds: float = 5.0
+    oidc_jwks_refresh_seconds: float = 3600.0
+    oidc_jwks_min_interval_seconds: float = 30.0
+    oidc_jwks_wait_seconds: float = 5.0
+    oidc_token_leeway_seconds: int = 60
     # Limits (docs/operations.md, "Limits"): request sizes, deadlines, memory in bytes.
     max_request_seconds: float = 2.0  # server-side deadline of every call; 0 = the caller's only
     max_context_keys: int = 64
@@ -146,9 +155,11 @@ class Settings:
 
 
 _PATHS = {"repo", "keys_dir", "credentials_file", "mfa_file", "audit_log", "tls_cert", "tls_key",
-          "tls_client_ca"}  # fmt: skip
+          "tls_client_ca", "oidc_ca_file"}  # fmt: skip
 _FLOATS = {"drain_seconds", "shutdown_grace_seconds", "max_connection_idle_seconds",
-           "max_connection_age_seconds", "max_connection_age_grace_seconds"}  # fmt: skip
+           "max_connection_age_seconds", "max_connection_age_grace_seconds",
+           "oidc_jwks_timeout_seconds", "oidc_jwks_refresh_seconds",
+           "oidc_jwks_min_interval_seconds", "oidc_jwks_wait_seconds"}  # fmt: skip
 _TTL_KEYS = {f.name for f in fields(TtlPolicy)}
 _POSITIVE = ("max_context_keys", "max_context_values", "max_context_value_chars",
              "max_context_bytes", "max_simulation_actions", "max_simulation_resources",
@@ -266,7 +277,8 @@ def check_paths(s: Settings) -> None:
         if path.exists() and not _readable(path):
             raise StartupError(f"{label} `{path}` is not readable")
     for label, tls in (("tls_cert", s.tls_cert), ("tls_key", s.tls_key),
-                       ("tls_client_ca", s.tls_client_ca)):  # fmt: skip
+                       ("tls_client_ca", s.tls_client_ca),
+                       ("oidc_ca_file", s.oidc_ca_file)):  # fmt: skip
         if tls is not None and not (tls.is_file() and _readable(tls)):
             raise StartupError(f"{label} `{tls}` is not a readable file")
 

@@ -16,6 +16,9 @@ that names the input. Only the gRPC edge (authz.server.errors) turns these into 
     │   ├── RequestExpired           RequestExpired      a signed request's date is out of window
     │   └── MissingAuthenticationToken  MissingAuthenticationToken  an unsigned request
     ├── ExpiredToken                 ExpiredToken        token past its expiry
+    ├── InvalidIdentityToken         InvalidIdentityToken  a web identity token that does not verify
+    ├── IDPRejectedClaim             IDPRejectedClaim    a web identity token's claim is refused
+    ├── IDPCommunicationError        IDPCommunicationError  the issuer's keys cannot be fetched
     ├── RepositoryError              RepositoryInvalid   the policy repository has problems
     ├── ServiceUnavailable           ServiceUnavailable  no snapshot loaded yet
     ├── Throttling                   Throttling          overload / resource exhausted
@@ -184,6 +187,28 @@ class ExpiredToken(AuthzError):
         self, message: str = "The security token included in the request is expired", **details: Any
     ) -> None:
         super().__init__(message, **details)
+
+
+class InvalidIdentityToken(AuthzError):
+    """AssumeRoleWithWebIdentity: the token is malformed, its signature does not verify, or its
+    issuer or audience is not one the role's account trusts."""
+
+    code = "InvalidIdentityToken"
+    http_status = 400
+
+
+class IDPRejectedClaim(AuthzError):
+    """AssumeRoleWithWebIdentity: a claim of the token cannot be used (e.g. its session tags)."""
+
+    code = "IDPRejectedClaim"
+    http_status = 403
+
+
+class IDPCommunicationError(AuthzError):
+    """AssumeRoleWithWebIdentity: the identity provider's keys could not be fetched (retry)."""
+
+    code = "IDPCommunicationError"
+    http_status = 400
 
 
 class ServiceUnavailable(AuthzError):

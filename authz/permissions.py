@@ -73,3 +73,5 @@ RPC_PERMISSIONS: tuple[RpcPermission, ...] = (
 
 # Needs nothing: STS AssumeRole (authorized by the trust and identity policies themselves),
 # GetCallerIdentity (AWS: always allowed for signed callers) and GetSigningKeys (public keys).
+# AssumeRoleWithWebIdentity reads no caller credentials at all (the edge's PUBLIC_METHODS): the
+# OIDC token in the request is the proof, and the role's trust policy alone decides.

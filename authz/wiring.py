@@ -13,6 +13,7 @@ from authz.config import Settings, StartupError
 from authz.engine.evaluate import configure_default
 from authz.engine.reload import Reloader
 from authz.errors import AuthzError
+from authz.oidc.fetch import FetchSettings, JwksCache
 from authz.server.app import ServerConfig
 from authz.sts.credentials import CredentialStore
 from authz.sts.keys import KeyRing
@@ -20,6 +21,7 @@ from authz.sts.mfa import MfaStore
 from authz.sts.mfa_limits import MfaLimits
 from authz.sts.service import StsService
 from authz.sts.tokens import TokenSigner, TokenVerifier
+from authz.sts.web_identity import WebIdentityVerifier
 
 log = logging.getLogger("authz.wiring")
 
@@ -89,6 +91,7 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
             lockout_seconds=settings.mfa_lockout_seconds,
             max_lockout_seconds=settings.mfa_max_lockout_seconds,
         ),
+        web_identity=web_identity_verifier(settings),
     )
     backend = AuthzBackend(
         reloader,
@@ -148,3 +151,15 @@ def server_config(settings: Settings) -> ServerConfig:
 def worker(settings: Settings) -> tuple[AuthzBackend, ServerConfig]:
     """The factory each ``--workers`` process calls (use ``functools.partial``)."""
     return build_backend(settings), server_config(settings)
+
+
+def web_identity_verifier(settings: Settings) -> WebIdentityVerifier:
+    """OIDC token verification with the JWKS fetch bounds of the settings."""
+    fetch = FetchSettings(
+        timeout_seconds=settings.oidc_jwks_timeout_seconds,
+        refresh_seconds=settings.oidc_jwks_refresh_seconds,
+        min_interval_seconds=settings.oidc_jwks_min_interval_seconds,
+        wait_seconds=settings.oidc_jwks_wait_seconds,
+        ca_file=str(settings.oidc_ca_file) if settings.oidc_ca_file else None,
+    )
+    return WebIdentityVerifier(JwksCache(fetch), leeway=settings.oidc_token_leeway_seconds)

@@ -57,6 +57,9 @@ def caller_ids(caller: Caller) -> tuple[frozenset[str], frozenset[str]]:
     if kind is CallerKind.SERVICE:
         svc = frozenset({f"svc:{caller.arn.lower()}"})
         return svc, svc
+    if kind is CallerKind.WEB_IDENTITY:
+        fed = frozenset({f"fed:{caller.arn}"})
+        return fed, fed
     if kind is CallerKind.ROOT:
         return frozenset(acct), frozenset(acct)
     own = {f"arn:{caller.arn}"}

@@ -2,6 +2,7 @@
 
 client.py       AuthzClient: one method per RPC, errors rebuilt as authz.errors exceptions
 credentials.py  AccessKeyCredentials, SessionCredentials, RefreshingCredentialsProvider
+web_identity.py WebIdentityCredentials: sessions from an OIDC token file (AWS_WEB_IDENTITY_*)
 chain.py        where credentials come from: AUTHZ_*, then the AWS variables and profiles
 _status.py      status → exception decoding (ErrorInfo / x-authz-error-code)
 """
@@ -14,6 +15,7 @@ from authz.client.credentials import (
     RefreshingCredentialsProvider,
     SessionCredentials,
 )
+from authz.client.web_identity import WebIdentityCredentials
 
 __all__ = [
     "AccessKeyCredentials",
@@ -22,5 +24,6 @@ __all__ = [
     "CredentialsProvider",
     "RefreshingCredentialsProvider",
     "SessionCredentials",
+    "WebIdentityCredentials",
     "build_authorize_request",
 ]

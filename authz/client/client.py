@@ -129,12 +129,17 @@ class AuthzClient:
         request: Any,
         expect: type[R],
         request_id: str | None = None,
+        *,
+        anonymous: bool = False,
     ) -> R:
+        """``anonymous``: send no credentials (a public method; also keeps a credentials
+        provider that calls this client from calling itself)."""
         try:
+            metadata = self._metadata(request_id) if not anonymous else []
             response = method(
                 request,
                 timeout=self.timeout,
-                metadata=self._metadata(request_id),
+                metadata=metadata,
                 wait_for_ready=self.wait_for_ready,
             )
             return cast(R, response)
@@ -203,6 +208,34 @@ class AuthzClient:
             )
 
         return RefreshingCredentialsProvider(fetch, **provider_kwargs)
+
+    def assume_role_with_web_identity(
+        self,
+        role_arn: str,
+        role_session_name: str,
+        web_identity_token: str,
+        *,
+        duration_seconds: int | None = None,
+        policy: str = "",
+        policy_arns: Sequence[str] = (),
+        provider_id: str = "",
+    ) -> sts_pb2.AssumeRoleWithWebIdentityResponse:
+        """Exchange an OIDC token for a role session; sends no credentials of this client."""
+        request = sts_pb2.AssumeRoleWithWebIdentityRequest(
+            role_arn=role_arn,
+            role_session_name=role_session_name,
+            web_identity_token=web_identity_token,
+            duration_seconds=duration_seconds,
+            policy=policy,
+            policy_arns=[sts_pb2.PolicyDescriptorType(arn=a) for a in policy_arns],
+            provider_id=provider_id,
+        )
+        return self._call(
+            self._sts.AssumeRoleWithWebIdentity,
+            request,
+            sts_pb2.AssumeRoleWithWebIdentityResponse,
+            anonymous=True,
+        )
 
     def get_caller_identity(self) -> sts_pb2.GetCallerIdentityResponse:
         return self._call(

@@ -107,7 +107,7 @@ def _allow_rules(
         for sid in res.matched:
             grants |= kinds(sid)
     res_refs = tuple((v.resource_layer, m) for m in res.matched) if res is not None else ()
-    if caller.kind in (CallerKind.ANONYMOUS, CallerKind.SERVICE):
+    if caller.kind in (CallerKind.ANONYMOUS, CallerKind.SERVICE, CallerKind.WEB_IDENTITY):
         if grants & {"direct", "service"}:
             return Outcome(EvalDecision.ALLOWED, deciding=res_refs)
         return Outcome(EvalDecision.IMPLICIT_DENY, v.resource_layer)

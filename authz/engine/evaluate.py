@@ -301,7 +301,7 @@ class Evaluator:
             v.resource = run.layer(resource_layer, (layers.resource,))
         # RCPs cap the resource whoever the caller is (anonymous and service callers too)
         v.rcp = [run.layer(Layer.RCP, level) for level in layers.rcp if level]
-        if caller.kind in (CallerKind.ANONYMOUS, CallerKind.SERVICE):
+        if caller.kind in (CallerKind.ANONYMOUS, CallerKind.SERVICE, CallerKind.WEB_IDENTITY):
             return v  # no identity policies, boundaries, sessions or SCPs
         v.scp = [run.layer(Layer.SCP, level) for level in layers.scp]
         if caller.kind is CallerKind.ROOT:

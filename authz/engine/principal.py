@@ -20,7 +20,9 @@ from authz.errors import NoSuchEntity, ValidationError
 from authz.iam.model import Caller, CallerKind, Policy, PolicyLayers
 from authz.repo.entities import Repository, Role, User
 
-TRUST_ACTIONS = frozenset({"sts:assumerole", "sts:tagsession", "sts:setsourceidentity"})
+TRUST_ACTIONS = frozenset(
+    {"sts:assumerole", "sts:assumerolewithwebidentity", "sts:tagsession", "sts:setsourceidentity"}
+)
 _ACCOUNT = re.compile(r"^\d{12}$")
 _IAM = re.compile(r"^arn:aws:iam::(\d{12}):(root|user/.+|role/.+)$")
 _SESSION = re.compile(r"^arn:aws:sts::(\d{12}):assumed-role/([^/]+)/(.+)$")
@@ -163,6 +165,8 @@ def principal_key(caller: Caller) -> tuple[str, str, str | None]:
 def principal_policies(repo: Repository, caller: Caller) -> PrincipalPolicies:
     if caller.kind is CallerKind.ANONYMOUS:
         return PrincipalPolicies(facts={"aws:PrincipalType": "Anonymous"})
+    if caller.kind is CallerKind.WEB_IDENTITY:  # the token's facts come with the request
+        return PrincipalPolicies(facts={"aws:PrincipalType": "WebIdentityUser"})
     if caller.kind is CallerKind.SERVICE:
         return PrincipalPolicies(
             facts={

@@ -51,7 +51,7 @@ SERVER_KEYS: dict[str, str] = {
     "aws:multifactorauthage": "the session token / a verified MFA code",
     "aws:tokenissuetime": "the session token",
     "aws:sourceidentity": "the session token",
-    "aws:federatedprovider": "not derived: absent",
+    "aws:federatedprovider": "the session token (the OIDC provider of AssumeRoleWithWebIdentity)",
     "aws:assumedroot": "not derived: absent",
 }  # fmt: skip
 SERVER_PREFIXES: dict[str, str] = {
@@ -74,10 +74,22 @@ ON_BEHALF_KEYS: dict[str, str] = {
 }  # fmt: skip
 
 
+# Identity-provider claim keys (``<issuer host/path>:sub``, ``accounts.google.com:aud``,
+# ``token.actions.githubusercontent.com:sub``, ...): a host name before the first colon, which
+# no service prefix has. Only a verified web identity token states them.
+FEDERATION_CLAIM_KEYS = "`<issuer host/path>:<claim>` keys: the verified web identity token"
+
+
+def is_federation_claim_key(low: str) -> bool:
+    return "." in low.partition(":")[0]
+
+
 def owner_of(key: str) -> KeyOwner:
     """Who may state ``key`` (any case)."""
     low = key.lower()
     if low in SERVER_KEYS or low.startswith(tuple(SERVER_PREFIXES)):
+        return KeyOwner.SERVER
+    if ":" in low and is_federation_claim_key(low):
         return KeyOwner.SERVER
     if low in ON_BEHALF_KEYS:
         return KeyOwner.ON_BEHALF

@@ -122,6 +122,9 @@ class CallerKind(StrEnum):
     ASSUMED_ROLE = "assumed_role"
     FEDERATED_USER = "federated_user"
     SERVICE = "service"
+    # the holder of a verified OIDC token asking to assume a role (AssumeRoleWithWebIdentity):
+    # ``arn`` is the IAM OIDC provider ARN, the ``Federated`` principal trust policies name
+    WEB_IDENTITY = "web_identity"
     ANONYMOUS = "anonymous"
 
 

@@ -31,6 +31,7 @@ from authz.repo.entities import (
 from authz.repo.fields import FieldReader, Problems, parse_document
 from authz.repo.layout import AccountFiles, Document
 from authz.repo.memo import Built, LoadMemo
+from authz.repo.oidc import OidcProvider, build_provider
 
 _ENTITY_KEYS = ("Path", "Arn", "AttachedManagedPolicies", "PermissionsBoundary", "Tags")
 _USER_KEYS = ("UserName", "UserId", "GroupList", "UserPolicyList", *_ENTITY_KEYS)
@@ -114,8 +115,20 @@ class AccountBuilder:
             for d in kinds.get("resources", [])
             if (r := self.cached("resource", d, self.resource))
         ]
+        providers: dict[str, OidcProvider] = {}
+        for doc in kinds.get("oidc-providers", []):
+            provider = self.cached("oidc-provider", doc, self.oidc_provider)
+            if provider is None:
+                continue
+            if provider.issuer in providers:
+                msg = (f"OIDC provider `{provider.arn}` is already defined in "
+                       f"{providers[provider.issuer].source}")  # fmt: skip
+                self.problems.add(doc.rel, "$.Url", "EntityAlreadyExists", msg)
+                continue
+            providers[provider.issuer] = provider
         return Account(
             id=self.account,
+            oidc_providers=providers,
             alias=alias,
             tags=tags,
             users={u.name.lower(): u for u in users},
@@ -305,6 +318,9 @@ class AccountBuilder:
             fields.bad("$.RevokeSessionsIssuedBefore", msg, "ValidationError")
             return None
         return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+    def oidc_provider(self, doc: Document) -> OidcProvider | None:
+        return build_provider(self.account, doc, self.problems)
 
     def managed(self, doc: Document) -> ManagedPolicy | None:
         fields = FieldReader(self.problems, doc.rel, doc.data)

@@ -15,9 +15,13 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from authz.iam.model import Policy
 from authz.repo.policytests import PolicyTest
+
+if TYPE_CHECKING:
+    from authz.repo.oidc import OidcProvider
 
 _ID_PREFIX = {"user": "AIDA", "role": "AROA", "group": "AGPA", "policy": "ANPA"}
 
@@ -116,6 +120,7 @@ class Account:
     roles: Mapping[str, Role] = field(default_factory=dict)
     policies: Mapping[str, ManagedPolicy] = field(default_factory=dict)  # by ARN
     resources: Mapping[str, ResourcePolicy] = field(default_factory=dict)  # by resource ARN
+    oidc_providers: Mapping[str, OidcProvider] = field(default_factory=dict)  # by issuer URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +213,11 @@ class Repository:
         account = self.accounts.get(arn.split(":")[4]) if arn.count(":") >= 5 else None
         return account.policies.get(arn) if account else None
 
+    def oidc_provider(self, account: str, issuer: str) -> OidcProvider | None:
+        """The OIDC provider of ``account`` whose tokens carry ``iss`` = ``issuer``."""
+        acct = self.accounts.get(account)
+        return acct.oidc_providers.get(issuer) if acct else None
+
     def role_by_name(self, account: str, name: str) -> Role | None:
         acct = self.accounts.get(account)
         return acct.roles.get(name.lower()) if acct else None
@@ -232,4 +242,5 @@ class Repository:
             "managed_policies": sum(len(a.policies) for a in accts) + len(self.aws_managed),
             "resource_policies": sum(len(a.resources) for a in accts),
             "scps": len(self.organization.scps) if self.organization else 0,
+            "oidc_providers": sum(len(a.oidc_providers) for a in accts),
         }

@@ -11,6 +11,7 @@ Layout (architecture.md)::
       users/ groups/ roles/ policies/ resources/   one document per file
                                  (resources/: {ResourceArn, Policy?}; without Policy the
                                  file only declares the owning account)
+      oidc-providers/            IAM OIDC providers (authz.repo.oidc)
     tests/<suite>.yaml           policy tests
 
 Files that cannot explode: ``authz validate`` and every reload read through here, so both refuse
@@ -45,7 +46,7 @@ from authz.repo.memo import SETTLE_NS, FileEntry, LoadMemo, Signature
 from authz.repo.publish import resolve_root
 
 SUFFIXES = (".json", ".yaml", ".yml")
-ACCOUNT_DIRS = ("users", "groups", "roles", "policies", "resources")
+ACCOUNT_DIRS = ("users", "groups", "roles", "policies", "resources", "oidc-providers")
 TOP_DIRS = ("accounts", "aws-managed", "tests")
 MAX_FILE_BYTES = 1024 * 1024  # per repository file (docs/operations.md, "Repository file limits")
 MAX_DEPTH = 64  # YAML nesting; an IAM document nests about 8 deep

@@ -56,7 +56,7 @@ from authz.server.ports import Identity
 
 _log = logging.getLogger("authz.server.audit")
 
-SECRET_FIELDS = frozenset({"secretAccessKey", "sessionToken", "tokenCode"})
+SECRET_FIELDS = frozenset({"secretAccessKey", "sessionToken", "tokenCode", "webIdentityToken"})
 # Responses too large or too public to be worth recording.
 _OMIT_RESPONSE = frozenset({"GetSigningKeys"})
 
@@ -68,6 +68,7 @@ _IDENTITY_TYPE = {
     CallerKind.FEDERATED_USER: "FederatedUser",
     CallerKind.SERVICE: "AWSService",
     CallerKind.ANONYMOUS: "Unknown",
+    CallerKind.WEB_IDENTITY: "WebIdentityUser",
 }
 
 

@@ -54,7 +54,14 @@ AUTHORIZATION_KEY = "authorization"
 ACCESS_KEY_ID_KEY = "x-authz-access-key-id"
 SECRET_ACCESS_KEY_KEY = "x-authz-secret-access-key"
 SERVICE_PREFIX = "/authz.v1."
-PUBLIC_METHODS = frozenset({"/authz.v1.SecurityTokenService/GetSigningKeys"})
+# Methods that read no caller credentials: the public keys, and the web identity exchange,
+# where the OIDC token in the request is the proof (a credential in the metadata is ignored).
+PUBLIC_METHODS = frozenset(
+    {
+        "/authz.v1.SecurityTokenService/GetSigningKeys",
+        "/authz.v1.SecurityTokenService/AssumeRoleWithWebIdentity",
+    }
+)
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_CREDENTIAL_LEN = 8 * 1024

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from authz.engine.diff import DiffReport
 from authz.iam.model import Caller, ContextValue, PolicyType
 from authz.sts.assume_role import AssumeRoleParams as AssumeRoleParams
+from authz.sts.web_identity import WebIdentityParams as WebIdentityParams
 
 
 class AuthMethod(StrEnum):
@@ -76,6 +77,16 @@ class AssumeRoleResult:
     packed_policy_size: int | None = None
     source_identity: str | None = None
     revision: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebIdentityResult:
+    """AssumeRoleWithWebIdentity: the session and what AWS reports of the token."""
+
+    session: AssumeRoleResult
+    subject: str
+    audience: str
+    provider: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +187,13 @@ class Backend(Protocol):
     ) -> AssumeRoleResult:
         """``params`` are the AWS parameters (empty strings from the wire arrive as ``None``;
         tags as ``(key, value)`` pairs)."""
+        ...
+
+    def assume_role_with_web_identity(
+        self, params: WebIdentityParams, origin: CallOrigin
+    ) -> WebIdentityResult:
+        """No caller identity: the token in ``params`` is the proof. ``InvalidIdentityToken``,
+        ``ExpiredToken``, ``IDPRejectedClaim``, ``IDPCommunicationError``, ``AccessDenied``."""
         ...
 
     def get_caller_identity(self, identity: Identity) -> CallerIdentityResult: ...

@@ -52,6 +52,7 @@ from authz.iam.parse import parse_policy
 from authz.repo.entities import Repository, Role
 from authz.sts import assume_role as rules
 from authz.sts import randomness
+from authz.sts import web_identity as web
 from authz.sts.mfa import MfaStore
 from authz.sts.mfa_limits import AttemptLimiter, MfaLimits
 from authz.sts.tokens import (
@@ -60,6 +61,7 @@ from authz.sts.tokens import (
     new_temporary_access_key_id,
     policy_digest,
 )
+from authz.sts.web_identity import WebIdentityVerifier
 
 log = logging.getLogger("authz.sts.service")
 
@@ -81,6 +83,17 @@ class AssumeRoleOutcome:
     source_identity: str | None
     revision: str
     claims: SessionClaims
+
+
+@dataclass(frozen=True)
+class WebIdentityOutcome:
+    """AssumeRoleWithWebIdentity: the session, and what AWS reports of the token
+    (``SubjectFromWebIdentityToken``, ``Audience``, ``Provider``)."""
+
+    session: AssumeRoleOutcome
+    subject: str
+    audience: str
+    provider: str
 
 
 def iso(epoch: int) -> str:
@@ -122,6 +135,8 @@ def session_context(claims: SessionClaims, now: float | None = None) -> dict[str
         ctx[MFA_PRESENT] = "false"
     if claims.source_identity:
         ctx["aws:sourceidentity"] = claims.source_identity
+    if claims.federated_provider:
+        ctx["aws:federatedprovider"] = claims.federated_provider
     return ctx
 
 
@@ -200,7 +215,9 @@ class StsService:
         mfa: MfaStore | None = None,
         mfa_limits: MfaLimits | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        web_identity: WebIdentityVerifier | None = None,
     ) -> None:
+        self.web_identity = web_identity or WebIdentityVerifier(clock=clock)
         self._signer = signer
         self._issuer = issuer
         self._ttl = ttl
@@ -251,6 +268,45 @@ class StsService:
         if mfa_at is None and session is not None:
             mfa_at = session.mfa_authenticated_at  # role chaining keeps the caller's MFA fact
         return self._issue(snapshot, role, params, tags, source, duration, packed, session, mfa_at)
+
+    def assume_role_with_web_identity(
+        self,
+        snapshot: Snapshot,
+        params: web.WebIdentityParams,
+        context: Mapping[str, ContextValue],
+    ) -> WebIdentityOutcome:
+        """No caller credentials: the token is the proof (``authz.sts.web_identity``). The trust
+        policy alone decides (the caller has no identity policies), with the token's facts as
+        its context; then the session is issued like an AssumeRole session (no chaining)."""
+        web.validate_params(params)
+        account, _ = rules.role_arn_parts(params.role_arn)
+        provider, token = self.web_identity.verify(
+            snapshot.repository, account, params.web_identity_token, params.provider_id
+        )
+        tags = web.claim_tags(token)
+        ctx = web.trust_context(provider, token, params.role_session_name, tags)
+        ctx.update({k.lower(): v for k, v in context.items() if k.lower() not in ctx})
+        caller = web.web_identity_caller(provider)
+        repo = snapshot.repository
+        for action in (web.ACTION, "sts:TagSession") if tags.tags else (web.ACTION,):
+            if params.role_arn not in repo.roles_by_arn:
+                decision = Decision(EvalDecision.IMPLICIT_DENY)  # no existence oracle
+            else:
+                decision = authorize(snapshot, caller, action, params.role_arn, ctx)
+            if not decision.allowed:
+                raise AccessDenied(web.DENIED, decision=decision)
+        role = repo.roles_by_arn[params.role_arn]
+        shared = params.assume_role_params(tuple(tags.tags.items()), tags.transitive_keys)
+        session_policies(snapshot, params.policy, params.policy_arns)
+        duration = rules.session_duration(
+            params.duration_seconds, role.max_session_duration, False, self._ttl
+        )
+        packed = None
+        if params.policy or params.policy_arns or tags.tags:
+            packed = rules.packed_policy_size(params.policy, params.policy_arns, tags.tags)
+        outcome = self._issue(snapshot, role, shared, tags, None, duration, packed, None,
+                              federated_provider=provider.arn)  # fmt: skip
+        return WebIdentityOutcome(outcome, token.subject, token.audience, provider.key_prefix)
 
     def _verify_mfa(
         self, caller: Caller, session: SessionClaims | None, params: rules.AssumeRoleParams
@@ -334,6 +390,8 @@ class StsService:
         packed: int | None,
         session: SessionClaims | None,
         mfa_at: int | None = None,
+        *,
+        federated_provider: str | None = None,
     ) -> AssumeRoleOutcome:
         now = int(self._clock())
         session_arn = (
@@ -361,6 +419,7 @@ class StsService:
             source_roles=(*session.source_roles, (session.role_arn, session.role_id))
             if session
             else (),
+            federated_provider=federated_provider,
         )
         token, secret = self._signer.issue(claims)  # the secret is derived, never stored
         return AssumeRoleOutcome(

@@ -95,6 +95,8 @@ class SessionClaims:
     mfa_authenticated_at: int | None = None  # when MFA was verified (this or an earlier link)
     # (role ARN, RoleId) of each earlier link of a chain, oldest first; () for a first session
     source_roles: tuple[tuple[str, str], ...] = ()
+    # the IAM OIDC provider ARN of a session from AssumeRoleWithWebIdentity (aws:FederatedProvider)
+    federated_provider: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "session_tags", MappingProxyType(dict(self.session_tags)))
@@ -136,6 +138,7 @@ class SessionClaims:
             "spa": list(self.session_policy_arns) or None,
             "mfa": self.mfa_authenticated_at,
             "src": [list(r) for r in self.source_roles] or None,
+            "fedp": self.federated_provider,
         }
         payload.update({k: v for k, v in optional.items() if v is not None})
         return payload
@@ -172,6 +175,7 @@ class SessionClaims:
             policy_revision=_typed(p, "rev", str) if "rev" in p else "",
             mfa_authenticated_at=_optional(p, "mfa", int),
             source_roles=_role_pairs(p, "src"),
+            federated_provider=_optional(p, "fedp", str),
         )
 
 

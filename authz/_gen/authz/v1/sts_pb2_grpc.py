@@ -39,6 +39,11 @@ class SecurityTokenServiceStub:
                 request_serializer=authz_dot_v1_dot_sts__pb2.AssumeRoleRequest.SerializeToString,
                 response_deserializer=authz_dot_v1_dot_sts__pb2.AssumeRoleResponse.FromString,
                 _registered_method=True)
+        self.AssumeRoleWithWebIdentity = channel.unary_unary(
+                '/authz.v1.SecurityTokenService/AssumeRoleWithWebIdentity',
+                request_serializer=authz_dot_v1_dot_sts__pb2.AssumeRoleWithWebIdentityRequest.SerializeToString,
+                response_deserializer=authz_dot_v1_dot_sts__pb2.AssumeRoleWithWebIdentityResponse.FromString,
+                _registered_method=True)
         self.GetCallerIdentity = channel.unary_unary(
                 '/authz.v1.SecurityTokenService/GetCallerIdentity',
                 request_serializer=authz_dot_v1_dot_sts__pb2.GetCallerIdentityRequest.SerializeToString,
@@ -56,6 +61,15 @@ class SecurityTokenServiceServicer:
 
     def AssumeRole(self, request, context):
         """Returns temporary credentials for a role session. Refusal: PERMISSION_DENIED / AccessDenied.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssumeRoleWithWebIdentity(self, request, context):
+        """Exchanges an OpenID Connect token for a role session. Needs no caller credentials: the
+        token is the proof. Refusals: InvalidIdentityToken, ExpiredToken, IDPRejectedClaim,
+        IDPCommunicationError, AccessDenied.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -82,6 +96,11 @@ def add_SecurityTokenServiceServicer_to_server(servicer, server):
                     servicer.AssumeRole,
                     request_deserializer=authz_dot_v1_dot_sts__pb2.AssumeRoleRequest.FromString,
                     response_serializer=authz_dot_v1_dot_sts__pb2.AssumeRoleResponse.SerializeToString,
+            ),
+            'AssumeRoleWithWebIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssumeRoleWithWebIdentity,
+                    request_deserializer=authz_dot_v1_dot_sts__pb2.AssumeRoleWithWebIdentityRequest.FromString,
+                    response_serializer=authz_dot_v1_dot_sts__pb2.AssumeRoleWithWebIdentityResponse.SerializeToString,
             ),
             'GetCallerIdentity': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCallerIdentity,
@@ -121,6 +140,33 @@ class SecurityTokenService:
             '/authz.v1.SecurityTokenService/AssumeRole',
             authz_dot_v1_dot_sts__pb2.AssumeRoleRequest.SerializeToString,
             authz_dot_v1_dot_sts__pb2.AssumeRoleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssumeRoleWithWebIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authz.v1.SecurityTokenService/AssumeRoleWithWebIdentity',
+            authz_dot_v1_dot_sts__pb2.AssumeRoleWithWebIdentityRequest.SerializeToString,
+            authz_dot_v1_dot_sts__pb2.AssumeRoleWithWebIdentityResponse.FromString,
             options,
             channel_credentials,
             insecure,
