@@ -142,12 +142,13 @@ class JwksServer:
         self.body: bytes | None = None
         self.requests = 0
         self.delay = 0.0
+        self._stopping = threading.Event()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if owner.delay:
-                    time.sleep(owner.delay)
+                if owner.delay and owner._stopping.wait(owner.delay):
+                    return
                 if self.path == JWKS_PATH:
                     owner.requests += 1
                     body = owner.body if owner.body is not None else owner.jwks_bytes()
@@ -167,11 +168,12 @@ class JwksServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", port), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(certfile), str(keyfile))
         self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self._httpd.daemon_threads = True
+        self._httpd.daemon_threads = False
+        self._httpd.block_on_close = True  # stop() joins every answering thread
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def jwks_bytes(self) -> bytes:
@@ -194,5 +196,16 @@ class JwksServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving and wait for every answering thread (a delayed one ends at once)."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up early (a fetch that timed out) is not an error worth a trace."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return None
