@@ -42,6 +42,8 @@ def _serve_checked(args: argparse.Namespace) -> int:
         credentials_file=args.credentials_file,
         metrics_listen=args.metrics_listen,
         aws_listen=args.aws_listen,
+        allow_plaintext_secret=True if args.allow_plaintext_secret else None,
+        allow_bearer_sessions=True if args.allow_bearer_sessions else None,
         audit_log=args.audit_log,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
@@ -101,6 +103,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--credentials-file", type=Path, help="access-key store (encrypted secrets)")
     p.add_argument("--metrics-listen", help="Prometheus endpoint host:port (default: off)")
     p.add_argument("--aws-listen", help="AWS-compatible STS/IAM HTTP host:port (default: off)")
+    p.add_argument(
+        "--allow-plaintext-secret",
+        action="store_true",
+        help="loopback experiments: accept x-authz-secret-access-key metadata",
+    )
+    p.add_argument(
+        "--allow-bearer-sessions",
+        action="store_true",
+        help="loopback experiments: accept a session token without its secret",
+    )
     p.add_argument("--audit-log", type=Path, help="audit log file (JSON lines)")
     p.add_argument("--tls-cert", type=Path, help="server certificate (PEM; with --tls-key)")
     p.add_argument("--tls-key", type=Path, help="server private key (PEM; with --tls-cert)")

@@ -88,6 +88,10 @@ class Settings:
     aws_replay_max_entries: int = 200_000
     aws_max_body_bytes: int = 1024 * 1024
     aws_max_connections: int = 64
+    # The client SDK signs every gRPC call (SigV4). For grpcurl experiments on loopback only:
+    # accept x-authz-secret-access-key metadata / `authorization: Bearer <session token>`.
+    allow_plaintext_secret: bool = False
+    allow_bearer_sessions: bool = False
     audit_log: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None

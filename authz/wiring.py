@@ -141,6 +141,8 @@ def server_config(settings: Settings) -> ServerConfig:
         aws_replay_max_entries=settings.aws_replay_max_entries,
         aws_max_body_bytes=settings.aws_max_body_bytes,
         aws_max_connections=settings.aws_max_connections,
+        allow_plaintext_secret=settings.allow_plaintext_secret,
+        allow_bearer_sessions=settings.allow_bearer_sessions,
         audit_path=str(settings.audit_log) if settings.audit_log else None,
         trusted_proxies=frozenset(settings.trusted_proxies),
         limits=settings.request_limits(),

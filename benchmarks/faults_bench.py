@@ -48,6 +48,7 @@ max_threads = {THREADS}
 max_concurrent_rpcs = {RUNNING}
 max_concurrent_per_caller = {RUNNING}
 admission_wait_ms = {WAIT_MS}
+allow_plaintext_secret = true  # the load generator sends fixed metadata (loopback)
 """
 
 

@@ -239,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     serve += ["--workers", str(args.workers), "--keys-dir", str(args.keys_dir)]
     serve += ["--credentials-file", str(args.credentials_file)]
     serve += ["--drain-seconds", "0"]  # no load balancer to tell: SIGTERM stops at once
+    # the load generators send fixed metadata (pre-serialized bodies, no per-call signing): a
+    # loopback experiment; the signed path is measured by benchmarks/sigv4_bench.py
+    serve += ["--allow-plaintext-secret"]
     if args.pin_workers:
         serve += ["--pin-workers"]
     try:

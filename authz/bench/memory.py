@@ -48,7 +48,12 @@ class ServerProcess:
         key = AccessKeyCredentials(self.key_id, self.secret)
         with AuthzClient(self.target, key, timeout=30) as client:
             creds = client.assume_role(ADMIN_ROLE, "memory-loops").credentials
-        return SessionCredentials(creds.session_token, creds.expiration.ToDatetime(tzinfo=UTC))
+        return SessionCredentials(
+            creds.session_token,
+            creds.expiration.ToDatetime(tzinfo=UTC),
+            creds.access_key_id,
+            creds.secret_access_key,
+        )
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:

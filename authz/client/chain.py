@@ -4,7 +4,9 @@ variables work unchanged.
 
 Order, first found wins:
 
-1. ``AUTHZ_SESSION_TOKEN``; ``AUTHZ_ACCESS_KEY_ID`` + ``AUTHZ_SECRET_ACCESS_KEY``;
+1. ``AUTHZ_SESSION_TOKEN`` (with ``AUTHZ_ACCESS_KEY_ID`` + ``AUTHZ_SECRET_ACCESS_KEY``: the
+   session's own key and secret, so calls are signed; alone: a bearer token, which servers
+   refuse unless ``allow_bearer_sessions``); ``AUTHZ_ACCESS_KEY_ID`` + ``AUTHZ_SECRET_ACCESS_KEY``;
    ``AUTHZ_CREDENTIALS_FILE`` (JSON ``{"AccessKeyId", "SecretAccessKey"}`` or the
    ``{"Credentials": {...}}`` that ``authz sts assume-role`` prints);
 2. ``AWS_ACCESS_KEY_ID`` + ``AWS_SECRET_ACCESS_KEY`` (with ``AWS_SESSION_TOKEN``: the session);
@@ -41,7 +43,12 @@ def resolve_credentials(env: Mapping[str, str] | None = None) -> Credentials | N
     """The credentials of the chain above, or None (an anonymous call)."""
     env = os.environ if env is None else env
     if env.get("AUTHZ_SESSION_TOKEN"):
-        return SessionCredentials(env["AUTHZ_SESSION_TOKEN"], FAR_FUTURE)
+        return SessionCredentials(
+            env["AUTHZ_SESSION_TOKEN"],
+            FAR_FUTURE,
+            env.get("AUTHZ_ACCESS_KEY_ID") or None,
+            env.get("AUTHZ_SECRET_ACCESS_KEY") or None,
+        )
     if env.get("AUTHZ_ACCESS_KEY_ID") and env.get("AUTHZ_SECRET_ACCESS_KEY"):
         return AccessKeyCredentials(env["AUTHZ_ACCESS_KEY_ID"], env["AUTHZ_SECRET_ACCESS_KEY"])
     if env.get("AUTHZ_CREDENTIALS_FILE"):
@@ -55,8 +62,8 @@ def resolve_credentials(env: Mapping[str, str] | None = None) -> Credentials | N
 
 
 def _from_values(key: str | None, secret: str | None, token: str | None) -> Credentials | None:
-    if token:
-        return SessionCredentials(token, FAR_FUTURE)  # the server reads the session token only
+    if token:  # signed with the session's key and secret when both are given
+        return SessionCredentials(token, FAR_FUTURE, key or None, secret or None)
     if key and secret:
         return AccessKeyCredentials(key, secret)
     return None
@@ -94,7 +101,12 @@ def credentials_from_file(path: Path) -> Credentials:
         expiration = datetime.fromisoformat(
             str(creds.get("Expiration", "9999-12-31T00:00:00+00:00"))
         )
-        return SessionCredentials(creds["SessionToken"], expiration)
+        return SessionCredentials(
+            creds["SessionToken"],
+            expiration,
+            creds.get("AccessKeyId") or None,
+            creds.get("SecretAccessKey") or None,
+        )
     if creds.get("AccessKeyId") and creds.get("SecretAccessKey"):
         return AccessKeyCredentials(creds["AccessKeyId"], creds["SecretAccessKey"])
     raise ValidationError(f"credentials file `{path}` holds neither an access key nor a session")

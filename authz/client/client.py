@@ -38,6 +38,7 @@ from authz.client.credentials import (
     RefreshingCredentialsProvider,
     SessionCredentials,
 )
+from authz.client.signing import SigningInterceptor
 
 R = TypeVar("R")
 ContextInput = Mapping[str, str | Sequence[str]]
@@ -97,6 +98,7 @@ class AuthzClient:
             )
         self._channel = channel
         self._credentials = credentials
+        channel = grpc.intercept_channel(channel, SigningInterceptor(self._current_credentials))
         self.timeout = timeout
         self.wait_for_ready = wait_for_ready
         self._sts = sts_pb2_grpc.SecurityTokenServiceStub(channel)  # type: ignore[no-untyped-call]
@@ -114,14 +116,15 @@ class AuthzClient:
         return cls(target, resolve_credentials(), **kwargs)
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _metadata(self, request_id: str | None) -> list[tuple[str, str]]:
+    def _current_credentials(self) -> Credentials | None:
         creds = self._credentials
         if creds is not None and not isinstance(creds, AccessKeyCredentials | SessionCredentials):
             creds = creds.credentials()
-        metadata = list(creds.metadata()) if creds is not None else []
-        if request_id:
-            metadata.append(("x-request-id", request_id))
-        return metadata
+        return creds
+
+    def _metadata(self, request_id: str | None) -> list[tuple[str, str]]:
+        """Per-call metadata besides the credentials (``SigningInterceptor`` adds those)."""
+        return [("x-request-id", request_id)] if request_id else []
 
     def _call(
         self,
@@ -205,6 +208,8 @@ class AuthzClient:
             return SessionCredentials(
                 token=creds.session_token,
                 expiration=creds.expiration.ToDatetime(tzinfo=UTC),
+                access_key_id=creds.access_key_id,
+                secret=creds.secret_access_key,
             )
 
         return RefreshingCredentialsProvider(fetch, **provider_kwargs)

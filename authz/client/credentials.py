@@ -45,10 +45,15 @@ class AccessKeyCredentials:
 
 @dataclass(frozen=True)
 class SessionCredentials:
-    """A session token (from AssumeRole) and its expiry. ``token`` is excluded from ``repr``."""
+    """Session credentials from AssumeRole: the token, its expiry and, to sign calls, the
+    session's access key id and secret (``authz.client.signing``; without them only the bearer
+    token can be sent, which servers refuse by default). Token and secret stay out of
+    ``repr``."""
 
     token: str = field(repr=False)
     expiration: datetime
+    access_key_id: str | None = None
+    secret: str | None = field(default=None, repr=False)
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         return ((AUTHORIZATION_KEY, f"Bearer {self.token}"),)

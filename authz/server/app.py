@@ -40,6 +40,8 @@ from authz.server.metrics import ServerMetrics
 from authz.server.ports import Backend, ReloadResult
 from authz.server.readtimeout import ReadWatchdog
 from authz.server.servicers import SERVICE_NAMES, add_servicers
+from authz.server.signed import SignedCallVerifier
+from authz.sigv4 import ReplayGuard, SigV4Verifier
 
 _log = logging.getLogger("authz.server")
 
@@ -103,6 +105,10 @@ class ServerConfig:
     aws_replay_max_entries: int = 200_000
     aws_max_body_bytes: int = 1024 * 1024
     aws_max_connections: int = 64
+    # gRPC calls are SigV4-signed by the client SDK; these accept the secret itself in
+    # metadata / a session token without its secret (loopback experiments only)
+    allow_plaintext_secret: bool = False
+    allow_bearer_sessions: bool = False
     audit_path: str | None = None
     audit_queue_size: int = 10_000
     health_interval_seconds: float = 1.0
@@ -346,7 +352,20 @@ def create_server(backend: Backend, config: ServerConfig | None = None) -> Authz
         config.max_concurrent_per_caller or config.max_concurrent_rpcs,
     )
     interceptor = EdgeInterceptor(
-        Authenticator(backend, config.san_principals),
+        Authenticator(
+            backend,
+            config.san_principals,
+            signed=SignedCallVerifier(
+                backend,
+                SigV4Verifier(
+                    config.aws_regions,
+                    window_seconds=config.aws_signature_window_seconds,
+                    replay=ReplayGuard(config.aws_replay_max_entries),
+                ),
+            ),
+            allow_plaintext_secret=config.allow_plaintext_secret,
+            allow_bearer_sessions=config.allow_bearer_sessions,
+        ),
         metrics,
         audit,
         gate,

@@ -14,8 +14,13 @@ gets the read timeout too).
 
 Authentication metadata, first match wins:
 
+    authorization: AWS4-HMAC-SHA256 … (+ x-amz-date,        → authz.server.signed (SigV4 over
+      x-amz-content-sha256, x-amz-security-token)             the method and the request's
+                                                              wire bytes; the default client)
     authorization: Bearer <session token>                  → backend.authenticate_session_token
+                                                              (only with allow_bearer_sessions)
     x-authz-access-key-id + x-authz-secret-access-key      → backend.authenticate_access_key
+                                                              (only with allow_plaintext_secret)
     (mTLS) client certificate SANs from auth_context()     → san_principals map, else
                                                               backend.authenticate_peer
 
@@ -49,6 +54,8 @@ from authz.server.origin import call_origin
 from authz.server.ports import AuthMethod, Backend, Identity
 from authz.server.readtimeout import ReadWatchdog
 from authz.server.sans import typed_peer_sans
+from authz.server.signed import SignedCallVerifier, is_signed
+from authz.sigv4 import SigV4Verifier
 
 AUTHORIZATION_KEY = "authorization"
 ACCESS_KEY_ID_KEY = "x-authz-access-key-id"
@@ -86,17 +93,44 @@ def peer_sans(context: grpc.ServicerContext) -> list[str]:
 
 
 class Authenticator:
-    """Turns call credentials into an ``Identity`` (or ``None`` when there are none)."""
+    """Turns call credentials into an ``Identity`` (or ``None`` when there are none).
 
-    def __init__(self, backend: Backend, san_principals: Mapping[str, str]) -> None:
+    A signed call (SigV4) is the default. ``allow_plaintext_secret`` accepts the secret itself
+    in metadata and ``allow_bearer_sessions`` a session token without its secret (both off by
+    default: loopback experiments with grpcurl, docs/operations.md)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        san_principals: Mapping[str, str],
+        *,
+        signed: SignedCallVerifier | None = None,
+        allow_plaintext_secret: bool = False,
+        allow_bearer_sessions: bool = False,
+    ) -> None:
         self._backend = backend
         self._san_principals = typed_san_mapping(san_principals)
+        self._signed = signed or SignedCallVerifier(backend, SigV4Verifier({"us-east-1"}))
+        self._allow_plaintext = allow_plaintext_secret
+        self._allow_bearer = allow_bearer_sessions
 
     def authenticate(
-        self, metadata: Mapping[str, str], context: grpc.ServicerContext
+        self,
+        metadata: Mapping[str, str],
+        context: grpc.ServicerContext,
+        method: str = "",
+        body: bytes = b"",
     ) -> Identity | None:
         header = metadata.get(AUTHORIZATION_KEY)
+        if header is not None and is_signed(header):
+            return self._signed.authenticate(metadata, method, body)
         if header is not None:
+            if not self._allow_bearer:
+                raise errors.InvalidClientTokenId(
+                    "a session token alone is not accepted: sign the call with the session's "
+                    "credentials (SigV4), or enable allow_bearer_sessions",
+                    reason="bearer_disabled",
+                )
             scheme, _, token = header.strip().partition(" ")
             token = token.strip()
             if scheme.lower() != "bearer" or not token or len(token) > _MAX_CREDENTIAL_LEN:
@@ -107,6 +141,12 @@ class Authenticator:
         key_id = metadata.get(ACCESS_KEY_ID_KEY)
         secret = metadata.get(SECRET_ACCESS_KEY_KEY)
         if key_id is not None or secret is not None:
+            if not self._allow_plaintext:
+                raise errors.InvalidClientTokenId(
+                    f"`{SECRET_ACCESS_KEY_KEY}` metadata is not accepted: sign the call "
+                    "(SigV4), or enable allow_plaintext_secret for loopback experiments",
+                    reason="plaintext_disabled",
+                )
             if not key_id or not secret or max(len(key_id), len(secret)) > _MAX_CREDENTIAL_LEN:
                 raise errors.InvalidClientTokenId(
                     f"access key authentication needs both `{ACCESS_KEY_ID_KEY}` and "
@@ -185,9 +225,16 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if cached is not None and cached[0] is handler:
             return cached[1]
         behavior = self._wrap(method, handler.unary_unary) if edge else self._plain(handler)
+        deserialize = handler.request_deserializer
+        if edge and deserialize is not None:  # keep the wire bytes: a signature covers them
+            parse = deserialize
+
+            def deserialize(raw: bytes) -> _Raw:
+                return _Raw(raw, parse(raw))
+
         wrapped = grpc.stream_unary_rpc_method_handler(
             behavior,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserialize,
             response_serializer=handler.response_serializer,
         )
         self._wrapped[method] = (handler, wrapped)
@@ -276,12 +323,15 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 )
                 try:
                     request = self._read(requests, context)
+                    body = b""
+                    if isinstance(request, _Raw):
+                        request, body = request.message, request.data
                     admission = gate.acquire()
                     if admission is not Admission.ADMITTED:
                         raise self._refuse(admission)
                     slot = True
                     if not public:
-                        ident = self._authenticator.authenticate(metadata, context)
+                        ident = self._authenticator.authenticate(metadata, context, method, body)
                         if ident is not None:  # the connection's facts, for the backend
                             origin = call_origin(context, self._trusted_proxies, self._tls)
                             ident = dataclasses.replace(ident, origin=origin)
@@ -357,6 +407,16 @@ class EdgeInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 user_agent=metadata.get("user-agent", ""),
             )
         )
+
+
+class _Raw:
+    """A request message with the bytes it was parsed from."""
+
+    __slots__ = ("data", "message")
+
+    def __init__(self, data: bytes, message: Any) -> None:
+        self.data = data
+        self.message = message
 
 
 class _Unread(Exception):

@@ -48,13 +48,15 @@ class SignatureMaterial:
         return f"{self.scope_date}/{self.region}/{self.service}/{TERMINATOR}"
 
 
-def parse_signature(request: HttpRequest) -> SignatureMaterial:
+def parse_signature(request: HttpRequest, *, require_host: bool = True) -> SignatureMaterial:
+    """The signature material of ``request``; ``require_host``: ``host`` must be signed (HTTP;
+    a gRPC server sees no ``host`` header)."""
     header = request.header("authorization")
     query = dict(query_pairs(request.query)) if "X-Amz-" in request.query else {}
     if header is not None:
-        return _from_header(request, header)
+        return _from_header(request, header, require_host)
     if "X-Amz-Algorithm" in query or "X-Amz-Signature" in query:
-        return _from_query(query)
+        return _from_query(query, require_host)
     raise MissingAuthenticationToken(reason="unsigned")
 
 
@@ -62,7 +64,7 @@ def _incomplete(message: str) -> IncompleteSignature:
     return IncompleteSignature(message, reason="incomplete")
 
 
-def _from_header(request: HttpRequest, header: str) -> SignatureMaterial:
+def _from_header(request: HttpRequest, header: str, require_host: bool) -> SignatureMaterial:
     if len(header) > 4096:
         raise _incomplete("Authorization header is longer than 4096 characters")
     algorithm, _, rest = header.strip().partition(" ")
@@ -84,11 +86,16 @@ def _from_header(request: HttpRequest, header: str) -> SignatureMaterial:
         raise _incomplete("Authorization header requires the `X-Amz-Date` header")
     token = request.header("x-amz-security-token")
     return _material(
-        fields["Credential"], fields["SignedHeaders"], fields["Signature"], amz_date, token
+        fields["Credential"],
+        fields["SignedHeaders"],
+        fields["Signature"],
+        amz_date,
+        token,
+        require_host,
     )
 
 
-def _from_query(query: dict[str, str]) -> SignatureMaterial:
+def _from_query(query: dict[str, str], require_host: bool) -> SignatureMaterial:
     needed = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
               "X-Amz-SignedHeaders", "X-Amz-Signature")  # fmt: skip
     missing = [n for n in needed if n not in query]
@@ -109,12 +116,18 @@ def _from_query(query: dict[str, str]) -> SignatureMaterial:
         query["X-Amz-Signature"],
         query["X-Amz-Date"],
         query.get("X-Amz-Security-Token"),
+        require_host,
     )
     return replace(material, presigned=True, expires_seconds=int(expires))
 
 
 def _material(
-    credential: str, signed: str, signature: str, amz_date: str, token: str | None
+    credential: str,
+    signed: str,
+    signature: str,
+    amz_date: str,
+    token: str | None,
+    require_host: bool = True,
 ) -> SignatureMaterial:
     parts = credential.split("/")
     if len(parts) != 5 or parts[4] != TERMINATOR:
@@ -136,7 +149,7 @@ def _material(
         )
     if list(names) != sorted(set(names)):
         raise _incomplete("`SignedHeaders` must be sorted and without repeats")
-    if "host" not in names:
+    if require_host and "host" not in names:
         raise _incomplete("`SignedHeaders` must include `host`")
     if not _SIGNATURE.fullmatch(signature):
         raise _incomplete("`Signature` must be 64 lowercase hexadecimal digits")

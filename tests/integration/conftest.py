@@ -41,6 +41,11 @@ def make_server(backend: FakeBackend, audit_path: Path) -> Iterator[ServerFactor
             "max_concurrent_rpcs": 4,
             "max_batch_size": 5,
             "trusted_principal_arns": frozenset({ENFORCER_ARN}),
+            # these edge tests drive raw channels with fixed metadata (a loopback experiment);
+            # AuthzClient signs regardless, and tests/security/test_grpc_signing.py checks
+            # the defaults (both off) against a real server
+            "allow_plaintext_secret": True,
+            "allow_bearer_sessions": True,
         }
         settings.update(overrides)
         server = create_server(overrides.pop("backend", backend), ServerConfig(**settings))

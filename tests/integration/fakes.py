@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +35,7 @@ ENFORCER_ARN = f"arn:aws:iam::{ACCOUNT}:user/enforcer"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/app"
 ALICE_KEY = ("AKIAALICE0000000001", "alice-secret-DO-NOT-LOG")
 ENFORCER_KEY = ("AKIAENFORCER0000001", "enforcer-secret-DO-NOT-LOG")
+SESSION_KEY = ("ASIAFAKE0000000001", "session-secret-DO-NOT-LOG")  # every fake session's
 PEER_SAN = "spiffe://test/enforcer"
 SLOW_ACTION = "test:Slow"
 SLEEP_ACTION = "test:Sleep"  # takes ``FakeBackend.sleep_seconds`` (I/O-like: the GIL is free)
@@ -85,6 +86,22 @@ class FakeBackend:
             raise errors.ExpiredToken()
         return identity
 
+    def signing_credentials(
+        self, access_key_id: str, session_token: str | None
+    ) -> tuple[str, Callable[[], Identity]]:
+        """For signed calls: the secret to verify with, then the caller (the injected failures
+        of ``authenticate_access_key`` / ``authenticate_session_token`` apply)."""
+        if session_token is not None:
+            identity = self.authenticate_session_token(session_token)
+            if access_key_id != SESSION_KEY[0]:
+                raise errors.InvalidClientTokenId()
+            return SESSION_KEY[1], lambda: identity
+        self._enter("authenticate_access_key")
+        for arn, (kid, sec) in ((ALICE_ARN, ALICE_KEY), (ENFORCER_ARN, ENFORCER_KEY)):
+            if access_key_id == kid:
+                return sec, lambda arn=arn, kid=kid: _user(arn, kid)  # type: ignore[misc]
+        raise errors.InvalidClientTokenId()
+
     def authenticate_peer(self, sans: Sequence[str]) -> Identity:
         self._enter("authenticate_peer", tuple(sans))
         raise errors.InvalidClientTokenId("unknown peer certificate")
@@ -119,8 +136,8 @@ class FakeBackend:
         duration = min(params.duration_seconds or 3600, 3600)
         token, expiration = self.issue_token(timedelta(seconds=duration))
         return AssumeRoleResult(
-            access_key_id="ASIAFAKE0000000001",
-            secret_access_key="session-secret-DO-NOT-LOG",
+            access_key_id=SESSION_KEY[0],
+            secret_access_key=SESSION_KEY[1],
             session_token=token,
             expiration=expiration,
             assumed_role_arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/app/{params.role_session_name}",

@@ -35,6 +35,7 @@ def build(options: dict[str, Any]) -> tuple[FakeBackend, ServerConfig]:
         request_read_timeout_seconds=options["read_timeout_ms"] / 1000,
         health_interval_seconds=0.1,
         trusted_principal_arns=frozenset({ENFORCER_ARN}),
+        allow_plaintext_secret=True,  # the load generators send fixed metadata (loopback)
     )
     return backend, config
 

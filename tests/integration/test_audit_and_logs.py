@@ -17,7 +17,7 @@ from authz.client import AuthzClient, SessionCredentials
 from authz.server import AuthzServer, callctx
 from authz.server.audit import AuditLog, AuditRecord
 from authz.server.logs import JsonFormatter
-from tests.integration.fakes import ALICE_KEY, ENFORCER_KEY, ROLE_ARN, FakeBackend
+from tests.integration.fakes import ALICE_KEY, ENFORCER_KEY, ROLE_ARN, SESSION_KEY, FakeBackend
 
 
 def _events(path: Path) -> list[dict[str, Any]]:
@@ -35,7 +35,7 @@ def test_audit_log_has_events_and_no_secrets(
     assumed = client.assume_role(ROLE_ARN, "s1", token_code="123456", serial_number="mfa")
     token = assumed.credentials.session_token
     expiration = assumed.credentials.expiration.ToDatetime(tzinfo=UTC)
-    with AuthzClient(target, SessionCredentials(token, expiration)) as session_client:
+    with AuthzClient(target, SessionCredentials(token, expiration, *SESSION_KEY)) as session_client:
         session_client.authorize("s3:GetObject", "arn:aws:s3:::b", request_id="req-audit-1")
     enforcer.authorize("s3:DeleteObject", "arn:aws:s3:::b", session_token=token)
     with pytest.raises(errors.AccessDenied):

@@ -11,7 +11,7 @@ from authz import errors
 from authz._gen.authz.v1 import authorizer_pb2, sts_pb2, sts_pb2_grpc
 from authz.client import AccessKeyCredentials, AuthzClient, build_authorize_request
 from authz.client._status import error_info
-from tests.integration.fakes import ALICE_KEY, FakeBackend
+from tests.integration.fakes import ALICE_KEY, SESSION_KEY, FakeBackend
 
 ALICE_MD = (("x-authz-access-key-id", ALICE_KEY[0]), ("x-authz-secret-access-key", ALICE_KEY[1]))
 
@@ -144,7 +144,7 @@ def test_expired_session_token(backend: FakeBackend, target: str) -> None:
 
     token, expiration = backend.issue_token(timedelta(seconds=-1))
     with (
-        AuthzClient(target, SessionCredentials(token, expiration)) as c,
+        AuthzClient(target, SessionCredentials(token, expiration, *SESSION_KEY)) as c,
         pytest.raises(errors.ExpiredToken),
     ):
         c.get_caller_identity()

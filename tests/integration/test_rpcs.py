@@ -11,7 +11,7 @@ from authz._gen.authz.v1 import authorizer_pb2, simulator_pb2
 from authz.client import AuthzClient, SessionCredentials, build_authorize_request
 from authz.iam.model import PolicyType
 from authz.server import AssumeRoleParams, AuthorizeParams
-from tests.integration.fakes import ALICE_ARN, ROLE_ARN, FakeBackend
+from tests.integration.fakes import ALICE_ARN, ROLE_ARN, SESSION_KEY, FakeBackend
 
 
 def test_assume_role_round_trip(client: AuthzClient, backend: FakeBackend) -> None:
@@ -53,7 +53,7 @@ def test_get_caller_identity_with_access_key_and_session(
 ) -> None:
     assert client.get_caller_identity().arn == ALICE_ARN
     token, expiration = backend.issue_token()
-    with AuthzClient(target, SessionCredentials(token, expiration)) as session_client:
+    with AuthzClient(target, SessionCredentials(token, expiration, *SESSION_KEY)) as session_client:
         identity = session_client.get_caller_identity()
     assert identity.arn.startswith("arn:aws:sts::111122223333:assumed-role/app/")
     assert identity.account == "111122223333" and identity.user_id == "AROAAPP:s1"

@@ -125,8 +125,11 @@ def trailer_error_code(exc: BaseException) -> str | None:
 def session_of(response: Any) -> SessionCredentials:
     """The session credentials of an AssumeRoleResponse."""
     creds = response.credentials
-    return SessionCredentials(
-        token=creds.session_token, expiration=creds.expiration.ToDatetime(tzinfo=UTC)
+    return SessionCredentials(  # with its key and secret: calls are signed
+        token=creds.session_token,
+        expiration=creds.expiration.ToDatetime(tzinfo=UTC),
+        access_key_id=creds.access_key_id,
+        secret=creds.secret_access_key,
     )
 
 

@@ -89,6 +89,8 @@ def test_the_gate_refuses_more_changes_than_allowed_unless_forced(
         assert "decision_changed" in codes
         assert any("sqs:SendMessage" in p.message for p in refused.problems)
     monkeypatch.setenv("AUTHZ_SESSION_TOKEN", admin_session.token)
+    monkeypatch.setenv("AUTHZ_ACCESS_KEY_ID", str(admin_session.access_key_id))  # calls are signed
+    monkeypatch.setenv("AUTHZ_SECRET_ACCESS_KEY", str(admin_session.secret))
     assert main(["reload", "--target", env.target, "--force"]) == 0
     activated = json.loads(capsys.readouterr().out)
     assert activated["Changed"] and activated["Revision"] != before

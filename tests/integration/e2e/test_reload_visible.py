@@ -57,6 +57,8 @@ def test_authz_reload_exits_1_and_names_the_test(
 ) -> None:
     _, admin = env.assume(env.access_key(DANA), AUTHZ_ADMIN, "ops")
     monkeypatch.setenv("AUTHZ_SESSION_TOKEN", admin.token)
+    monkeypatch.setenv("AUTHZ_ACCESS_KEY_ID", str(admin.access_key_id))  # calls are signed
+    monkeypatch.setenv("AUTHZ_SECRET_ACCESS_KEY", str(admin.secret))
     assert main(["reload", "--target", env.target]) == 0
     assert json.loads(capsys.readouterr().out)["Problems"] == []
     _allow_delete(example_repo)

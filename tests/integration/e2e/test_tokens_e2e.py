@@ -89,7 +89,9 @@ def build_repo(root: Path, **app_extra: Any) -> Path:
 
 @pytest.fixture
 def env(start_server: ServerFactory, tmp_path: Path) -> E2EServer:
-    return start_server(build_repo(tmp_path / "repo"))
+    # the token checks themselves, reached with the token as a bearer credential (signed
+    # session calls check the same token first: tests/security/test_grpc_signing.py)
+    return start_server(build_repo(tmp_path / "repo"), allow_bearer_sessions=True)
 
 
 @pytest.fixture
