@@ -29,6 +29,9 @@ CALLER = "/authz.v1.SecurityTokenService/GetCallerIdentity"
 READ_REPORT = authorizer_pb2.AuthorizeRequest(
     action="s3:GetObject", resource="arn:aws:s3:::example-reports/q1.csv"
 )
+READ_REPORT = authorizer_pb2.AuthorizeRequest(
+    action="s3:GetObject", resource="arn:aws:s3:::example-reports/q1.csv"
+)
 
 
 class Recorder(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
@@ -57,13 +60,7 @@ def every_call(client: AuthzClient) -> None:
     calls: list[Callable[[], object]] = [
         client.get_caller_identity,
         lambda: client.authorize("s3:GetObject", "arn:aws:s3:::example-reports/q1.csv"),
-        lambda: client.authorize_batch(
-            [
-                authorizer_pb2.AuthorizeRequest(
-                    action="s3:GetObject", resource="arn:aws:s3:::example-reports/q1.csv"
-                )
-            ]
-        ),  # fmt: skip
+        lambda: client.authorize_batch([READ_REPORT]),
         lambda: client.simulate_custom_policy(policy_input_list=["{}"], action_names=["s3:X"]),
         lambda: client.validate_policy("{}", "identity"),
         client.get_status,
