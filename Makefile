@@ -54,9 +54,17 @@ proto-check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only -p no:randomly -o testpaths=benchmarks
 
-bench-load: $(STAMP)
+# The native load client (C on libnghttp2, benchmarks/loadc) installs its headers itself.
+LOADC := benchmarks/loadc/loadc
+$(LOADC): benchmarks/loadc/loadc.c
+	(test -f /usr/include/nghttp2/nghttp2.h && command -v cc >/dev/null) || \
+	  (apt-get update -qq && apt-get install -y -qq gcc libc6-dev libnghttp2-dev)
+	$(MAKE) -C benchmarks/loadc
+
+bench-load: $(STAMP) $(LOADC)
 	command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
-	$(BIN)/python -m authz.cli bench --scenario all --out benchmarks/results
+	$(BIN)/python -m authz.cli bench --scenario all --client native --out benchmarks/results
+	$(BIN)/python benchmarks/peer_bench.py --rounds 5 --lock /tmp/authz-quiet.lock --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --pin-workers --out benchmarks/results
 

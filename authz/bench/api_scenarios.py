@@ -29,6 +29,7 @@ import grpc
 from authz._gen.authz.v1 import authorizer_pb2, common_pb2, sts_pb2
 from authz.bench import authz_server
 from authz.bench.loadgen import RequestFn
+from authz.bench.native import RequestFile
 from authz.bench.scenarios import CALL_TIMEOUT_S, register_scenario
 from authz.bench.spawn import ServerSpec, register_server
 
@@ -42,6 +43,7 @@ REPEATED_POOL = 64
 
 _SERVICES = ["s3", "dynamodb", "sqs", "sns", "kms"]
 _VERBS = ["get", "put", "list", "delete", "describe"]
+ACTIONS = tuple(f"{s}:{v}object" for s in _SERVICES for v in _VERBS)  # every action asked
 Metadata = tuple[tuple[str, str], ...]
 
 
@@ -156,6 +158,43 @@ def mix(channel: grpc.Channel) -> RequestFn:
     return request
 
 
+# -- the same requests for the native client (authz.bench.native) ----------------------------
+
+
+def native_authorize_distinct(count: int) -> RequestFile:
+    messages = [authorize_request(i).SerializeToString() for i in range(max(count, 1))]
+    return RequestFile(AUTHORIZE, _credentials(), messages)
+
+
+def native_authorize_repeated(_count: int) -> RequestFile:
+    messages = [authorize_request(i).SerializeToString() for i in range(REPEATED_POOL)]
+    return RequestFile(AUTHORIZE, _credentials(), messages)
+
+
+def native_authorize_batch(count: int) -> RequestFile:
+    batches = max(count // BATCH, 1)
+    messages = [
+        authorizer_pb2.AuthorizeBatchRequest(
+            items=[authorize_request(b * BATCH + j) for j in range(BATCH)]
+        ).SerializeToString()
+        for b in range(batches)
+    ]
+    return RequestFile(AUTHORIZE_BATCH, _credentials(), messages)
+
+
+def native_assume_role(count: int) -> RequestFile:
+    role = authz_server.read_fixture()["role_arn"]
+    messages = [
+        sts_pb2.AssumeRoleRequest(role_arn=role, role_session_name=f"bench-{i}").SerializeToString()
+        for i in range(max(count, 1))
+    ]
+    return RequestFile(ASSUME_ROLE, _credentials(), messages)
+
+
+def native_caller_identity(_count: int) -> RequestFile:
+    return RequestFile(CALLER_IDENTITY, _credentials(), [b""])
+
+
 # -- servers --------------------------------------------------------------------------------
 
 
@@ -184,6 +223,7 @@ for _n in (1, 2):
 register_scenario(
     "authorize-distinct",
     authorize_distinct,
+    native=native_authorize_distinct,
     spawn="authz",
     compare_to=("harness-decision",),
     description="Authorize, 10-statement principal, every request different",
@@ -191,12 +231,14 @@ register_scenario(
 register_scenario(
     "authorize-repeated",
     authorize_repeated,
+    native=native_authorize_repeated,
     spawn="authz",
     description=f"Authorize cycling over {REPEATED_POOL} requests (decision-cache hits)",
 )
 register_scenario(
     "authorize-batch",
     authorize_batch,
+    native=native_authorize_batch,
     spawn="authz",
     items_per_request=BATCH,
     compare_to=("harness-batch",),
@@ -205,6 +247,7 @@ register_scenario(
 register_scenario(
     "assume-role",
     assume_role,
+    native=native_assume_role,
     spawn="authz",
     compare_to=("harness-sts", "moto-assume-role"),
     description="AssumeRole with an access key, a new session name each call",
@@ -212,6 +255,7 @@ register_scenario(
 register_scenario(
     "caller-identity",
     caller_identity,
+    native=native_caller_identity,
     spawn="authz",
     description="GetCallerIdentity: the edge alone (interceptor, authentication, protobuf)",
 )
@@ -224,6 +268,7 @@ register_scenario(
 register_scenario(
     "reload-under-load",
     authorize_distinct,
+    native=native_authorize_distinct,
     spawn="authz-reload",
     echo_baseline=False,
     compare_to=("authorize-distinct",),
@@ -233,6 +278,7 @@ register_scenario(
 register_scenario(
     "authorize-w1",
     authorize_distinct,
+    native=native_authorize_distinct,
     spawn="authz-w1",
     echo_baseline=False,
     min_concurrency=32,
@@ -242,6 +288,7 @@ register_scenario(
 register_scenario(
     "authorize-w2",
     authorize_distinct,
+    native=native_authorize_distinct,
     spawn="authz-w2",
     echo_baseline=False,
     min_concurrency=32,

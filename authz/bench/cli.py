@@ -20,10 +20,12 @@ import dataclasses
 import importlib
 import os
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from authz.bench.loadgen import LoadConfig, check_loopback, run_load
+from authz.bench.loadgen import LoadConfig, LoadResult, check_loopback, run_load
+from authz.bench.native import NativeUnavailable, message_count, run_loadc, write_request_file
 from authz.bench.report import BenchReport, environment
 from authz.bench.scenarios import ECHO, Scenario, get_scenario, scenario_names
 from authz.bench.spawn import SERVER_CPU, Spawned, server_names, server_spec, spawn_server
@@ -77,6 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="directory for the JSON report (default benchmarks/results)",
     )
     parser.add_argument("--name", help="report name (default: the scenarios)")
+    parser.add_argument(
+        "--client",
+        choices=("python", "native"),
+        default="python",
+        help="the Python generator or the C client (benchmarks/loadc; for scenarios that "
+        "have a native form, the others keep the Python generator)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin client and server")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -140,6 +149,31 @@ def _pin_client(args: argparse.Namespace) -> dict[str, object]:
     return {"client_cpus": sorted(cpus), "server_cpu": SERVER_CPU}
 
 
+def _run_native(scenario: Scenario, config: LoadConfig, server: Spawned) -> LoadResult:
+    """One scenario with the C client (inherits this process's pinning)."""
+    if scenario.native is None:
+        raise ValueError(f"scenario `{scenario.name}` has no native form")
+    with tempfile.TemporaryDirectory(prefix="authz-loadc-") as tmp:
+        requests = write_request_file(
+            Path(tmp) / "requests.bin", scenario.native(message_count(config))
+        )
+        result, _raw = run_loadc(
+            requests,
+            server.target,
+            config,
+            scenario=scenario.name,
+            items_per_request=scenario.items_per_request,
+            server_pid=server.pid or None,
+        )
+    if config.progress:
+        print(
+            f"[{scenario.name}] loadc {result.success_rps:.0f} req/s"
+            f"  p99 {result.latency_us['p99'] / 1000:.2f} ms  errors {sum(result.errors.values())}",
+            file=sys.stderr,
+        )
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         scenarios = _scenarios(args.scenario)
@@ -156,11 +190,16 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.target:
             check_loopback(args.target)
-    except (KeyError, ValueError) as err:
+        if args.client == "native":
+            from authz.bench.native import loadc_path
+
+            loadc_path()
+    except (KeyError, ValueError, NativeUnavailable) as err:
         print(f"error: {err.args[0]}", file=sys.stderr)
         return 2
     name = args.name or ("all" if args.scenario == "all" else "-".join(s.name for s in scenarios))
     report = BenchReport(name=name, config=config, env=environment(_pin_client(args)))
+    report.env["client"] = args.client  # python generator or the C client (loadc)
     compare_to: dict[str, tuple[str, ...]] = {}
     for server_name, group in _plan(args, scenarios):
         with _server(args, server_name) as server:
@@ -179,14 +218,19 @@ def run(args: argparse.Namespace) -> int:
                         f"{scenario.name} ({server_name}): {shape.concurrency} in flight over "
                         f"{shape.connections} connections"
                     )
-                result = run_load(
-                    scenario.connection_factory(server.target),
-                    shape,
-                    scenario=scenario.name,
-                    target=server.target,
-                    items_per_request=scenario.items_per_request,
-                    server_pid=server.pid or None,
-                )
+                if args.client == "native" and scenario.native is not None:
+                    result = _run_native(scenario, shape, server)
+                else:
+                    if args.client == "native":
+                        report.notes.append(f"{scenario.name}: no native form, Python generator")
+                    result = run_load(
+                        scenario.connection_factory(server.target),
+                        shape,
+                        scenario=scenario.name,
+                        target=server.target,
+                        items_per_request=scenario.items_per_request,
+                        server_pid=server.pid or None,
+                    )
                 report.add(server_name, result)
     json_path, summary = report.write(args.out, compare_to)
     print(report.markdown(compare_to), end="")

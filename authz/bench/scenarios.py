@@ -28,6 +28,7 @@ from typing import Any
 import grpc
 
 from authz.bench.loadgen import ConnectionFactory, RequestFn, check_loopback
+from authz.bench.native import RequestFile
 
 __all__ = [
     "ECHO",
@@ -40,6 +41,9 @@ __all__ = [
 ]
 
 ScenarioFactory = Callable[[grpc.Channel], RequestFn]
+# The native client's form of a scenario: given how many requests a run may send, the request
+# file to send (pre-serialized messages, distinct where the scenario is; see authz.bench.native).
+NativeRequests = Callable[[int], RequestFile]
 CALL_TIMEOUT_S = 10.0
 
 # The harness contract (duplicated in benchmarks/harness/*.py, which import nothing from authz).
@@ -66,6 +70,7 @@ class Scenario:
     description: str = ""
     min_concurrency: int = 0  # the run uses at least this many requests in flight
     min_connections: int = 0  # ... and connections (e.g. to reach several server workers)
+    native: NativeRequests | None = None  # the scenario for the C client (--client native)
 
     def connection_factory(self, target: str) -> ConnectionFactory:
         """The picklable per-connection factory the load generator runs."""
@@ -92,6 +97,7 @@ def register_scenario(
     replace: bool = False,
     min_concurrency: int = 0,
     min_connections: int = 0,
+    native: NativeRequests | None = None,
 ) -> Scenario:
     """Add a scenario under ``name``; refuses a duplicate unless ``replace``."""
     if name in _REGISTRY and not replace:
@@ -109,6 +115,7 @@ def register_scenario(
         description=description,
         min_concurrency=min_concurrency,
         min_connections=min_connections,
+        native=native,
     )
     _REGISTRY[name] = scenario
     return scenario
@@ -206,18 +213,42 @@ def harness_sts(channel: grpc.Channel) -> RequestFn:
     return request
 
 
+def native_echo(_count: int) -> RequestFile:
+    return RequestFile(HEALTH_CHECK, (), [b""])
+
+
+def _native_indexed(path: str, count: int) -> RequestFile:
+    """The harness picks its prepared request by the index in the body (mod its pool)."""
+    return RequestFile(path, (), [str(i).encode() for i in range(max(count, 1))])
+
+
+def native_harness_decision(count: int) -> RequestFile:
+    return _native_indexed(HARNESS_DECIDE, min(count, 1000))  # the harness has 1000 requests
+
+
+def native_harness_batch(count: int) -> RequestFile:
+    return _native_indexed(HARNESS_DECIDE_BATCH, min(count, 1000))
+
+
+def native_harness_sts(count: int) -> RequestFile:
+    return _native_indexed(HARNESS_ASSUME_ROLE, min(count, 1000))
+
+
 def _moto_connector(target: str) -> ConnectionFactory:
     from authz.bench.moto import BotoConnector
 
     return BotoConnector(target=target)
 
 
-register_scenario(ECHO, echo, spawn="cedar", description="grpc.health.v1 Health/Check")
+register_scenario(
+    ECHO, echo, spawn="cedar", description="grpc.health.v1 Health/Check", native=native_echo
+)
 register_scenario(
     "harness-decision",
     harness_decision,
     spawn="cedar",
     description="minimal grpc + cedarpy: one pre-parsed decision per RPC",
+    native=native_harness_decision,
 )
 register_scenario(
     "harness-batch",
@@ -226,6 +257,7 @@ register_scenario(
     items_per_request=100,
     compare_to=("harness-decision",),
     description="minimal grpc + cedarpy: one 100-request is_authorized_batch per RPC",
+    native=native_harness_batch,
 )
 register_scenario(
     "harness-sts",
@@ -233,6 +265,7 @@ register_scenario(
     spawn="sts",
     compare_to=("moto-assume-role",),
     description="minimal grpc: one decision + one EdDSA JWT sign per RPC",
+    native=native_harness_sts,
 )
 register_scenario(
     "moto-assume-role",
