@@ -10,6 +10,7 @@ functions; no clock, no secrets kept.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
@@ -111,8 +112,10 @@ def _hmac(key: bytes, message: str) -> bytes:
     return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
 
 
+@functools.lru_cache(maxsize=1024)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """``kSigning``: HMAC chain over date, region, service and ``aws4_request``."""
+    """``kSigning``: HMAC chain over date, region, service and ``aws4_request`` (the same for
+    a key all day: the last 1,024 are kept, as AWS SDKs do)."""
     key = _hmac(("AWS4" + secret).encode("utf-8"), date)
     return _hmac(_hmac(_hmac(key, region), service), TERMINATOR)
 

@@ -41,7 +41,15 @@ DEFAULT_WINDOW_SECONDS = 300
 
 
 def _epoch(amz_date: str) -> int:
-    return calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+    """Epoch seconds of ``YYYYMMDDTHHMMSSZ`` (already matched by ``parse``); ``ValueError``
+    for an impossible date. (``time.strptime`` cost ~15 µs a call.)"""
+    year, month, day = int(amz_date[0:4]), int(amz_date[4:6]), int(amz_date[6:8])
+    hour, minute, second = int(amz_date[9:11]), int(amz_date[11:13]), int(amz_date[13:15])
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+        raise ValueError(amz_date)
+    if hour > 23 or minute > 59 or second > 60:
+        raise ValueError(amz_date)
+    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
 
 
 class SigV4Verifier:

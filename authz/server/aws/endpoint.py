@@ -272,6 +272,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.request.settimeout(self.server.endpoint.config.read_timeout_seconds)
+        # headers and body leave in separate writes: without this, Nagle + the client's
+        # delayed ACK held every response ~40 ms (measured: 44 ms per AssumeRole)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
