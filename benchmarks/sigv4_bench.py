@@ -1,6 +1,6 @@
 """Issue 16's figures: what SigV4 costs and what the AWS-compatible endpoint delivers.
 
-    nice -n 19 python benchmarks/sigv4_bench.py [--rounds 3] [--seconds 2] [--out benchmarks/results]
+    nice -n 19 python benchmarks/sigv4_bench.py [--rounds 3] [--seconds 2] [--out DIR]
 
 Against one real ``authz serve`` (example repository, Bob's access key, ``--aws-listen``,
 ``allow_plaintext_secret`` for the unsigned baselines) and one ``moto_server`` (the AWS
@@ -161,8 +161,13 @@ def lean_http(port: int, role: str, key: AccessKeyCredentials) -> Callable[[int]
 
 
 def boto3_http(port: int, role: str, key: AccessKeyCredentials) -> Callable[[int], None]:
-    client = boto3.client("sts", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                          aws_access_key_id=key.key_id, aws_secret_access_key=key.secret)  # fmt: skip
+    client = boto3.client(
+        "sts",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id=key.key_id,
+        aws_secret_access_key=key.secret,
+    )
 
     def run(i: int) -> None:
         client.assume_role(RoleArn=role, RoleSessionName=f"bench-{i}", DurationSeconds=900)
