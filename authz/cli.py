@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "authz.cli_server",
     "authz.cli_client",
     "authz.cli_credentials",
+    "authz.agent",
     "authz.bench.cli",
 )
 

@@ -55,7 +55,9 @@ def credential_process_document(response: Any) -> dict[str, Any]:
     }
 
 
-def _credential_process(args: argparse.Namespace) -> int:
+def _client_for(args: argparse.Namespace) -> AuthzClient:
+    """A client of ``--target`` (TLS with ``--ca-file`` / ``AUTHZ_CA_FILE``) with the source
+    credentials of ``--profile`` (else the client chain)."""
     ca_file = args.ca_file or os.environ.get("AUTHZ_CA_FILE")
     ca = None
     if ca_file:
@@ -63,13 +65,17 @@ def _credential_process(args: argparse.Namespace) -> int:
             ca = Path(ca_file).read_bytes()
         except OSError as err:
             raise ValidationError(f"cannot read CA file `{ca_file}`: {err}") from err
-    session_name = args.role_session_name or f"credential-process-{socket.gethostname()}"[:64]
-    with AuthzClient(
+    return AuthzClient(
         args.target,
         _source_credentials(args.profile),
         root_certificates=ca,
         timeout=args.timeout,
-    ) as client:
+    )
+
+
+def _credential_process(args: argparse.Namespace) -> int:
+    session_name = args.role_session_name or f"credential-process-{socket.gethostname()}"[:64]
+    with _client_for(args) as client:
         response = client.assume_role(
             args.role_arn, session_name, duration_seconds=args.duration_seconds
         )
