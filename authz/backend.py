@@ -310,19 +310,23 @@ class AuthzBackend:
         if not self.reloader.limiter.take():  # a build of the whole repository, like Reload
             raise Throttling("Rate exceeded: PreviewReload shares the Reload rate limit")
         serving = self.holder.current
-        try:
-            candidate = build_snapshot(self.reloader.root, git=False)
-        except RepositoryError as err:
-            return PreviewResult(None, tuple(err.problems))
-        if source == "audit":
-            if self.audit_log is None:
-                raise ValidationError("the server writes no audit log (audit_log is not set)")
-            requests = diff.requests_from_audit(_tail_lines(self.audit_log), max_requests)
-        else:
-            requests = diff.generated_requests((serving, candidate), max_requests)
-        return PreviewResult(
-            diff.diff_snapshots(serving, candidate, requests, max_seconds=max_seconds)
-        )
+        with self.reloader.own_call():  # background work: gives way to other calls
+            try:
+                candidate = build_snapshot(self.reloader.root, git=False)
+            except RepositoryError as err:
+                return PreviewResult(None, tuple(err.problems))
+            if source == "audit":
+                if self.audit_log is None:
+                    raise ValidationError("the server writes no audit log (audit_log is not set)")
+                requests = diff.requests_from_audit(_tail_lines(self.audit_log), max_requests)
+            else:
+                requests = diff.generated_requests((serving, candidate), max_requests)
+            return PreviewResult(
+                diff.diff_snapshots(serving, candidate, requests, max_seconds=max_seconds)
+            )
+
+    def give_way_to(self, in_flight: Callable[[], int]) -> None:
+        self.reloader.give_way_to(in_flight)
 
     def status(self, identity: Identity | None) -> StatusResult:
         if identity is not None:  # None: the metrics exporter, inside the process

@@ -141,6 +141,7 @@ class Settings:
     max_simulation_policies: int = 10
     decision_cache_bytes: int = 64 * 1024 * 1024
     caller_policy_cache_bytes: int = 16 * 1024 * 1024
+    partition_cache_bytes: int = 256 * 1024 * 1024  # compiled repository partitions
     token_cache_bytes: int = 16 * 1024 * 1024
     repeat_memo_bytes: int = 8 * 1024 * 1024
 

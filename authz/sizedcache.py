@@ -124,6 +124,16 @@ class SizedLRU(Generic[K, V]):
                 self.evictions += 1
         return True
 
+    def items(self) -> list[tuple[K, V, int]]:
+        """(key, value, charged size), least recently used first."""
+        with self._lock:
+            return [(k, v, cost) for k, (v, cost) in self._entries.items()]
+
+    def adopt(self, entries: list[tuple[K, V, int]]) -> None:
+        """Store ``items()`` of another cache, in their order, with the sizes charged there."""
+        for key, value, cost in entries:
+            self.put(key, value, size=max(0, cost - OBJECT_OVERHEAD))
+
     def pop(self, key: K) -> V | None:
         with self._lock:
             old = self._entries.pop(key, None)

@@ -67,6 +67,7 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
         rpc_burst=settings.reload_rpc_burst,
         decision_cache_bytes=settings.decision_cache_bytes,
         caller_policy_cache_bytes=settings.caller_policy_cache_bytes,
+        partition_cache_bytes=settings.partition_cache_bytes,
         max_changed_decisions=settings.max_changed_decisions,
     )
     holder = reloader.holder

@@ -162,6 +162,19 @@ def server_stats(pid: int) -> dict[str, float]:
     return out
 
 
+CACHE_STATS = ("partition_size", "partition_caller_bytes", "decision_size", "decision_bytes")
+
+
+def cache_sizes(client: AuthzClient) -> dict[str, int]:
+    """The serving snapshot's cache fill (GetStatus): what the request-keyed caches hold, to
+    tell RSS that follows them from RSS that does not."""
+    try:
+        stats = dict(client.get_status().cache_stats)
+    except Exception:  # a busy server: this sample has no cache figures
+        return {}
+    return {k: stats[k] for k in CACHE_STATS if k in stats}
+
+
 class Load:
     """Open-loop Authorize at ``rate``/s from ``threads`` threads over a few channels."""
 
@@ -238,10 +251,17 @@ def run_soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         next_change = load.started + args.change_every
         next_stat = load.started
         n = 0
+        observer = AuthzClient(target, creds, timeout=10)
         while time.monotonic() < end:
             now = time.monotonic()
             if now >= next_stat:
-                stats.append({"t": round(now - load.started, 1), **server_stats(proc.pid)})
+                stats.append(
+                    {
+                        "t": round(now - load.started, 1),
+                        **server_stats(proc.pid),
+                        **cache_sizes(observer),
+                    }
+                )
                 next_stat += 5
             if now >= next_change:
                 n += 1
@@ -250,7 +270,14 @@ def run_soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 next_change += args.change_every
             time.sleep(0.05)
         load.stop()
-        stats.append({"t": round(time.monotonic() - load.started, 1), **server_stats(proc.pid)})
+        stats.append(
+            {
+                "t": round(time.monotonic() - load.started, 1),
+                **server_stats(proc.pid),
+                **cache_sizes(observer),
+            }
+        )
+        observer.close()
         with AuthzClient(target, creds, timeout=10) as client:
             status = client.get_status()
         reload_counts = dict(status.cache_stats) if hasattr(status, "cache_stats") else {}
@@ -267,7 +294,7 @@ def run_soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             {
                 "minute": m + 1,
                 **_summary(inside),
-                **{k: server.get(k) for k in ("rss_mb", "threads", "fds")},
+                **{k: server.get(k) for k in ("rss_mb", "threads", "fds", *CACHE_STATS)},
             }
         )
     near = [s for s in samples if any(0 <= s.due - c < WINDOW_AFTER_CHANGE for c in changes)]
@@ -403,12 +430,17 @@ def markdown(result: dict[str, Any]) -> str:
             f" {r['median_p99_ratio']}).\n"
         )
         return head + "\n".join(rows) + "\n" + tail
-    names = ["minute", "requests", "errors", "p50 ms", "p99 ms", "RSS MB", "threads", "fds"]
+    names = ["minute", "requests", "errors", "p50 ms", "p99 ms", "RSS MB", "threads", "fds",
+             "partitions", "decisions (MB)"]  # fmt: skip
     rows = [_row(names), _row(["---"] * len(names))]
     for m in r["minutes"]:
         errors = sum(m["errors"].values())
         cells = [m["minute"], m["requests"], errors, m["p50_ms"], m["p99_ms"]]
-        rows.append(_row([*cells, m["rss_mb"], m["threads"], m["fds"]]))
+        held = m.get("decision_bytes")
+        decisions = f"{m.get('decision_size')} ({held / 2**20:.1f})" if held is not None else "-"
+        rows.append(
+            _row([*cells, m["rss_mb"], m["threads"], m["fds"], m.get("partition_size"), decisions])
+        )
     s, n, o = r["steady"], r["near_reloads"], r["overall"]
     tail = (
         f"\nChanges: {r['changes']}; reloads {r['reloads']}. Overall {o['requests']} requests,"

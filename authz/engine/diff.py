@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from authz import courtesy
 from authz.engine.decision import Decision
 from authz.engine.snapshot import Snapshot, authorize
 from authz.errors import AuthzError, Problem
@@ -256,6 +257,7 @@ def diff_snapshots(
     started = time.perf_counter()
     report = DiffReport(old.revision, new.revision)
     for request in requests:
+        courtesy.pause()  # a preview or a reload's gate: serving first
         if max_seconds is not None and time.perf_counter() - started > max_seconds:
             report.complete = False
             break

@@ -14,7 +14,6 @@ Owns request preparation, the partition cache and decision assembly; combination
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -54,6 +53,7 @@ PartitionKey = tuple[object, ...]
 _BOUNDABLE = (CallerKind.USER, CallerKind.ROLE, CallerKind.ASSUMED_ROLE)
 ALL_LAYERS = frozenset(Layer)
 CALLER_POLICY_CACHE_BYTES = 16 * 1024 * 1024
+PARTITION_CACHE_BYTES = 256 * 1024 * 1024  # compiled repository partitions per snapshot
 # Approximate bytes of a compiled partition per character of its Cedar text (the parsed
 # policy, the translated statements, the text and the native policy set: 34 bytes per
 # character by RSS over twenty 128 KiB documents, docs/operations.md "Limits") plus a fixed
@@ -99,16 +99,24 @@ class Evaluator:
     compile the same partition at once; the first one stored wins)."""
 
     def __init__(
-        self, *, cache_size: int = 4096, caller_cache_bytes: int = CALLER_POLICY_CACHE_BYTES
+        self,
+        *,
+        cache_size: int = 4096,
+        caller_cache_bytes: int = CALLER_POLICY_CACHE_BYTES,
+        cache_bytes: int = PARTITION_CACHE_BYTES,
     ) -> None:
         self._lock = threading.Lock()
         # Partitions compiled from caller-supplied policies (simulation inputs, session
         # policies): their own LRU bounded in bytes, never the repository cache below, and
         # never memoised in ``_resolved`` / ``_static`` / ``_decided`` / ``_variables``.
         self._transient: SizedLRU[PartitionKey, Partition] = SizedLRU(caller_cache_bytes)
-        self._cache: OrderedDict[PartitionKey, Partition] = OrderedDict()
+        # Partitions compiled from repository policies, keyed by content (so a reload reuses
+        # the unchanged ones): bounded by entries and by the bytes they hold.
+        self._cache: SizedLRU[PartitionKey, Partition] = SizedLRU(
+            cache_bytes, max_entries=cache_size, max_entry_fraction=1.0
+        )
         self._cache_size = cache_size
-        self._stats = {"hits": 0, "misses": 0, "evictions": 0}
+        self._stats = {"hits": 0, "misses": 0}
         self._variables: dict[str, frozenset[str]] = {}
         self._static: dict[
             tuple[object, ...], tuple[tuple[Policy, ...], tuple[object, ...], tuple[str, ...]]
@@ -127,11 +135,11 @@ class Evaluator:
         Their keys are content (layer, policy digests, names and sources, service, variable
         values), so a partition whose policies did not change is reused, not compiled again;
         the others age out of the LRU."""
+        entries = other._cache.items()
         with other._lock:
-            entries = list(other._cache.items())[-self._cache_size :] if self._cache_size else []
             variables = dict(other._variables)
+        self._cache.adopt(entries)  # the bounds of this cache apply
         with self._lock:
-            self._cache.update(entries)
             self._variables.update(variables)
 
     def cache_stats(self) -> dict[str, int]:
@@ -139,7 +147,9 @@ class Evaluator:
         with self._lock:
             return {
                 **self._stats,
+                "evictions": self._cache.evictions,
                 "size": len(self._cache),
+                "bytes": self._cache.bytes,
                 "caller_size": transient["size"],
                 "caller_bytes": transient["bytes"],
                 "caller_evictions": transient["evictions"],
@@ -374,10 +384,9 @@ class Evaluator:
         static, names = self._static_key(layer, policies)
         env = {k: v if isinstance(v := context.get(k), str) else None for k in names}
         key = (static, service, tuple(env.items()))
+        found = self._cache.get(key)
         with self._lock:
-            found = self._cache.get(key)
             if found is not None:
-                self._cache.move_to_end(key)
                 self._stats["hits"] += 1
                 return found, names
             self._stats["misses"] += 1
@@ -386,14 +395,10 @@ class Evaluator:
             return env.get(name) if name in env else False
 
         built = Partition(translate_policies(policies, layer.value, service=service, lookup=lookup))
-        with self._lock:
-            found = self._cache.get(key)
-            if found is not None:  # another thread compiled it meanwhile: share theirs
-                return found, names
-            self._cache[key] = built
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-                self._stats["evictions"] += 1
+        found = self._cache.peek(key)
+        if found is not None:  # another thread compiled it meanwhile: share theirs
+            return found, names
+        self._cache.put(key, built, size=partition_bytes(built))
         return built, names
 
     def _static_key(

@@ -18,6 +18,11 @@ the serving snapshot stays. In ``marker`` mode an unchanged marker costs one sma
 change rebuilds only the documents whose bytes changed (``authz.repo.memo``) and the new
 snapshot starts with the previous one's compiled partitions.
 
+Serving first: a build gives way to calls in flight (``authz.courtesy``): ``give_way_to``
+tells the reloader how many calls the server is handling; the build's loops pause while any
+other than the reloader's own callers (a Reload or PreviewReload RPC waiting for it) are in
+flight.
+
 Must not import grpc or cedarpy.
 """
 
@@ -35,9 +40,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from authz import courtesy
 from authz.engine.cache import DEFAULT_BYTES as DEFAULT_DECISION_CACHE_BYTES
 from authz.engine.cache import DEFAULT_SIZE as DEFAULT_DECISION_CACHE_SIZE
-from authz.engine.evaluate import CALLER_POLICY_CACHE_BYTES
+from authz.engine.evaluate import CALLER_POLICY_CACHE_BYTES, PARTITION_CACHE_BYTES
 from authz.engine.ratelimit import TokenBucket
 from authz.engine.snapshot import Snapshot, build_snapshot, run_repo_tests
 from authz.errors import Problem, RepositoryError, ServiceUnavailable, Throttling, ValidationError
@@ -175,6 +181,7 @@ class Reloader:
         decision_cache_size: int = DEFAULT_DECISION_CACHE_SIZE,
         decision_cache_bytes: int = DEFAULT_DECISION_CACHE_BYTES,
         caller_policy_cache_bytes: int = CALLER_POLICY_CACHE_BYTES,
+        partition_cache_bytes: int = PARTITION_CACHE_BYTES,
         cooldown: float = 0.2,
         git: bool = True,
         builder: Builder | None = None,
@@ -205,6 +212,7 @@ class Reloader:
                 decision_cache_size=decision_cache_size,
                 decision_cache_bytes=decision_cache_bytes,
                 caller_policy_cache_bytes=caller_policy_cache_bytes,
+                partition_cache_bytes=partition_cache_bytes,
                 git=git,
                 memo=self.memo,
                 previous=self.holder.peek(),
@@ -218,6 +226,42 @@ class Reloader:
         self._listeners: list[Listener] = []
         self._watcher: DirectoryWatcher | None = None
         self._stop = threading.Event()
+        self._courtesy: courtesy.Courtesy | None = None
+        self._own_calls = 0  # RPC calls inside the reloader (they wait for its build)
+        self._own_lock = threading.Lock()
+
+    # -- serving first ---------------------------------------------------------------------
+
+    def give_way_to(
+        self,
+        in_flight: Callable[[], int],
+        *,
+        max_wait: float = courtesy.DEFAULT_MAX_WAIT,
+        min_run: float = courtesy.DEFAULT_MIN_RUN,
+    ) -> None:
+        """Builds pause while ``in_flight()`` (the server's calls that have arrived and not
+        finished) exceeds the calls waiting inside this reloader (``own_call``)."""
+        self._courtesy = courtesy.Courtesy(
+            lambda: in_flight() > self._own_calls, max_wait=max_wait, min_run=min_run
+        )
+
+    @property
+    def giving_way(self) -> courtesy.Courtesy | None:
+        """The courtesy builds run with (None until ``give_way_to``)."""
+        return self._courtesy
+
+    @contextlib.contextmanager
+    def own_call(self) -> Any:
+        """Mark the calling RPC as the reloader's own while the block runs: a build does not
+        give way to the call that waits for it, and runs with its courtesy bound."""
+        with self._own_lock:
+            self._own_calls += 1
+        try:
+            with courtesy.bound(self._courtesy):
+                yield
+        finally:
+            with self._own_lock:
+                self._own_calls -= 1
 
     # -- triggers --------------------------------------------------------------------------
 
@@ -249,7 +293,8 @@ class Reloader:
             )
         if force:
             self._forced = True
-        return self.reload(wait=True, timeout=timeout)
+        with self.own_call():
+            return self.reload(wait=True, timeout=timeout)
 
     def fire(self) -> None:
         """Fire-and-forget reload in a background thread (SIGHUP, file events)."""
@@ -400,16 +445,17 @@ class Reloader:
                 )
                 self._record(outcome, when)
                 return outcome
-            with _polite():
+            with _polite(), courtesy.bound(self._courtesy):
                 snapshot = self._builder(self.root)
             if current is not None and (
                 snapshot is current or snapshot.revision == current.revision
             ):
                 outcome = ReloadOutcome(True, current.revision, changed=False)
             else:
-                self._run_gate(snapshot)
-                if current is not None and not forced:
-                    self._run_change_gate(current, snapshot)
+                with courtesy.bound(self._courtesy):
+                    self._run_gate(snapshot)
+                    if current is not None and not forced:
+                        self._run_change_gate(current, snapshot)
                 self.holder.swap(snapshot)
                 outcome = ReloadOutcome(True, snapshot.revision, changed=True)
             self._published = published

@@ -23,10 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from authz import deadline
+from authz import courtesy, deadline
 from authz.engine.cache import DEFAULT_BYTES, DEFAULT_SIZE, DecisionCache, Shape, request_shape
 from authz.engine.decision import Decision, Layer
-from authz.engine.evaluate import CALLER_POLICY_CACHE_BYTES, Evaluator, principal_keys
+from authz.engine.evaluate import (
+    CALLER_POLICY_CACHE_BYTES,
+    PARTITION_CACHE_BYTES,
+    Evaluator,
+    principal_keys,
+)
 from authz.engine.principal import (
     PrincipalPolicies,
     policy_layers,
@@ -207,6 +212,7 @@ def build_snapshot(
     previous: Snapshot | None = None,
     decision_cache_bytes: int = DEFAULT_BYTES,
     caller_policy_cache_bytes: int = CALLER_POLICY_CACHE_BYTES,
+    partition_cache_bytes: int = PARTITION_CACHE_BYTES,
 ) -> Snapshot:
     """Load, validate and index the repository at ``root``; ``RepositoryError`` lists every
     problem. Compilation is lazy: the first request of each partition compiles it.
@@ -232,9 +238,15 @@ def build_snapshot(
     repository = result.repository
     commit = git_commit(root) if git else None
     revision = repository.content_hash[:16] + (f"+g{commit[:12]}" if commit else "")
-    evaluator = Evaluator(cache_size=cache_size, caller_cache_bytes=caller_policy_cache_bytes)
+    courtesy.pause()
+    evaluator = Evaluator(
+        cache_size=cache_size,
+        caller_cache_bytes=caller_policy_cache_bytes,
+        cache_bytes=partition_cache_bytes,
+    )
     if previous is not None:
         evaluator.adopt(previous.evaluator)
+    courtesy.pause()
     return Snapshot(
         repository=repository,
         revision=revision,

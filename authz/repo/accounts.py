@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
+from authz import courtesy
 from authz.iam import quotas
 from authz.iam.glob import split_arn
 from authz.iam.model import Policy, PolicyType
@@ -141,6 +142,7 @@ class AccountBuilder:
     def collect(self, docs: list[Document], kind: str, build: Any) -> list[Any]:
         out = []
         for doc in docs:
+            courtesy.pause()
             entity = self.cached(kind, doc, build)
             if entity is None:
                 continue

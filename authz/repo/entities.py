@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from authz import courtesy
 from authz.iam.model import Policy
 from authz.repo.policytests import PolicyTest
 
@@ -199,6 +200,7 @@ class Repository:
 
     def __post_init__(self) -> None:
         for account in self.accounts.values():
+            courtesy.pause()  # a reload of a large repository: serving first
             for user in account.users.values():
                 self.users_by_arn[user.arn] = user
                 self.by_unique_id[user.unique_id] = user

@@ -41,6 +41,7 @@ from yaml.events import AliasEvent, CollectionStartEvent
 from yaml.nodes import Node
 from yaml.resolver import Resolver
 
+from authz import courtesy
 from authz.errors import Problem
 from authz.repo.memo import SETTLE_NS, FileEntry, LoadMemo, Signature
 from authz.repo.publish import resolve_root
@@ -198,6 +199,7 @@ class _Reader:
     def documents(self, rel: str) -> list[Document]:
         out = []
         for entry in self.entries(rel) or []:
+            courtesy.pause()
             child = f"{rel}/{entry.name}"
             if entry.is_dir():
                 self.problem(child + "/", "unknown_entry", "unexpected directory")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from authz import courtesy
 from authz.errors import Problem, RepositoryError
 from authz.iam.model import PolicyType
 from authz.repo.accounts import AccountBuilder, Reference
@@ -81,8 +82,10 @@ def check_files(files: RepoFiles, memo: LoadMemo | None = None) -> LoadResult:
         accounts[acct_files.id] = builder.build()
         references.extend(builder.references)
     organization: Organization | None = None
+    courtesy.pause()
     if files.organization is not None:
         organization = build_organization(files.organization, problems)
+    courtesy.pause()
     repository = Repository(
         accounts=accounts,
         aws_managed=aws_managed,
@@ -93,9 +96,12 @@ def check_files(files: RepoFiles, memo: LoadMemo | None = None) -> LoadResult:
     _check_references(repository, references, problems)
     _check_resources(accounts, problems)
     _check_unique_ids(accounts, problems)
+    courtesy.pause()
     warnings = _unattached_problems(aws_problems, references, problems)
+    courtesy.pause()
     if memo is not None:
         memo.finish()
+    courtesy.pause()
     return LoadResult(repository, problems.sorted(), files, warnings)
 
 
@@ -155,6 +161,7 @@ def _check_references(
     repository: Repository, references: list[Reference], problems: Problems
 ) -> None:
     for ref in references:
+        courtesy.pause()
         if ref.kind == "group":
             account = repository.accounts[ref.account]
             if ref.value.lower() not in account.groups:
@@ -197,6 +204,7 @@ def _check_unique_ids(accounts: dict[str, Account], problems: Problems) -> None:
             *(("$.RoleId", e) for e in account.roles.values()),
         ]
         for where, entity in entities:
+            courtesy.pause()
             first = seen.setdefault(entity.unique_id, entity.arn)
             if first != entity.arn:
                 msg = (

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from authz import courtesy
 from authz.engine.decision import Decision, EvalDecision, Layer
 from authz.errors import AuthzError, Problem
 from authz.repo.fields import FieldReader, Problems
@@ -217,7 +218,11 @@ def _summary(decision: Decision) -> str:
 
 
 def run_tests(tests: list[PolicyTest], authorize: Authorize) -> list[TestResult]:
-    return [run_test(t, authorize) for t in tests]
+    results = []
+    for test in tests:
+        courtesy.pause()  # a reload's gate: serving first
+        results.append(run_test(test, authorize))
+    return results
 
 
 def failure_problems(results: list[TestResult]) -> list[Problem]:

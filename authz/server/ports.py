@@ -15,7 +15,7 @@ Rules every implementation follows:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -256,4 +256,9 @@ class Backend(Protocol):
 
     def ready(self) -> bool:
         """True once a snapshot is loaded (drives the health status). Must be cheap."""
+        ...
+
+    def give_way_to(self, in_flight: Callable[[], int]) -> None:
+        """Background work (reloads, previews) pauses while ``in_flight()`` (calls that have
+        arrived and not finished) says calls are waiting for the interpreter."""
         ...

@@ -251,6 +251,9 @@ class FakeBackend:
         self.ready_calls += 1
         return self.is_ready
 
+    def give_way_to(self, in_flight: Callable[[], int]) -> None:
+        self.in_flight = in_flight
+
 
 def worker_factory(port: int) -> tuple[FakeBackend, Any]:
     """For ``run_workers`` (picklable through ``functools.partial``)."""

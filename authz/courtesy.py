@@ -1,0 +1,92 @@
+"""Background work that gives way to serving: ``Courtesy`` and the courtesy bound to this thread.
+
+A reload of a large repository is pure-Python work (stat and hash every file, rebuild what
+changed, check references, run the repository's tests): ~0.15 s of CPU for one changed file in
+a 10,000-role repository, ~3 s for a first build. It holds the interpreter lock in
+half-millisecond turns, so every call being served meanwhile waits for it again and again
+(Authorize p99 went from 5 ms to 35 ms during back-to-back reloads). CPython has no thread
+priorities; this module is the cooperative substitute.
+
+The server binds a ``Courtesy`` around a build (``bound``), with ``busy``: "are calls in flight
+that this build would delay?" (the edge's count of calls that have arrived and not finished).
+Long loops of the build call ``pause()`` between items. While calls are in flight the build
+sleeps (the lock is free for them) until they are done or ``max_wait`` has passed; after a
+full ``max_wait`` it runs at least ``min_run`` before giving way again, so a build under
+constant load still finishes (it gets at least ``min_run / (min_run + max_wait)`` of a core).
+
+Outside a bound build (the CLI, tests, ``authz validate``) ``pause`` is one context-variable
+read. Imports neither grpc nor cedarpy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+Busy = Callable[[], bool]
+
+DEFAULT_MAX_WAIT = 0.02  # seconds a build waits for in-flight calls before it runs on anyway
+DEFAULT_MIN_RUN = 0.002  # seconds a build then runs before it gives way again
+NAP = 0.0005  # the sleep between two looks at ``busy``
+
+
+class Courtesy:
+    """Gives way to in-flight calls at ``pause()``; counts the time it gave (``waited``)."""
+
+    __slots__ = ("_run_until", "busy", "max_wait", "min_run", "naps", "waited")
+
+    def __init__(
+        self,
+        busy: Busy,
+        *,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        min_run: float = DEFAULT_MIN_RUN,
+    ) -> None:
+        if max_wait < 0 or min_run < 0:
+            raise ValueError("courtesy times must not be negative")
+        self.busy = busy
+        self.max_wait = max_wait
+        self.min_run = min_run
+        self.waited = 0.0  # seconds spent giving way, for logs and tests
+        self.naps = 0
+        self._run_until = 0.0
+
+    def pause(self) -> None:
+        if not self.busy():
+            return
+        now = time.perf_counter()
+        if now < self._run_until:
+            return
+        end = now + self.max_wait
+        while True:
+            time.sleep(NAP)
+            self.naps += 1
+            after = time.perf_counter()
+            if not self.busy():
+                break
+            if after >= end:  # constant load: run a while before giving way again
+                self._run_until = after + self.min_run
+                break
+        self.waited += after - now
+
+
+_current: ContextVar[Courtesy | None] = ContextVar("authz_courtesy", default=None)
+
+
+def pause() -> None:
+    """Give way to in-flight calls if this thread's work is bound to a ``Courtesy``."""
+    courtesy = _current.get()
+    if courtesy is not None:
+        courtesy.pause()
+
+
+@contextmanager
+def bound(courtesy: Courtesy | None) -> Iterator[Courtesy | None]:
+    """Run the block with ``courtesy`` bound to this thread (None: no courtesy)."""
+    token = _current.set(courtesy)
+    try:
+        yield courtesy
+    finally:
+        _current.reset(token)
