@@ -142,6 +142,7 @@ class Settings:
     decision_cache_bytes: int = 64 * 1024 * 1024
     caller_policy_cache_bytes: int = 16 * 1024 * 1024
     partition_cache_bytes: int = 256 * 1024 * 1024  # compiled repository partitions
+    malloc_arena_max: int = 2  # glibc malloc arenas per process (0: glibc's default)
     token_cache_bytes: int = 16 * 1024 * 1024
     repeat_memo_bytes: int = 8 * 1024 * 1024
 

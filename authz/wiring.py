@@ -14,7 +14,7 @@ from authz.engine.evaluate import configure_default
 from authz.engine.reload import Reloader
 from authz.errors import AuthzError
 from authz.oidc.fetch import FetchSettings, JwksCache
-from authz.server.app import ServerConfig
+from authz.server.app import ServerConfig, limit_malloc_arenas
 from authz.sts.credentials import CredentialStore
 from authz.sts.keys import KeyRing
 from authz.sts.mfa import MfaStore
@@ -153,6 +153,7 @@ def server_config(settings: Settings) -> ServerConfig:
 
 def worker(settings: Settings) -> tuple[AuthzBackend, ServerConfig]:
     """The factory each ``--workers`` process calls (use ``functools.partial``)."""
+    limit_malloc_arenas(settings.malloc_arena_max)  # before this process starts its threads
     return build_backend(settings), server_config(settings)
 
 

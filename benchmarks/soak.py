@@ -445,9 +445,11 @@ def markdown(result: dict[str, Any]) -> str:
     tail = (
         f"\nChanges: {r['changes']}; reloads {r['reloads']}. Overall {o['requests']} requests,"
         f" errors {o['errors'] or 0}. Steady p50/p99 {s['p50_ms']}/{s['p99_ms']} ms; within"
-        f" {WINDOW_AFTER_CHANGE:g} s of a change {n['p50_ms']}/{n['p99_ms']} ms. Worst minute"
-        f" p99 / steady p99 = **{r['worst_minute_p99_ratio']}** (target <= 3). RSS after"
-        f" warm-up (minute 2 -> last): {r['rss_drift_mb']:+.1f} MB.\n"
+        f" {WINDOW_AFTER_CHANGE:g} s of a change {n['p50_ms']}/{n['p99_ms']} ms"
+        f" (**{r['near_reload_p99_ratio']}x** steady). Worst minute after warm-up (minute 1)"
+        f" p99 / steady p99 = **{r['worst_minute_p99_ratio']}** (target <= 3 for both). RSS"
+        f" after warm-up (minute 2 -> last): {r['rss_drift_mb']:+.1f} MB"
+        f" ({r['rss_drift_mb_per_minute']:+.2f} MB/min).\n"
     )
     return head + "\n".join(rows) + "\n" + tail
 
@@ -482,12 +484,24 @@ def main(argv: list[str] | None = None) -> int:
         roles=args.roles,
     )
     if result["mode"] == "soak":
+        # Warm-up: the first minute (every partition the traffic touches is compiled then);
+        # it is in the table, not in the ratios or the RSS drift.
         steady = result["steady"]["p99_ms"] or 1
-        worst = max((m["p99_ms"] or 0) for m in result["minutes"])
+        after_warmup = result["minutes"][1:] or result["minutes"]
+        worst = max((m["p99_ms"] or 0) for m in after_warmup)
         result["worst_minute_p99_ratio"] = round(worst / steady, 2)
+        near = result["near_reloads"]["p99_ms"] or 0
+        result["near_reload_p99_ratio"] = round(near / steady, 2)
         rss = [m["rss_mb"] for m in result["minutes"] if m["rss_mb"] is not None]
-        result["rss_drift_mb"] = (rss[-1] - rss[1]) if len(rss) > 2 else 0.0
-        result["met"] = not result["overall"]["errors"] and result["worst_minute_p99_ratio"] <= 3.0
+        result["rss_drift_mb"] = round(rss[-1] - rss[1], 1) if len(rss) > 2 else 0.0
+        result["rss_drift_mb_per_minute"] = (
+            round(result["rss_drift_mb"] / (len(rss) - 2), 2) if len(rss) > 2 else 0.0
+        )
+        result["met"] = (
+            not result["overall"]["errors"]
+            and result["worst_minute_p99_ratio"] <= 3.0
+            and result["near_reload_p99_ratio"] <= 3.0
+        )
     stamp = started.strftime("%Y%m%d-%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
     name = f"{args.mode}{args.tag}-{stamp}"
