@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 REPO ?= policies
 LISTEN ?= 127.0.0.1:50051
 
-.PHONY: setup run test test-deep fuzz check lint typecheck proto proto-check bench bench-load bench-reload soak clean
+.PHONY: setup run test test-deep fuzz check lint typecheck proto proto-check bench bench-load bench-reload bench-faults soak clean
 
 setup: $(STAMP)
 
@@ -77,6 +77,11 @@ soak: $(STAMP)
 
 bench-reload: $(STAMP)
 	$(BIN)/python benchmarks/soak.py storm --rounds 5 --seconds 10 --out benchmarks/results
+
+# Overload (1x / 4x / 20x the admission limit) and SIGTERM with 50 calls in flight against a
+# real server, every outcome matched with the audit log (benchmarks/faults_bench.py).
+bench-faults: $(STAMP)
+	$(BIN)/python benchmarks/faults_bench.py --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
