@@ -1,7 +1,7 @@
 """Where does memory go over hundreds of reloads: a leak, or the allocator?
 
     python benchmarks/reload_memory.py --roles 10000 --reloads 300 [--mode incremental|full]
-        [--tracemalloc] [--json benchmarks/results/reload-memory-<stamp>.json]
+        [--distinct N] [--tracemalloc] [--json benchmarks/results/reload-memory-<stamp>.json]
 
 In one process, like ``authz serve`` (collector tuned and the start-up heap frozen after the
 first snapshot), a ``Reloader`` on a generated repository activates ``--reloads`` revisions,
@@ -10,6 +10,10 @@ scratch each time (what every reload did before reloads became incremental); ``i
 is today's reload. Every ``--every`` reloads it records RSS, Python's own live allocation
 (``tracemalloc``, when enabled: it doubles the cost), the number of objects the collector
 tracks, and RSS again after ``malloc_trim(0)`` (glibc returns free heap pages to the kernel).
+
+``--distinct N`` adds the soak's traffic between reloads: N Authorize calls on distinct
+resources per snapshot (they fill the snapshot's decision cache and memos, which the next
+reload drops), and every sample records ``sys.getallocatedblocks()`` (Python's live blocks).
 
 Reading the result: Python-allocated bytes flat while RSS climbs, and ``malloc_trim`` giving
 the climb back, is the allocator keeping freed pages (fragmentation), not a leak. Python bytes
@@ -82,6 +86,16 @@ def exercise(reloader: Reloader, n: int) -> None:
         authorize(snap, as_role, "s3:GetObject", f"arn:aws:s3:::app-{j:05d}-data/x")
 
 
+def traffic(reloader: Reloader, n: int, count: int) -> None:
+    """``count`` Authorize calls with resources never asked before (as the soak's load)."""
+    snap = reloader.holder.current
+    caller = snap.caller(OPERATOR)
+    actions = ("s3:GetObject", "dynamodb:GetItem", "sqs:SendMessage", "kms:Decrypt")
+    for k in range(count):
+        resource = f"arn:aws:s3:::soak-{k % 997}/object-{n}-{k}"
+        authorize(snap, caller, actions[k % len(actions)], resource)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="reload-memory-"))
     repo = work / "repo"
@@ -105,8 +119,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         outcome = reloader.reload()
         assert outcome is not None and outcome.ok and outcome.changed, outcome
         exercise(reloader, n)
+        traffic(reloader, n, args.distinct)
         if n % args.every == 0 or n == 1:
             sample: dict[str, Any] = {"reload": n, "rss_mb": round(rss_mb(), 2)}
+            sample["python_blocks"] = sys.getallocatedblocks()
             sample["gc_counts"] = list(gc.get_count())
             sample["gc_tracked"] = len(gc.get_objects())
             if args.tracemalloc:
@@ -141,6 +157,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "reloads": args.reloads,
         "growth_kib_per_reload": per,
         "gc_tracked_per_reload": round((last["gc_tracked"] - first["gc_tracked"]) / span, 1),
+        "python_blocks_per_reload": round(
+            (last["python_blocks"] - first["python_blocks"]) / span, 1
+        ),
+        "distinct_per_reload": args.distinct,
         "samples": samples,
         "tracemalloc_top_growth": top,
         "tracked_types_grown": [f"{name} {count:+d}" for name, count in grown.most_common(8)],
@@ -154,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reloads", type=int, default=300)
     p.add_argument("--every", type=int, default=25)
     p.add_argument("--mode", choices=("incremental", "full"), default="incremental")
+    p.add_argument("--distinct", type=int, default=0, help="distinct Authorize per snapshot")
     p.add_argument("--tracemalloc", action="store_true")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
