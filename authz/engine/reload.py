@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from authz import courtesy
+from authz import courtesy, deadline
 from authz.engine.cache import DEFAULT_BYTES as DEFAULT_DECISION_CACHE_BYTES
 from authz.engine.cache import DEFAULT_SIZE as DEFAULT_DECISION_CACHE_SIZE
 from authz.engine.evaluate import CALLER_POLICY_CACHE_BYTES, PARTITION_CACHE_BYTES
@@ -293,6 +293,11 @@ class Reloader:
             )
         if force:
             self._forced = True
+        left = deadline.current()
+        if left is not None:  # the caller waits at most until its deadline; the build goes on
+            timeout = max(
+                0.0, min(timeout if timeout is not None else left.budget, left.remaining())
+            )
         with self.own_call():
             return self.reload(wait=True, timeout=timeout)
 
@@ -433,6 +438,12 @@ class Reloader:
             raise
 
     def _attempt(self) -> ReloadOutcome:
+        # A build is the repository's work, shared by every caller it covers: the deadline of
+        # the call that happens to run it (a Reload RPC) does not apply to it or to its gate.
+        with deadline.bound(None):
+            return self._attempt_unbounded()
+
+    def _attempt_unbounded(self) -> ReloadOutcome:
         started = time.perf_counter()
         when = datetime.now(UTC)
         current = self.holder.peek()
