@@ -18,7 +18,9 @@ ratios compare calls made seconds apart on the same machine:
   boto3 client (what users run; boto3's own per-call work dominates).
 
 Writes ``benchmarks/results/sigv4-<timestamp>.json`` with every round's rate and latency
-percentiles, and the per-round ratios.
+percentiles, and the per-round ratios of median latencies (``*_overhead``: signed / plain − 1;
+``http_vs_grpc_assume_latency``: HTTP / signed gRPC; ``http_vs_moto_*_throughput``: moto's
+median latency / authz's, i.e. how many times faster authz answers one client).
 """
 
 from __future__ import annotations
@@ -195,12 +197,67 @@ def measure(run: Callable[[int], None], seconds: float, start: int) -> dict[str,
     }
 
 
+def micro(rounds: int, calls: int = 2000) -> list[dict[str, float]]:
+    """Server-side CPU per call, in this process (no transport, no other process's noise in
+    the ratio): a signed call's verification vs the plaintext secret check, against one
+    distinct Authorize decided by the real backend, alternating in every round."""
+    from authz.server.ports import AuthMethod, AuthorizeParams
+    from authz.server.signed import SignedCallVerifier
+    from authz.sigv4 import SigV4Verifier
+    from authz.wiring import build_backend
+
+    work = Path(tempfile.mkdtemp(prefix="sigv4-micro-"))
+    shutil.copytree(ROOT / "policies", work / "policies")
+    from authz.config import load_settings
+
+    settings = load_settings(None, repo=work / "policies", keys_dir=work / "keys",
+                             credentials_file=work / "credentials.json", generate_keys=True,
+                             watch=False, mfa_file=work / "mfa.json")  # fmt: skip
+    backend = build_backend(settings)
+    key_id, secret = backend.credentials.create(BOB)
+    key = AccessKeyCredentials(key_id, secret)
+    signed = SignedCallVerifier(backend, SigV4Verifier({"us-east-1"}))
+    identity = backend.authenticate_access_key(key_id, secret)
+    assert identity.method is AuthMethod.ACCESS_KEY
+    out = []
+    counter = 0
+    for _ in range(rounds):
+        bodies = [authorize_body(counter + i) for i in range(calls)]
+        t0 = time.perf_counter()
+        metadata = [dict(signed_metadata(key, AUTHORIZE, b)) for b in bodies]
+        t1 = time.perf_counter()
+        for md, body in zip(metadata, bodies, strict=True):
+            signed.authenticate(md, AUTHORIZE, body)
+        t2 = time.perf_counter()
+        for _ in bodies:
+            backend.authenticate_access_key(key_id, secret)
+        t3 = time.perf_counter()
+        for i in range(calls):
+            resource = f"arn:aws:s3:::example-reports/micro/{counter + i}.csv"
+            backend.authorize(identity, AuthorizeParams("s3:GetObject", resource))
+        t4 = time.perf_counter()
+        counter += calls
+        sign, verify, plain, decide = ((b - a) / calls * 1e6 for a, b in
+                                       ((t0, t1), (t1, t2), (t2, t3), (t3, t4)))  # fmt: skip
+        out.append({
+            "client_sign_us": round(sign, 1), "server_verify_us": round(verify, 1),
+            "server_plaintext_check_us": round(plain, 1), "authorize_distinct_us": round(decide, 1),
+            "server_signing_cost_of_authorize": round((verify - plain) / decide, 3),
+            "both_sides_signing_cost_of_authorize": round((sign + verify - plain) / decide, 3),
+        })  # fmt: skip
+        print(json.dumps({"micro": out[-1]}), flush=True)
+    backend.reloader.close()
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
+    micro_rounds = micro(args.rounds)
     work = Path(tempfile.mkdtemp(prefix="sigv4-bench-"))
     authz_proc, grpc_port, aws_port, key = start_authz(work)
     moto_proc, moto_port = start_moto()
@@ -228,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, run in variants.items():
                 results[name] = measure(run, args.seconds, counter)
                 counter += results[name]["calls"]
-            r = {k: v["mean_us"] for k, v in results.items()}
+            r = {k: v["p50_us"] for k, v in results.items()}  # medians: robust to a busy host
             ratios = {
                 "authorize_signing_overhead": round(
                     r["grpc-authorize-signed"] / r["grpc-authorize-plain"] - 1, 3),
@@ -259,11 +316,15 @@ def main(argv: list[str] | None = None) -> int:
         }
         for name in rounds[0]["ratios"]
     }
+    for name in ("server_signing_cost_of_authorize", "both_sides_signing_cost_of_authorize"):
+        values = [m[name] for m in micro_rounds]
+        summary[name] = {"median": statistics.median(values), "every_round": values}
     doc = {
         "benchmark": "sigv4",
         "command": "nice -n 19 python benchmarks/sigv4_bench.py "
         f"--rounds {args.rounds} --seconds {args.seconds}",
         "machine": {"cpus": __import__("os").cpu_count()},
+        "micro": micro_rounds,
         "rounds": rounds,
         "summary": summary,
     }

@@ -14,7 +14,7 @@ derived session secrets — so a session proves possession on every call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from authz import errors
@@ -24,6 +24,24 @@ from authz.sigv4.canonical import ALGORITHM
 
 SERVICE = "authz"
 ONCE_METHODS = frozenset({"/authz.v1.SecurityTokenService/AssumeRole"})
+
+
+class _OneValue(Mapping[str, tuple[str, ...]]):
+    """gRPC text metadata (one value per key) seen as HTTP headers, without copying it."""
+
+    __slots__ = ("_metadata",)
+
+    def __init__(self, metadata: Mapping[str, str]) -> None:
+        self._metadata = metadata
+
+    def __getitem__(self, key: str) -> tuple[str, ...]:
+        return (self._metadata[key],)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._metadata)
+
+    def __len__(self) -> int:
+        return len(self._metadata)
 
 
 def is_signed(authorization: str) -> bool:
@@ -40,8 +58,7 @@ class SignedCallVerifier:
     def authenticate(self, metadata: Mapping[str, str], method: str, body: bytes) -> Identity:
         if self._resolve is None:
             raise errors.InvalidClientTokenId(reason="signing_unsupported")
-        headers = {key: (value,) for key, value in metadata.items()}
-        request = HttpRequest("POST", method, "", headers, body)
+        request = HttpRequest("POST", method, "", _OneValue(metadata), body)
         material = parse_signature(request, require_host=False)
         finish = self._verifier.verify(
             request, SERVICE, self._resolve, material, once=method in ONCE_METHODS

@@ -62,6 +62,7 @@ def _remove_dot_segments(path: str) -> str:
     return first + "/".join(out) + last
 
 
+@functools.lru_cache(maxsize=256)
 def canonical_uri(path: str) -> str:
     """The normalized path, URI-encoded once more (AWS's rule for non-S3 services)."""
     return quote(_remove_dot_segments(path) if path else "/", safe="/~") or "/"

@@ -18,6 +18,7 @@ date or foreign scope never costs a key lookup.
 from __future__ import annotations
 
 import calendar
+import functools
 import hmac
 import time
 from collections.abc import Callable, Collection
@@ -40,6 +41,7 @@ Resolve = Callable[[str, str | None], tuple[str, T]]
 DEFAULT_WINDOW_SECONDS = 300
 
 
+@functools.lru_cache(maxsize=64)  # one date string per second, seen by many calls
 def _epoch(amz_date: str) -> int:
     """Epoch seconds of ``YYYYMMDDTHHMMSSZ`` (already matched by ``parse``); ``ValueError``
     for an impossible date. (``time.strptime`` cost ~15 µs a call.)"""
