@@ -38,8 +38,11 @@ def boto_sts(env: E2EServer, creds: Any, forwarded_for: str | None) -> Any:
         keys = {"aws_access_key_id": creds.key_id, "aws_secret_access_key": creds.secret}
     else:
         assert isinstance(creds, SessionCredentials)
-        keys = {"aws_access_key_id": creds.access_key_id,
-                "aws_secret_access_key": creds.secret, "aws_session_token": creds.token}  # fmt: skip
+        keys = {
+            "aws_access_key_id": creds.access_key_id,
+            "aws_secret_access_key": creds.secret,
+            "aws_session_token": creds.token,
+        }
     assert env.server.aws is not None
     client = boto3.client(
         "sts",
