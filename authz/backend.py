@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from authz.config import typed_san_mapping
-from authz.engine import simulate
+from authz.engine import context_keys, simulate
 from authz.engine.cache import request_shape
 from authz.engine.decision import Decision
 from authz.engine.reload import Reloader, SnapshotHolder
@@ -35,6 +35,8 @@ from authz.iam.context_keys import check_supplied_keys
 from authz.iam.model import Caller, CallerKind, ContextValue, PolicyType, normalize_context
 from authz.iam.parse import parse_policy
 from authz.permissions import (
+    CONTEXT_KEYS_CUSTOM_ACTION,
+    CONTEXT_KEYS_PRINCIPAL_ACTION,
     GET_STATUS_ACTION,
     ON_BEHALF_ACTION,
     PREVIEW_RELOAD_ACTION,
@@ -281,6 +283,21 @@ class AuthzBackend:
     ) -> Mapping[str, Any]:
         self._require(identity, SIMULATE_CUSTOM_ACTION, "*")
         return simulate.simulate_custom_policy(request, response_bytes=response_bytes)
+
+    def context_keys_for_custom_policy(
+        self, identity: Identity, request: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        self._require(identity, CONTEXT_KEYS_CUSTOM_ACTION, "*")
+        return context_keys.custom_policy_keys(request)
+
+    def context_keys_for_principal_policy(
+        self, identity: Identity, request: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        source = request.get("PolicySourceArn")
+        self._require(
+            identity, CONTEXT_KEYS_PRINCIPAL_ACTION, source if isinstance(source, str) else ""
+        )
+        return context_keys.principal_policy_keys(self.holder.current, request)
 
     def validate_policy(
         self, identity: Identity, policy_type: PolicyType, document: str

@@ -20,6 +20,9 @@ GET_STATUS_ACTION = "authz:GetStatus"
 SIMULATE_PRINCIPAL_ACTION = "iam:SimulatePrincipalPolicy"
 SIMULATE_CUSTOM_ACTION = "iam:SimulateCustomPolicy"
 VALIDATE_POLICY_ACTION = "access-analyzer:ValidatePolicy"
+# the AWS endpoint's IAM actions without a gRPC method (authz.server.aws)
+CONTEXT_KEYS_CUSTOM_ACTION = "iam:GetContextKeysForCustomPolicy"
+CONTEXT_KEYS_PRINCIPAL_ACTION = "iam:GetContextKeysForPrincipalPolicy"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from authz._gen.authz.v1 import simulator_pb2, sts_pb2
 from authz.errors import InvalidAction
 from authz.limits import RequestLimits
+from authz.server import callctx
 from authz.server.ports import Backend
 from authz.server.servicers.simulator import PolicySimulatorServicer
 from authz.server.servicers.sts import SecurityTokenServiceServicer
@@ -25,7 +26,7 @@ from authz.server.servicers.sts import SecurityTokenServiceServicer
 STS_VERSION, STS_NAMESPACE = "2011-06-15", "https://sts.amazonaws.com/doc/2011-06-15/"
 IAM_VERSION, IAM_NAMESPACE = "2010-05-08", "https://iam.amazonaws.com/doc/2010-05-08/"
 
-Run = Callable[[Message], Message]
+Run = Callable[[Any], Any]  # a protobuf request → response, or (request_type None) dict → dict
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +35,15 @@ class Action:
     service: str  # the SigV4 scope's service: "sts" or "iam"
     version: str
     namespace: str
-    request_type: type[Message]
+    request_type: type[Message] | None  # None: the action takes the request dictionary
     run: Run
     defaults: Mapping[str, Any] = field(default_factory=dict)  # result fields proto3 omits
     once: bool = False  # a replay is refused (the action mints credentials)
 
-    def result(self, response: Message) -> dict[str, Any]:
+    def result(self, response: Any) -> dict[str, Any]:
         """The response as the AWS result dictionary, with the defaults AWS always shows."""
         out = dict(self.defaults)
-        out.update(result_dict(response))
+        out.update(response if isinstance(response, Mapping) else result_dict(response))
         return out
 
 
@@ -87,7 +88,20 @@ def build_actions(
                       lambda request: method(request, no_context),
                       defaults={"IsTruncated": False})  # fmt: skip
 
+    def backend_action(name: str, method: Callable[..., Any]) -> Action:
+        """An IAM action without a gRPC method: the backend answers the request dictionary."""
+        return Action(name, "iam", IAM_VERSION, IAM_NAMESPACE, None,
+                      lambda request: method(callctx.require_identity(), request))  # fmt: skip
+
     actions = [
+        backend_action(
+            "GetContextKeysForCustomPolicy",
+            backend.context_keys_for_custom_policy,  # type: ignore[attr-defined]
+        ),
+        backend_action(
+            "GetContextKeysForPrincipalPolicy",
+            backend.context_keys_for_principal_policy,  # type: ignore[attr-defined]
+        ),
         sts_action("AssumeRole", sts_pb2.AssumeRoleRequest, sts.AssumeRole, once=True),
         sts_action("GetCallerIdentity", sts_pb2.GetCallerIdentityRequest, sts.GetCallerIdentity),
         iam_action(

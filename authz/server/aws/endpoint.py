@@ -205,9 +205,14 @@ class AwsEndpoint:
             resolve = self.backend.signing_credentials  # type: ignore[attr-defined]
             ident = self.verifier.verify(request, action.service, resolve, once=action.once)()
             ident = replace(ident, origin=self.origin(peer))
-            message = to_message(decode_params(params), action.request_type())
-            response = self._run(action, message, ident, rid)
-            body = xml.result_document(action.name, action.namespace, action.result(response), rid)
+            decoded = decode_params(params)
+            request_type = action.request_type
+            request_in = decoded if request_type is None else to_message(decoded, request_type())
+            message = request_in if isinstance(request_in, Message) else None
+            response_out = self._run(action, request_in, ident, rid)
+            response = response_out if isinstance(response_out, Message) else None
+            result = action.result(response_out)
+            body = xml.result_document(action.name, action.namespace, result, rid)
         except Exception as exc:  # every failure becomes an AWS error document
             grpc_status = to_status(exc, rid)
             code, error = grpc_status.code.name, (grpc_status.aws_code, grpc_status.details)
@@ -223,13 +228,13 @@ class AwsEndpoint:
         self._record(name, rid, ident, message, response, error, peer, user_agent)
         return status, body
 
-    def _run(self, action: Action, message: Message, ident: Identity, rid: str) -> Message:
+    def _run(self, action: Action, request: Any, ident: Identity, rid: str) -> Any:
         tokens = callctx.enter(rid, ident)
         timer = deadline.enter(
             deadline.Deadline.within(None, self.config.limits.max_request_seconds)
         )
         try:
-            return action.run(message)
+            return action.run(request)
         finally:
             deadline.leave(timer)
             callctx.leave(tokens)

@@ -260,3 +260,42 @@ def test_aws_cli_simulate_policies(server: E2EServer, aws_env: dict[str, str]) -
     result = principal["EvaluationResults"][0]
     assert result["EvalActionName"] == "codecommit:ListRepositories"
     assert result["EvalDecision"] in ("allowed", "implicitDeny", "explicitDeny")
+
+
+def test_get_context_keys_for_custom_and_principal_policy(
+    start_server: ServerFactory, example_repo: Path, aws_env: dict[str, str]
+) -> None:
+    role_file = example_repo / "accounts" / "111122223333" / "roles" / "authz-admin.json"
+    role = json.loads(role_file.read_text())
+    role["RolePolicyList"][0]["PolicyDocument"]["Statement"].append({"Effect": "Allow",
+        "Action": "iam:GetContextKeysFor*", "Resource": "*"})  # fmt: skip
+    role_file.write_text(json.dumps(role))
+    server = start_server(example_repo, aws_listen="127.0.0.1:0")
+    iam = client(server, "iam", admin_session(server))
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": {
+            "StringEquals": {"aws:PrincipalTag/Team": "blue"},
+            "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}},
+        {"Effect": "Deny", "Action": "*", "Resource": "*",
+         "Condition": {"Bool": {"AWS:SecureTransport": "false"}}},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*",
+         "Condition": {"StringLike": {"AWS:SOURCEIP": "10.*"}}}]})  # fmt: skip
+    keys = iam.get_context_keys_for_custom_policy(PolicyInputList=[policy])["ContextKeyNames"]
+    assert keys == ["aws:PrincipalTag/Team", "aws:SourceIp", "AWS:SecureTransport"]
+    bob = iam.get_context_keys_for_principal_policy(PolicySourceArn=BOB)["ContextKeyNames"]
+    assert bob == []  # Bob's, his group's and their managed policies have no conditions
+    extra = iam.get_context_keys_for_principal_policy(PolicySourceArn=BOB, PolicyInputList=[policy])
+    assert extra["ContextKeyNames"] == keys
+    nobody = "arn:aws:iam::111122223333:user/Nobody"
+    code = error_code(iam.get_context_keys_for_principal_policy, PolicySourceArn=nobody)
+    assert code == "NoSuchEntity"
+    # Bob may (IAMReadOnlyAccess: iam:Get*); a session of role foo may not
+    sts = client(server, "sts", long_term(server, BOB))
+    foo = sts.assume_role(RoleArn=FOO, RoleSessionName="no-iam")["Credentials"]
+    foo_iam = client(server, "iam", foo)
+    assert error_code(foo_iam.get_context_keys_for_custom_policy, PolicyInputList=[policy]) == (
+        "AccessDenied"
+    )
+    out = aws(aws_env, admin_session(server), "iam", "get-context-keys-for-custom-policy",
+              "--endpoint-url", url_of(server), "--policy-input-list", policy)  # fmt: skip
+    assert out["ContextKeyNames"] == keys
