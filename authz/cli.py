@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "authz.cli_client",
     "authz.cli_credentials",
     "authz.agent",
+    "authz.cli_devissuer",
     "authz.bench.cli",
 )
 

@@ -1,4 +1,5 @@
 """Client commands against a running server, in AWS CLI shape: ``authz sts assume-role``,
+``authz sts assume-role-with-web-identity``,
 ``authz sts get-caller-identity``, ``authz check`` (Authorize), ``authz reload`` and
 ``authz status`` (PolicyAdmin).
 
@@ -27,6 +28,7 @@ from authz.cli_output import EXIT_CODES_HELP, EXIT_NEGATIVE, EXIT_OK, add_output
 from authz.client import AuthzClient
 from authz.client.chain import resolve_credentials
 from authz.client.credentials import Credentials
+from authz.client.web_identity import WebIdentityCredentials, web_identity_first
 from authz.errors import ValidationError
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -45,6 +47,10 @@ def _client(args: argparse.Namespace) -> AuthzClient:
             ca = Path(ca_file).read_bytes()
         except OSError as err:
             raise ValidationError(f"cannot read CA file `{ca_file}`: {err}") from err
+    if web_identity_first(os.environ):  # a workload holding only a token file
+        client = AuthzClient(args.target, None, root_certificates=ca, timeout=args.timeout)
+        client.use_credentials(WebIdentityCredentials.from_environment(client))
+        return client
     return AuthzClient(
         args.target, credentials_from_env(), root_certificates=ca, timeout=args.timeout
     )
@@ -66,14 +72,19 @@ def _assume_role(args: argparse.Namespace) -> int:
             token_code=args.token_code or "",
             source_identity=args.source_identity or "",
         )
-    out = MessageToDict(resp)
-    creds = out.get("credentials", {})
-    aws_shape = {
+    emit(_session_shape(resp), args)
+    return 0
+
+
+def _session_shape(resp: Any) -> dict[str, Any]:
+    """An AssumeRole* response in the AWS CLI's shape (also what AUTHZ_CREDENTIALS_FILE reads)."""
+    creds = resp.credentials
+    return {
         "Credentials": {
-            "AccessKeyId": creds.get("accessKeyId"),
-            "SecretAccessKey": creds.get("secretAccessKey"),
-            "SessionToken": creds.get("sessionToken"),
-            "Expiration": resp.credentials.expiration.ToDatetime(tzinfo=UTC).isoformat(),
+            "AccessKeyId": creds.access_key_id,
+            "SecretAccessKey": creds.secret_access_key,
+            "SessionToken": creds.session_token,
+            "Expiration": creds.expiration.ToDatetime(tzinfo=UTC).isoformat(),
         },
         "AssumedRoleUser": {
             "AssumedRoleId": resp.assumed_role_user.assumed_role_id,
@@ -83,7 +94,29 @@ def _assume_role(args: argparse.Namespace) -> int:
         "DurationCappedBy": resp.duration_capped_by,
         "Revision": resp.revision,
     }
-    emit(aws_shape, args)
+
+
+def _assume_role_with_web_identity(args: argparse.Namespace) -> int:
+    """No credentials are sent: the token is the proof."""
+    token = args.web_identity_token
+    if token.startswith("file://") or token == "-":
+        token = cli_params.read_text(token, "--web-identity-token")
+    policy = cli_params.document_text(args.policy, "--policy") if args.policy else ""
+    with _client(args) as client:
+        resp = client.assume_role_with_web_identity(
+            args.role_arn,
+            args.role_session_name,
+            token.strip(),
+            duration_seconds=args.duration_seconds,
+            policy=policy,
+            policy_arns=args.policy_arns or (),
+            provider_id=args.provider_id or "",
+        )
+    doc = _session_shape(resp)
+    doc["SubjectFromWebIdentityToken"] = resp.subject_from_web_identity_token
+    doc["Audience"] = resp.audience
+    doc["Provider"] = resp.provider
+    emit(doc, args)
     return 0
 
 
@@ -281,6 +314,30 @@ def register(subparsers: Any) -> None:
     ar.add_argument("--serial-number", help="MFA device ARN (with --token-code)")
     ar.add_argument("--token-code", help="the device's current 6-digit code")
     ar.set_defaults(handler=_assume_role)
+    web = sts_sub.add_parser(
+        "assume-role-with-web-identity",
+        help="AssumeRoleWithWebIdentity: an OIDC token for a role session (no credentials)",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=fmt,
+    )
+    web.add_argument("--role-arn", required=True, help="ARN of the role to assume")
+    web.add_argument(
+        "--role-session-name", required=True, help="session name (2-64 of [\\w+=,.@-])"
+    )
+    web.add_argument(
+        "--web-identity-token",
+        required=True,
+        help="the OIDC token, or file://PATH (e.g. a projected service-account token), or -",
+    )
+    web.add_argument(
+        "--duration-seconds",
+        type=int,
+        help="session length, 900 up to the role's MaxSessionDuration (default 3600)",
+    )
+    web.add_argument("--policy", help="inline session policy: inline JSON, file://PATH or a path")
+    web.add_argument("--policy-arns", nargs="*", metavar="ARN", help="managed session policies")
+    web.add_argument("--provider-id", help="OAuth 2.0 providers only; omit for OIDC tokens")
+    web.set_defaults(handler=_assume_role_with_web_identity)
     gci = sts_sub.add_parser(
         "get-caller-identity", help="who am I", epilog=epilog, formatter_class=fmt
     )
@@ -349,7 +406,7 @@ def register(subparsers: Any) -> None:
         formatter_class=fmt,
     )
     status.set_defaults(handler=_status)
-    for parser in (ar, gci, check, reload, status, preview):
+    for parser in (ar, web, gci, check, reload, status, preview):
         parser.add_argument("--target", default=DEFAULT_TARGET, help="host:port of the server")
         parser.add_argument(
             "--timeout", type=float, default=10.0, help="seconds to wait for an answer"
@@ -360,5 +417,7 @@ def register(subparsers: Any) -> None:
 
 CREDENTIALS_HELP = """credentials, first found wins: AUTHZ_SESSION_TOKEN; AUTHZ_ACCESS_KEY_ID +
 AUTHZ_SECRET_ACCESS_KEY; AUTHZ_CREDENTIALS_FILE; AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY
-(+ AWS_SESSION_TOKEN); the AWS_PROFILE profile (else default) of AWS_SHARED_CREDENTIALS_FILE
-(else ~/.aws/credentials), e.g. written by `authz keys create --profile NAME`."""
+(+ AWS_SESSION_TOKEN); AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (+ AWS_ROLE_SESSION_NAME:
+AssumeRoleWithWebIdentity with the token, re-read at each refresh); the AWS_PROFILE profile
+(else default) of AWS_SHARED_CREDENTIALS_FILE (else ~/.aws/credentials), e.g. written by
+`authz keys create --profile NAME`."""

@@ -11,7 +11,10 @@ and ``credentials`` hold a ``authz-bob`` profile and a ``authz-foo`` profile who
 settings: a signing key ring is generated on the first run (``--dev-generate-keys``, never a
 production default), Ctrl-C stops without a drain window, and TLS with the local CA (the server
 states ``aws:SecureTransport`` itself, docs/security.md; the example bucket policy denies
-plaintext reads).
+plaintext reads). The workload path of AssumeRoleWithWebIdentity: a local OIDC issuer
+(``.authz-local/dev-issuer/``, key generated on the first run) publishes its JWKS over HTTPS on
+127.0.0.1:50052 (the server trusts the local CA for it: ``--oidc-ca-file``), and the printed
+commands mint a service-account token and exchange it for a session of ``reports-exporter``.
 """
 
 from __future__ import annotations
@@ -33,11 +36,15 @@ from cryptography.x509.oid import NameOID
 
 from authz import cli
 from authz.cli_client import refusal_text
+from authz.cli_devissuer import ensure_issuer
+from authz.oidc.devissuer import JwksServer
 from authz.sts.credentials import CredentialStore
 
 LOCAL = Path(".authz-local")
 BOB = "arn:aws:iam::111122223333:user/Bob"
 FOO = "arn:aws:iam::444455556666:role/foo"
+EXPORTER = "arn:aws:iam::444455556666:role/reports-exporter"
+ISSUER_PORT = 50052  # the JWKS URL of policies/.../oidc-providers/dev-cluster.json
 
 
 def ensure_playground(local: Path = LOCAL) -> Path:
@@ -181,6 +188,29 @@ Edit files under policies/ and the server reloads them; Ctrl-C stops it.
 """
 
 
+def web_identity_instructions(listen: str, tls: Path = LOCAL / "tls", local: Path = LOCAL) -> str:
+    """The workload path: a service-account token from the local issuer (the Kubernetes API
+    server's part), exchanged for a session of role ``reports-exporter``, then used."""
+    authz = ".venv/bin/authz"
+    target = f"--target {listen}"
+    ca = f"AUTHZ_CA_FILE={tls / 'ca.crt'}"
+    issuer = local / "dev-issuer"
+    session = local / "exporter-session.json"
+    return f"""
+A workload holding only an OIDC token (the local issuer plays the Kubernetes API server; its
+JWKS is at https://127.0.0.1:{ISSUER_PORT}/openid/v1/jwks): mint the service account's token,
+exchange it for a session of role reports-exporter (no credentials needed), use the session:
+
+  {authz} dev-issuer mint --dir {issuer} \\
+      --namespace reports --service-account exporter > {issuer / "token"}
+  {ca} {authz} sts assume-role-with-web-identity {target} \\
+      --role-arn {EXPORTER} --role-session-name exporter \\
+      --web-identity-token file://{issuer / "token"} > {session}
+  {ca} AUTHZ_CREDENTIALS_FILE={session} {authz} check {target} \\
+      --action s3:GetObject --resource arn:aws:s3:::example-reports/q1.csv
+"""
+
+
 class ReloadBanner(logging.Handler):
     """Prints every reload outcome of the ``authz.reload`` logger where the person editing
     looks: a refusal as a framed block naming each problem or failing policy test and the
@@ -221,9 +251,20 @@ def main(argv: list[str] | None = None) -> int:
     aws = ensure_aws_profiles(bob, args.listen, args.aws_listen, tls)
     print(instructions(bob, args.listen, tls), flush=True)
     print(aws_instructions(aws, args.aws_listen), flush=True)
+    issuer = JwksServer(
+        ensure_issuer(LOCAL / "dev-issuer"), tls / "server.crt", tls / "server.key", ISSUER_PORT
+    ).start()
+    print(web_identity_instructions(args.listen, tls), flush=True)
     reload_log = logging.getLogger("authz.reload")
     reload_log.addHandler(ReloadBanner(args.repo))
     reload_log.setLevel(logging.INFO)
+    try:
+        return _serve(args, tls)
+    finally:
+        issuer.stop()
+
+
+def _serve(args: argparse.Namespace, tls: Path) -> int:
     return cli.main(
         [
             "serve",
@@ -237,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             "--drain-seconds", "0",
             "--tls-cert", str(tls / "server.crt"),
             "--tls-key", str(tls / "server.key"),
+            "--oidc-ca-file", str(tls / "ca.crt"),
         ]
     )  # fmt: skip
 

@@ -12,6 +12,7 @@ raises the ``authz.errors`` exception named by the AWS error code in the status 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
 from types import TracebackType
@@ -110,10 +111,21 @@ class AuthzClient:
     def from_environment(cls, target: str, **kwargs: Any) -> AuthzClient:
         """A client with the credentials of the standard chain (``authz.client.chain``:
         ``AUTHZ_*``, then ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``,
-        then the ``AWS_PROFILE`` profile of the shared credentials file)."""
+        then web identity (``AWS_WEB_IDENTITY_TOKEN_FILE`` + ``AWS_ROLE_ARN``, as the AWS SDKs
+        order it), then the ``AWS_PROFILE`` profile of the shared credentials file)."""
         from authz.client.chain import resolve_credentials
+        from authz.client.web_identity import WebIdentityCredentials, web_identity_first
 
+        if web_identity_first(os.environ):
+            client = cls(target, None, **kwargs)
+            client.use_credentials(WebIdentityCredentials.from_environment(client))
+            return client
         return cls(target, resolve_credentials(), **kwargs)
+
+    def use_credentials(self, credentials: Credentials | CredentialsProvider | None) -> None:
+        """Authenticate later calls with ``credentials`` (e.g. a provider built on this
+        client, such as ``WebIdentityCredentials``)."""
+        self._credentials = credentials
 
     # -- plumbing ---------------------------------------------------------------------------
     def _current_credentials(self) -> Credentials | None:

@@ -34,6 +34,19 @@ SESSION_NAME_ENV = "AWS_ROLE_SESSION_NAME"
 MAX_TOKEN_FILE_BYTES = 64 * 1024
 
 
+_STATIC = ("AUTHZ_SESSION_TOKEN", "AUTHZ_ACCESS_KEY_ID", "AUTHZ_CREDENTIALS_FILE",
+           "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN")  # fmt: skip
+
+
+def web_identity_first(env: Mapping[str, str]) -> bool:
+    """Whether the credential chain resolves to web identity: both variables are set and no
+    credentials given in the environment come first (the AWS SDKs' order: environment, then
+    web identity, then the shared credentials file)."""
+    return bool(env.get(TOKEN_FILE_ENV) and env.get(ROLE_ARN_ENV)) and not any(
+        env.get(name) for name in _STATIC
+    )
+
+
 def read_token_file(path: Path) -> str:
     """The token in ``path`` (surrounding white space removed); ``ValidationError`` naming the
     file when it cannot be read, is empty or is larger than ``MAX_TOKEN_FILE_BYTES``."""

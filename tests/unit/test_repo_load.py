@@ -41,7 +41,7 @@ def test_example_repository_is_valid() -> None:
     assert result.problems == []
     assert result.repository is not None
     counts = result.repository.counts
-    assert counts["accounts"] == 2 and counts["users"] == 3 and counts["roles"] == 5
+    assert counts["accounts"] == 2 and counts["users"] == 3 and counts["roles"] == 6
     assert counts["scps"] == 3
     assert len(result.repository.tests) >= 10
 

@@ -163,7 +163,7 @@ def test_partitions_are_shared_between_identical_attachments(tmp_path: Path) -> 
 def test_status_reports_counts_and_cache(snapshot: Snapshot) -> None:
     status = snapshot.status()
     assert status["revision"] == snapshot.revision
-    assert status["counts"]["roles"] == 5  # type: ignore[index]
+    assert status["counts"]["roles"] == 6  # type: ignore[index]
     expected = {f"{c}_{s}" for c in ("partition", "decision") for s in ("hits", "misses", "size")}
     assert set(status["cache"]) >= expected  # type: ignore[arg-type]
 
