@@ -144,17 +144,12 @@ class AuthzClient:
         request: Any,
         expect: type[R],
         request_id: str | None = None,
-        *,
-        anonymous: bool = False,
     ) -> R:
-        """``anonymous``: send no credentials (a public method; also keeps a credentials
-        provider that calls this client from calling itself)."""
         try:
-            metadata = self._metadata(request_id) if not anonymous else []
             response = method(
                 request,
                 timeout=self.timeout,
-                metadata=metadata,
+                metadata=self._metadata(request_id),
                 wait_for_ready=self.wait_for_ready,
             )
             return cast(R, response)
@@ -237,7 +232,8 @@ class AuthzClient:
         policy_arns: Sequence[str] = (),
         provider_id: str = "",
     ) -> sts_pb2.AssumeRoleWithWebIdentityResponse:
-        """Exchange an OIDC token for a role session; sends no credentials of this client."""
+        """Exchange an OIDC token for a role session; sends no credentials of this client
+        (``authz.client.signing.UNSIGNED_METHODS``)."""
         request = sts_pb2.AssumeRoleWithWebIdentityRequest(
             role_arn=role_arn,
             role_session_name=role_session_name,
@@ -251,7 +247,6 @@ class AuthzClient:
             self._sts.AssumeRoleWithWebIdentity,
             request,
             sts_pb2.AssumeRoleWithWebIdentityResponse,
-            anonymous=True,
         )
 
     def get_caller_identity(self) -> sts_pb2.GetCallerIdentityResponse:

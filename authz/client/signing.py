@@ -83,8 +83,15 @@ class _Details(NamedTuple):
     compression: grpc.Compression | None
 
 
+# Calls that carry no credentials: the web identity token in the request is the proof. Not
+# asking for credentials also keeps a provider that calls this method (``WebIdentityCredentials``)
+# from waiting on itself.
+UNSIGNED_METHODS = frozenset({"/authz.v1.SecurityTokenService/AssumeRoleWithWebIdentity"})
+
+
 class SigningInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-    """Adds the credential metadata of ``credentials()`` (None: anonymous) to every call."""
+    """Adds the credential metadata of ``credentials()`` (None: anonymous) to every call but
+    those of ``UNSIGNED_METHODS``."""
 
     def __init__(
         self, credentials: Callable[[], Credentials | None], region: str = DEFAULT_REGION
@@ -95,13 +102,13 @@ class SigningInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type
     def intercept_unary_unary(
         self, continuation: Callable[..., Any], client_call_details: Any, request: Any
     ) -> Any:
-        creds = self._credentials()
-        if creds is None:
-            return continuation(client_call_details, request)
-        body = request.SerializeToString() if hasattr(request, "SerializeToString") else request
         method = client_call_details.method
         if isinstance(method, bytes):
             method = method.decode("ascii")
+        creds = None if method in UNSIGNED_METHODS else self._credentials()
+        if creds is None:
+            return continuation(client_call_details, request)
+        body = request.SerializeToString() if hasattr(request, "SerializeToString") else request
         extra = signed_metadata(creds, method, body, region=self._region)
         details = _Details(
             client_call_details.method,

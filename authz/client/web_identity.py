@@ -129,5 +129,8 @@ class WebIdentityCredentials(RefreshingCredentialsProvider):
         self.last_response = response
         creds = response.credentials
         return SessionCredentials(
-            token=creds.session_token, expiration=creds.expiration.ToDatetime(tzinfo=UTC)
+            token=creds.session_token,
+            expiration=creds.expiration.ToDatetime(tzinfo=UTC),
+            access_key_id=creds.access_key_id,
+            secret=creds.secret_access_key,
         )
