@@ -37,6 +37,9 @@ ENVIRONMENT_HELP = """environment variables:
   AUTHZ_CREDENTIALS_FILE        JSON credentials file (keys create output, or assume-role output)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
                                 the AWS standard variables, read after the AUTHZ_* ones
+  AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN, AWS_ROLE_SESSION_NAME
+                                web identity: an OIDC token file exchanged for a session of
+                                AWS_ROLE_ARN (AssumeRoleWithWebIdentity), after the AWS_* keys
   AWS_PROFILE                   profile in the shared credentials file (default: default)
   AWS_SHARED_CREDENTIALS_FILE   shared credentials file (default: ~/.aws/credentials)
   AUTHZ_BENCH_RELOAD_MS         bench: reload interval of the reload scenario (default 500)
@@ -44,8 +47,8 @@ ENVIRONMENT_HELP = """environment variables:
   AUTHZ_BENCH_HARNESS_DIR       bench: directory of the peer harness (default benchmarks/harness)
 
 credentials, first found wins: AUTHZ_SESSION_TOKEN; AUTHZ_ACCESS_KEY_ID + AUTHZ_SECRET_ACCESS_KEY;
-AUTHZ_CREDENTIALS_FILE; then the AWS chain as boto3 resolves it (AWS_* variables, then the
-AWS_PROFILE profile of the shared credentials file). Enforcement points that set `principal` on
+AUTHZ_CREDENTIALS_FILE; then the AWS chain as boto3 resolves it (AWS_* variables, web identity,
+then the AWS_PROFILE profile of the shared credentials file). Enforcement points that set `principal` on
 Authorize need `authz:AuthorizeOnBehalf` (see docs/security.md)."""
 
 

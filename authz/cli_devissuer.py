@@ -89,7 +89,7 @@ def register(subparsers: Any) -> None:
     mint.add_argument("--lifetime", type=int, default=3600, help="seconds until `exp`")
     mint.set_defaults(handler=_mint)
     serve = sub.add_parser("serve", help="publish the JWKS over HTTPS on 127.0.0.1")
-    serve.add_argument("--port", type=int, default=50052)
+    serve.add_argument("--port", type=int, default=50052, help="port on 127.0.0.1")
     serve.add_argument("--tls-cert", type=Path, required=True, help="server certificate (PEM)")
     serve.add_argument("--tls-key", type=Path, required=True, help="server private key (PEM)")
     serve.set_defaults(handler=_serve)

@@ -2,7 +2,8 @@
 
 Owns the conversion: ``UserDetailList`` → ``users/``, ``GroupDetailList`` → ``groups/``,
 ``RoleDetailList`` → ``roles/``, ``Policies`` → ``policies/`` (customer managed, default version)
-or ``aws-managed/`` (AWS managed). Policy documents may be URL-encoded JSON text (the raw API),
+or ``aws-managed/`` (AWS managed), ``OpenIDConnectProviderList`` (when the input has it) →
+``oidc-providers/``. Policy documents may be URL-encoded JSON text (the raw API),
 plain JSON text, or already-decoded objects (the AWS CLI); all become JSON objects. The input
 may be one response or a list of paginated responses. Read-only fields (dates, last use,
 instance profiles, counters) are dropped; unique ids (``AIDA…``/``AROA…``) are kept.
@@ -190,7 +191,41 @@ def convert(
         files.update(_role(role, account, f"RoleDetailList[{i}]", durations or {}, notices))
     for i, policy in enumerate(_merged(pages, "Policies")):
         files.update(_managed(policy, account, f"Policies[{i}]"))
+    for i, provider in enumerate(_merged(pages, "OpenIDConnectProviderList")):
+        files.update(_oidc_provider(provider, account, f"OpenIDConnectProviderList[{i}]", notices))
     return files
+
+
+_PROVIDER_KEYS = ("Url", "ClientIDList", "ThumbprintList", "Tags", "Jwks", "JwksUri")
+
+
+def _oidc_provider(
+    provider: Mapping[str, Any], account: str, where: str, notices: list[str] | None
+) -> dict[str, dict[str, Any]]:
+    """An ``OpenIDConnectProviderList`` entry shaped like ``aws iam
+    get-open-id-connect-provider`` output (``Url`` …; ``Arn`` checked) → ``oidc-providers/``.
+    An entry with only an ``Arn`` (``list-open-id-connect-providers``) has nothing to import
+    and is named in the notices. Keys come from OIDC discovery unless the entry has ``Jwks`` /
+    ``JwksUri``. Not synced: the authorization-details dump has no providers, so files already
+    there are never removed."""
+    arn = provider.get("Arn")
+    url = provider.get("Url")
+    if not isinstance(url, str) or not url:
+        if notices is not None:
+            notices.append(
+                f"{where}: OIDC provider `{arn}` has no `Url` (pass "
+                "`aws iam get-open-id-connect-provider` output); not imported"
+            )
+        return {}
+    prefix = url.removeprefix("https://").rstrip("/")
+    if arn is not None:
+        _check_account(arn, account, where)
+        expected = f"arn:aws:iam::{account}:oidc-provider/{prefix}"
+        if arn != expected:
+            raise ValidationError(f"{where}: `Arn` {arn} does not match `Url` {url}")
+    name = re.sub(r"[^\w.-]+", "_", prefix).strip("_.") or "provider"
+    doc = {key: provider[key] for key in _PROVIDER_KEYS if provider.get(key) is not None}
+    return {f"accounts/{account}/oidc-providers/{name}.json": doc}
 
 
 def _role(

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from authz.errors import ValidationError
 from authz.oidc.devissuer import DevIssuer, public_jwk
 from authz.oidc.jwks import MAX_KEYS
 from authz.repo import check_repository
@@ -160,3 +161,34 @@ def test_two_files_for_one_issuer_is_a_duplicate(tmp_path: Path) -> None:
     )
     result = check_repository(tmp_path)
     assert [p.code for p in result.problems] == ["EntityAlreadyExists"]
+
+
+def test_importer_writes_providers_of_the_dump(tmp_path: Path) -> None:
+    from authz.repo.importer import import_authorization_details
+
+    url = "oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+    dump = {
+        "UserDetailList": [],
+        "GroupDetailList": [],
+        "RoleDetailList": [],
+        "Policies": [],
+        "OpenIDConnectProviderList": [
+            {
+                "Arn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{url}",
+                "Url": url,
+                "ClientIDList": ["sts.amazonaws.com"],
+                "ThumbprintList": ["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"],
+                "CreateDate": "2024-01-01T00:00:00Z",
+            },
+            {"Arn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"},
+        ],
+    }
+    summary = import_authorization_details(dump, ACCOUNT, tmp_path)
+    assert summary.counts == {"oidc-providers": 1}
+    assert any("has no `Url`" in n for n in summary.notices)
+    result = check_repository(tmp_path)
+    assert result.ok, result.problems
+    assert result.repository.oidc_provider(ACCOUNT, f"https://{url}") is not None
+    dump["OpenIDConnectProviderList"][0]["Arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/x"
+    with pytest.raises(ValidationError, match="does not match"):
+        import_authorization_details(dump, ACCOUNT, tmp_path)
