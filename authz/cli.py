@@ -48,8 +48,8 @@ ENVIRONMENT_HELP = """environment variables:
 
 credentials, first found wins: AUTHZ_SESSION_TOKEN; AUTHZ_ACCESS_KEY_ID + AUTHZ_SECRET_ACCESS_KEY;
 AUTHZ_CREDENTIALS_FILE; then the AWS chain as boto3 resolves it (AWS_* variables, web identity,
-then the AWS_PROFILE profile of the shared credentials file). Enforcement points that set `principal` on
-Authorize need `authz:AuthorizeOnBehalf` (see docs/security.md)."""
+then the AWS_PROFILE profile of the shared credentials file). Enforcement points that set
+`principal` on Authorize need `authz:AuthorizeOnBehalf` (see docs/security.md)."""
 
 
 def version() -> str:
