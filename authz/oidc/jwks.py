@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 MAX_JWKS_BYTES = 64 * 1024
@@ -38,14 +39,17 @@ class JwksError(ValueError):
         self.path = path
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class SigningKey:
+    """One key; equal to another with the same ``kid``, ``alg`` and public key (``der``)."""
+
     kid: str | None
     alg: str
-    key: Any  # the cryptography public key
+    key: Any = field(compare=False)  # the cryptography public key
+    der: bytes = b""  # its SubjectPublicKeyInfo: what equality compares
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class KeySet:
     keys: tuple[SigningKey, ...]
 
@@ -140,4 +144,7 @@ def _signing_key(entry: Any, path: str) -> SigningKey | None:
                             f"{MAX_RSA_BITS}", path)  # fmt: skip
     elif not isinstance(public, ec.EllipticCurvePublicKey):
         raise JwksError("not a public key", path)
-    return SigningKey(kid, alg, public)
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return SigningKey(kid, alg, public, der)

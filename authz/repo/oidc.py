@@ -38,7 +38,7 @@ _URL = re.compile(r"(?:https://)?([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)((?:/[A-Za-z0
 _KEYS = ("Url", "Arn", "ClientIDList", "ThumbprintList", "Tags", "CreateDate", "Jwks", "JwksUri")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class OidcProvider:
     """One IAM OIDC provider. ``issuer`` is the ``iss`` its tokens carry; ``key_prefix`` the
     condition-key prefix of its claims (``host/path``, as in ``<key_prefix>:sub``)."""
