@@ -148,8 +148,12 @@ def _write_private(path: Path, text: str) -> None:
         out.write(text)
 
 
-def aws_instructions(aws: Path, aws_listen: str) -> str:
-    env = f"AWS_CONFIG_FILE={aws / 'config'} AWS_SHARED_CREDENTIALS_FILE={aws / 'credentials'}"
+def aws_instructions(aws: Path, aws_listen: str, tls: Path = LOCAL / "tls") -> str:
+    # AWS_CA_BUNDLE on the line too: a CA bundle set in the environment overrides the profile's
+    env = (
+        f"AWS_CONFIG_FILE={aws / 'config'} AWS_SHARED_CREDENTIALS_FILE={aws / 'credentials'} "
+        f"AWS_CA_BUNDLE={tls / 'ca.crt'}"
+    )
     config = (aws / "config").read_text(encoding="utf-8")
     snippet = config[config.index("[profile authz-foo]") :].strip()
     return f"""
@@ -250,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     tls = ensure_tls()
     aws = ensure_aws_profiles(bob, args.listen, args.aws_listen, tls)
     print(instructions(bob, args.listen, tls), flush=True)
-    print(aws_instructions(aws, args.aws_listen), flush=True)
+    print(aws_instructions(aws, args.aws_listen, tls), flush=True)
     issuer = JwksServer(
         ensure_issuer(LOCAL / "dev-issuer"), tls / "server.crt", tls / "server.key", ISSUER_PORT
     ).start()

@@ -96,11 +96,14 @@ def test_the_printed_aws_cli_lines_work_verbatim(
     assert env.server.aws is not None
     aws_listen = f"127.0.0.1:{env.server.aws.port}"
     aws_dir = devrun.ensure_aws_profiles(bob, env.target, aws_listen, tls, local)
-    text = devrun.aws_instructions(aws_dir, aws_listen)
+    text = devrun.aws_instructions(aws_dir, aws_listen, tls)
     assert "credential_process = " in text and "[profile authz-foo]" in text
     assume, identity = _printed_commands(text)
     assert "sts assume-role --endpoint-url https://" in assume
-    shell_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AUTHZ_"))}
+    shell_env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHZ_")}
+    shell_env["AWS_CA_BUNDLE"] = "/nonexistent/system-bundle.pem"  # the line must override it
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        shell_env.pop(name, None)
     shell_env["PATH"] = f"{Path(aws_cli).parent}:{shell_env.get('PATH', '')}"
     outputs = []
     for command in (assume, identity):
