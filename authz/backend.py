@@ -37,6 +37,7 @@ from authz.iam.parse import parse_policy
 from authz.permissions import (
     CONTEXT_KEYS_CUSTOM_ACTION,
     CONTEXT_KEYS_PRINCIPAL_ACTION,
+    DECODE_MESSAGE_ACTION,
     GET_STATUS_ACTION,
     ON_BEHALF_ACTION,
     PREVIEW_RELOAD_ACTION,
@@ -61,6 +62,7 @@ from authz.server.ports import (
     WebIdentityParams,
     WebIdentityResult,
 )
+from authz.sts import auth_message
 from authz.sts.credentials import AccessKeyInfo, CredentialStore
 from authz.sts.keys import KeyRing
 from authz.sts.service import (
@@ -298,6 +300,24 @@ class AuthzBackend:
             identity, CONTEXT_KEYS_PRINCIPAL_ACTION, source if isinstance(source, str) else ""
         )
         return context_keys.principal_policy_keys(self.holder.current, request)
+
+    def encode_authorization_message(
+        self, identity: Identity | None, error: AccessDenied
+    ) -> str | None:
+        """The sealed "why" of an ``AccessDenied`` that carries its decision (else None)."""
+        decision = error.details.get("decision")
+        if not isinstance(decision, Decision):
+            return None
+        principal = identity.caller.arn if identity is not None else ""
+        document = auth_message.decision_document(decision, principal, error.message)
+        return auth_message.encode(self.keyring, document)
+
+    def decode_authorization_message(
+        self, identity: Identity, request: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        self._require(identity, DECODE_MESSAGE_ACTION, "*")
+        encoded = request.get("EncodedMessage")
+        return {"DecodedMessage": auth_message.decode(self.keyring, str(encoded or ""))}
 
     def validate_policy(
         self, identity: Identity, policy_type: PolicyType, document: str

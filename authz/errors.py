@@ -3,7 +3,8 @@ that names the input. Only the gRPC edge (authz.server.errors) turns these into 
 
     AuthzError                       code            meaning
     ├── ValidationError              ValidationError     a request parameter breaks a constraint
-    │   └── InvalidAction            InvalidAction       an action the endpoint does not offer
+    │   ├── InvalidAction            InvalidAction       an action the endpoint does not offer
+    │   └── InvalidAuthorizationMessage  InvalidAuthorizationMessageException
     ├── MalformedPolicyDocument      MalformedPolicyDocument  a policy document is not valid
     ├── LimitExceeded                LimitExceeded       a size / count quota is exceeded
     ├── PackedPolicyTooLarge         PackedPolicyTooLarge
@@ -169,6 +170,19 @@ class MissingAuthenticationToken(InvalidClientTokenId):
 
     def __init__(
         self, message: str = "Request is missing Authentication Token", **details: Any
+    ) -> None:
+        super().__init__(message, **details)
+
+
+class InvalidAuthorizationMessage(ValidationError):
+    """STS DecodeAuthorizationMessage: a message that is not one of ours (or is tampered)."""
+
+    code = "InvalidAuthorizationMessageException"
+
+    def __init__(
+        self,
+        message: str = "The encoded authorization message is invalid or was not issued here",
+        **details: Any,
     ) -> None:
         super().__init__(message, **details)
 

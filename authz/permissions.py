@@ -23,6 +23,7 @@ VALIDATE_POLICY_ACTION = "access-analyzer:ValidatePolicy"
 # the AWS endpoint's IAM actions without a gRPC method (authz.server.aws)
 CONTEXT_KEYS_CUSTOM_ACTION = "iam:GetContextKeysForCustomPolicy"
 CONTEXT_KEYS_PRINCIPAL_ACTION = "iam:GetContextKeysForPrincipalPolicy"
+DECODE_MESSAGE_ACTION = "sts:DecodeAuthorizationMessage"
 
 
 @dataclass(frozen=True, slots=True)

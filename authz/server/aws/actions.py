@@ -94,6 +94,16 @@ def build_actions(
                       lambda request: method(callctx.require_identity(), request))  # fmt: skip
 
     actions = [
+        Action(
+            "DecodeAuthorizationMessage",
+            "sts",
+            STS_VERSION,
+            STS_NAMESPACE,
+            None,
+            lambda request: backend.decode_authorization_message(  # type: ignore[attr-defined]
+                callctx.require_identity(), request
+            ),
+        ),
         backend_action(
             "GetContextKeysForCustomPolicy",
             backend.context_keys_for_custom_policy,  # type: ignore[attr-defined]

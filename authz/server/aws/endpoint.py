@@ -216,17 +216,27 @@ class AwsEndpoint:
         except Exception as exc:  # every failure becomes an AWS error document
             grpc_status = to_status(exc, rid)
             code, error = grpc_status.code.name, (grpc_status.aws_code, grpc_status.details)
+            details = grpc_status.details
+            if isinstance(exc, errors.AccessDenied):
+                details += self._encoded(ident, exc)
             status = exc.http_status if isinstance(exc, errors.AuthzError) else 500
             if isinstance(exc, errors.InternalFailure):
                 status = 500
             namespace = action.namespace if action is not None else STS_NAMESPACE
             body = xml.error_document(
-                namespace, grpc_status.aws_code, grpc_status.details, rid, sender=status < 500
+                namespace, grpc_status.aws_code, details, rid, sender=status < 500
             )
         finally:
             self.metrics.observe_rpc(name, code, time.perf_counter() - start)
         self._record(name, rid, ident, message, response, error, peer, user_agent)
         return status, body
+
+    def _encoded(self, ident: Identity | None, exc: errors.AccessDenied) -> str:
+        """`` Encoded authorization failure message: …`` when the refusal carries its
+        decision (STS DecodeAuthorizationMessage reads it back), else ``""``."""
+        encode = getattr(self.backend, "encode_authorization_message", None)
+        encoded = encode(ident, exc) if encode is not None else None
+        return f" Encoded authorization failure message: {encoded}" if encoded else ""
 
     def _run(self, action: Action, request: Any, ident: Identity, rid: str) -> Any:
         tokens = callctx.enter(rid, ident)

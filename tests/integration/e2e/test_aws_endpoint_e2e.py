@@ -299,3 +299,36 @@ def test_get_context_keys_for_custom_and_principal_policy(
     out = aws(aws_env, admin_session(server), "iam", "get-context-keys-for-custom-policy",
               "--endpoint-url", url_of(server), "--policy-input-list", policy)  # fmt: skip
     assert out["ContextKeyNames"] == keys
+
+
+def test_access_denied_carries_an_encoded_message_that_only_permitted_callers_decode(
+    start_server: ServerFactory, example_repo: Path
+) -> None:
+    role_file = example_repo / "accounts" / "111122223333" / "roles" / "authz-admin.json"
+    role = json.loads(role_file.read_text())
+    role["RolePolicyList"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "sts:DecodeAuthorizationMessage", "Resource": "*"}
+    )
+    role_file.write_text(json.dumps(role))
+    server = start_server(example_repo, aws_listen="127.0.0.1:0")
+    bob_sts = client(server, "sts", long_term(server, BOB))
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        bob_sts.assume_role(RoleArn=ADMIN_ROLE, RoleSessionName="not-bob")
+    message = info.value.response["Error"]["Message"]
+    assert info.value.response["Error"]["Code"] == "AccessDenied"
+    head, marker, encoded = message.partition(" Encoded authorization failure message: ")
+    assert marker and encoded and "is not authorized to perform: sts:AssumeRole" in head
+    admin_sts = client(server, "sts", admin_session(server))
+    decoded = json.loads(admin_sts.decode_authorization_message(EncodedMessage=encoded)[
+        "DecodedMessage"])  # fmt: skip
+    assert decoded["allowed"] is False and decoded["explicitDeny"] is False
+    assert decoded["context"]["principal"]["arn"] == BOB
+    assert decoded["context"]["message"] == head
+    assert decoded["failures"]["items"]  # which layer refused
+    forged = encoded[:-4] + ("AAAA" if not encoded.endswith("AAAA") else "BBBB")
+    assert error_code(admin_sts.decode_authorization_message, EncodedMessage=forged) == (
+        "InvalidAuthorizationMessageException"
+    )
+    assert error_code(bob_sts.decode_authorization_message, EncodedMessage=encoded) == (
+        "AccessDenied"  # Bob lacks sts:DecodeAuthorizationMessage
+    )
