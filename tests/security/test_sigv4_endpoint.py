@@ -193,3 +193,21 @@ def test_presigned_url_never_reaches_the_logs(
         assert creds["SessionToken"] not in text and signature not in text
     audit = "\n".join(str(e) for e in server.audit_events(2))
     assert creds["SessionToken"] not in audit and signature not in audit
+
+
+def test_query_parameter_bombs_are_refused_at_the_door(server: E2EServer) -> None:
+    """Signed requests whose parameters would make the decoder build large or deep
+    structures: refused with ValidationError naming the bound, before any action runs."""
+    key, secret = bob(server)
+    url = url_of(server)
+    base = "Action=GetCallerIdentity&Version=2011-06-15"
+    bombs = {
+        "too many parameters": base + "".join(f"&P{i}=x" for i in range(2001)),
+        "deep name": base + "&" + ".".join(["A"] * 9) + "=x",
+        "index past the bound": base + "&ActionNames.member.1001=x",
+        "index without member": base + "&ActionNames.1=x",
+        "name and list at once": base + "&Tags=x&Tags.member.1.Key=k",
+    }
+    for label, body in bombs.items():
+        status, text = sign(url, key, secret, body=body).send()
+        assert (status, code_of(text)) == (400, "ValidationError"), (label, text[:300])
