@@ -195,9 +195,10 @@ def main(argv: list[str] | None = None) -> int:
                 web("ES256"), origin
             ),
         }
-        proc, target = spawn_server(repo, work / "served")
-        # the spawned server has its own credentials file: a key for Bob there
+        # the spawned server has its own credentials file: a key for Bob there, made first
+        (work / "served").mkdir()
         served_key = CredentialStore(work / "served" / "credentials.json").create(BOB)
+        proc, target = spawn_server(repo, work / "served")
         signed = AuthzClient(target, AccessKeyCredentials(*served_key), timeout=10)
         anonymous = AuthzClient(target, None, timeout=10)
         grpc_calls: dict[str, Callable[[], object]] = {

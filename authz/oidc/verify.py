@@ -17,12 +17,15 @@ Imports neither grpc nor cedarpy.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+import jwt.algorithms
 
 from authz.errors import ExpiredToken, IDPRejectedClaim, InvalidIdentityToken
 from authz.oidc.jwks import ALGORITHMS, KeySet
@@ -47,18 +50,46 @@ class VerifiedToken:
     expires_at: int
 
 
-def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(header, payload) of a token, unverified; ``InvalidIdentityToken`` when malformed."""
-    if token.count(".") != 2 or len(token.split(".", 1)[0]) > MAX_HEADER_CHARS:
-        raise InvalidIdentityToken("The web identity token is not a JSON Web Token (JWS).")
+@dataclass(frozen=True)
+class ParsedToken:
+    """A compact JWS split and decoded once (nothing verified yet)."""
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")  # base64url without padding; linear-time
+# PyJWT's algorithm objects (they convert ECDSA's raw r||s to DER); never "none" or HS*.
+_VERIFIERS = {name: jwt.algorithms.get_default_algorithms()[name] for name in ALGORITHMS}
+
+
+def _segment(text: str, what: str) -> bytes:
+    if not _SEGMENT.fullmatch(text):
+        raise InvalidIdentityToken(f"The web identity token's {what} is not base64url.")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        header = jwt.get_unverified_header(token)
-        payload = jwt.decode(token, options={"verify_signature": False})
-    except (jwt.InvalidTokenError, ValueError, RecursionError) as err:
-        raise InvalidIdentityToken(f"The web identity token is malformed: {err}") from err
-    if not isinstance(payload, dict):
-        raise InvalidIdentityToken("The web identity token's payload is not a JSON object.")
-    return header, payload
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise InvalidIdentityToken(f"The web identity token's {what} is not JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise InvalidIdentityToken(f"The web identity token's {what} is not a JSON object.")
+    return value
+
+
+def parse_token(token: str) -> ParsedToken:
+    """Split and decode a compact JWS once; ``InvalidIdentityToken`` when malformed."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(parts[0]) > MAX_HEADER_CHARS:
+        raise InvalidIdentityToken("The web identity token is not a JSON Web Token (JWS).")
+    header = _object(_segment(parts[0], "header"), "header")
+    payload = _object(_segment(parts[1], "payload"), "payload")
+    signature = _segment(parts[2], "signature")
+    return ParsedToken(header, payload, f"{parts[0]}.{parts[1]}".encode("ascii"), signature)
 
 
 def check_algorithm(header: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -93,9 +124,8 @@ def issuer_of(payload: Mapping[str, Any]) -> str:
 
 
 def verify_token(
-    token: str,
+    token: ParsedToken,
     *,
-    header: Mapping[str, Any],
     issuer: str,
     client_ids: frozenset[str],
     key_set: Callable[[str | None], KeySet],
@@ -104,7 +134,7 @@ def verify_token(
 ) -> VerifiedToken:
     """Verify ``token`` (its header already checked by ``check_algorithm``) against the key
     ``key_set(kid)`` returns; see the module docstring."""
-    alg, kid = check_algorithm(header)
+    alg, kid = check_algorithm(token.header)
     key = key_set(kid).find(kid, alg)
     if key is None:
         raise InvalidIdentityToken(
@@ -112,19 +142,15 @@ def verify_token(
             + (f" (kid `{kid}`, alg `{alg}`)" if kid else f" (alg `{alg}`, no kid)")
         )
     try:
-        payload = jwt.decode(
-            token,
-            key.key,
-            algorithms=[key.alg],
-            options={"require": ["exp", "iss", "sub"], "verify_aud": False, "verify_iss": False,
-                     "verify_exp": False, "verify_nbf": False, "verify_iat": False},
-        )  # fmt: skip
-    except jwt.MissingRequiredClaimError as err:
-        raise InvalidIdentityToken(f"The web identity token has no `{err.claim}` claim.") from err
-    except jwt.InvalidTokenError as err:
-        raise InvalidIdentityToken(
-            f"The web identity token's signature does not verify: {err}"
-        ) from err
+        valid = _VERIFIERS[key.alg].verify(token.signing_input, key.key, token.signature)
+    except (ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise InvalidIdentityToken("The web identity token's signature does not verify.")
+    payload = token.payload
+    for claim in ("exp", "iss", "sub"):
+        if payload.get(claim) is None:
+            raise InvalidIdentityToken(f"The web identity token has no `{claim}` claim.")
     _check_times(payload, now, leeway)
     if payload.get("iss") != issuer:
         raise InvalidIdentityToken("The web identity token's issuer is not the provider's URL.")

@@ -11,10 +11,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 
 from authz import errors
-from authz.server.ports import Identity
+from authz.server.ports import CallOrigin, Identity
 
 _request_id: ContextVar[str] = ContextVar("authz_request_id", default="")
 _identity: ContextVar[Identity | None] = ContextVar("authz_identity", default=None)
+# The connection of a call that carries no credentials (the AWS endpoint's unsigned actions):
+# with an identity, ``Identity.origin`` holds it.
+_origin: ContextVar[CallOrigin | None] = ContextVar("authz_origin", default=None)
 
 
 def request_id() -> str:
@@ -25,6 +28,19 @@ def request_id() -> str:
 def identity() -> Identity | None:
     """The authenticated identity of the current RPC, if any."""
     return _identity.get()
+
+
+def origin() -> CallOrigin | None:
+    """The connection of the current unauthenticated call, when its edge states it."""
+    return _origin.get()
+
+
+def set_origin(value: CallOrigin | None) -> Token[CallOrigin | None]:
+    return _origin.set(value)
+
+
+def reset_origin(token: Token[CallOrigin | None]) -> None:
+    _origin.reset(token)
 
 
 def require_identity() -> Identity:

@@ -25,8 +25,8 @@ from authz.oidc.verify import (
     VerifiedToken,
     check_algorithm,
     issuer_of,
+    parse_token,
     session_tags_claim,
-    unverified_parts,
     verify_token,
 )
 from authz.repo.entities import Repository
@@ -106,9 +106,9 @@ class WebIdentityVerifier:
     def verify(
         self, repository: Repository, account: str, token: str, provider_id: str | None
     ) -> tuple[OidcProvider, VerifiedToken]:
-        header, payload = unverified_parts(token)
-        check_algorithm(header)
-        issuer = issuer_of(payload)
+        parsed = parse_token(token)
+        check_algorithm(parsed.header)
+        issuer = issuer_of(parsed.payload)
         provider = repository.oidc_provider(account, issuer)
         if provider is None:
             raise InvalidIdentityToken(
@@ -121,8 +121,7 @@ class WebIdentityVerifier:
                 f"{provider.key_prefix}: leave ProviderId out for OpenID Connect tokens"
             )
         verified = verify_token(
-            token,
-            header=header,
+            parsed,
             issuer=provider.issuer,
             client_ids=provider.client_ids,
             key_set=lambda kid: self._keys(provider, kid),

@@ -39,6 +39,7 @@ class Action:
     run: Run
     defaults: Mapping[str, Any] = field(default_factory=dict)  # result fields proto3 omits
     once: bool = False  # a replay is refused (the action mints credentials)
+    unsigned: bool = False  # no signature is read: the request itself is the proof
 
     def result(self, response: Any) -> dict[str, Any]:
         """The response as the AWS result dictionary, with the defaults AWS always shows."""
@@ -78,10 +79,15 @@ def build_actions(
     no_context: Any = None  # the servicers read the caller's origin from the identity
 
     def sts_action(
-        name: str, request_type: type[Message], method: Callable[..., Any], once: bool = False
+        name: str,
+        request_type: type[Message],
+        method: Callable[..., Any],
+        once: bool = False,
+        unsigned: bool = False,
     ) -> Action:
         return Action(name, "sts", STS_VERSION, STS_NAMESPACE, request_type,
-                      lambda request: method(request, no_context), once=once)  # fmt: skip
+                      lambda request: method(request, no_context), once=once,
+                      unsigned=unsigned)  # fmt: skip
 
     def iam_action(name: str, request_type: type[Message], method: Callable[..., Any]) -> Action:
         return Action(name, "iam", IAM_VERSION, IAM_NAMESPACE, request_type,
@@ -113,6 +119,14 @@ def build_actions(
             backend.context_keys_for_principal_policy,  # type: ignore[attr-defined]
         ),
         sts_action("AssumeRole", sts_pb2.AssumeRoleRequest, sts.AssumeRole, once=True),
+        # as in AWS, unsigned: the web identity token is the proof (SDKs send it without a
+        # signature); its replay is not refused either (a token is good until it expires)
+        sts_action(
+            "AssumeRoleWithWebIdentity",
+            sts_pb2.AssumeRoleWithWebIdentityRequest,
+            sts.AssumeRoleWithWebIdentity,
+            unsigned=True,
+        ),
         sts_action("GetCallerIdentity", sts_pb2.GetCallerIdentityRequest, sts.GetCallerIdentity),
         iam_action(
             "SimulatePrincipalPolicy",

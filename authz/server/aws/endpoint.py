@@ -202,14 +202,18 @@ class AwsEndpoint:
             first = {k: v for k, v in reversed(params)}
             name = (first.get("Action") or "Unknown")[:64]
             action = find_action(self.actions, first.get("Action"), first.get("Version"))
-            resolve = self.backend.signing_credentials  # type: ignore[attr-defined]
-            ident = self.verifier.verify(request, action.service, resolve, once=action.once)()
-            ident = replace(ident, origin=self.origin(peer))
+            origin = None
+            if action.unsigned:  # the request is the proof: no identity, the connection only
+                origin = self.origin(peer)
+            else:
+                resolve = self.backend.signing_credentials  # type: ignore[attr-defined]
+                ident = self.verifier.verify(request, action.service, resolve, once=action.once)()
+                ident = replace(ident, origin=self.origin(peer))
             decoded = decode_params(params)
             request_type = action.request_type
             request_in = decoded if request_type is None else to_message(decoded, request_type())
             message = request_in if isinstance(request_in, Message) else None
-            response_out = self._run(action, request_in, ident, rid)
+            response_out = self._run(action, request_in, ident, rid, origin)
             response = response_out if isinstance(response_out, Message) else None
             result = action.result(response_out)
             body = xml.result_document(action.name, action.namespace, result, rid)
@@ -238,8 +242,16 @@ class AwsEndpoint:
         encoded = encode(ident, exc) if encode is not None else None
         return f" Encoded authorization failure message: {encoded}" if encoded else ""
 
-    def _run(self, action: Action, request: Any, ident: Identity, rid: str) -> Any:
+    def _run(
+        self,
+        action: Action,
+        request: Any,
+        ident: Identity | None,
+        rid: str,
+        origin: CallOrigin | None = None,
+    ) -> Any:
         tokens = callctx.enter(rid, ident)
+        origin_token = callctx.set_origin(origin)
         timer = deadline.enter(
             deadline.Deadline.within(None, self.config.limits.max_request_seconds)
         )
@@ -247,6 +259,7 @@ class AwsEndpoint:
             return action.run(request)
         finally:
             deadline.leave(timer)
+            callctx.reset_origin(origin_token)
             callctx.leave(tokens)
 
     def _record(

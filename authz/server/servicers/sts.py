@@ -75,9 +75,8 @@ class SecurityTokenServiceServicer(sts_pb2_grpc.SecurityTokenServiceServicer):
                 request.duration_seconds if request.HasField("duration_seconds") else None
             ),
         )
-        found = self._backend.assume_role_with_web_identity(
-            params, call_origin(context, self._trusted_proxies)
-        )
+        origin = callctx.origin() or call_origin(context, self._trusted_proxies)
+        found = self._backend.assume_role_with_web_identity(params, origin)
         result = found.session
         response = sts_pb2.AssumeRoleWithWebIdentityResponse(
             credentials=_credentials(result),
