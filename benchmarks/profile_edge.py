@@ -25,8 +25,10 @@ from authz.bench import authz_server
 from authz.bench.api_scenarios import BATCH, REPEATED_POOL, authorize_request
 from authz.config import load_settings
 from authz.server.app import tune_collector
+from authz.server.admission import AdmissionGate, CountingPool
 from authz.server.interceptors import Authenticator, EdgeInterceptor
 from authz.server.metrics import ServerMetrics
+from authz.server.readtimeout import ReadWatchdog
 from authz.server.servicers.authorizer import AuthorizerServicer
 from authz.server.servicers.sts import SecurityTokenServiceServicer
 from authz.wiring import build_backend
@@ -52,6 +54,12 @@ class _Context:
     def auth_context(self) -> dict[str, list[bytes]]:
         return {}
 
+    def time_remaining(self) -> float:
+        return 10.0
+
+    def cancel(self) -> None:
+        return None
+
     def abort_with_status(self, status: object) -> None:
         raise RuntimeError(f"the call failed: {status}")
 
@@ -70,7 +78,15 @@ def _handlers() -> tuple[dict[str, Callable[[Any], Any]], str]:
         )
     )
     metrics = ServerMetrics()
-    edge = EdgeInterceptor(Authenticator(backend, {}), metrics, None, 12)
+    edge = EdgeInterceptor(  # as authz.server.app.create_server assembles it
+        Authenticator(backend, {}, allow_plaintext_secret=True),  # as the bench server
+        metrics,
+        None,
+        AdmissionGate(12, 0.1, 12),
+        CountingPool(16, "profile-rpc"),
+        CountingPool(2, "profile-refuse"),
+        ReadWatchdog(5.0),
+    )
     authorizer = AuthorizerServicer(
         backend,
         max_batch_size=BATCH,
@@ -93,7 +109,8 @@ def _handlers() -> tuple[dict[str, Callable[[Any], Any]], str]:
 
     def bind(method: str) -> Callable[[bytes], Any]:
         behavior, parse = wrapped[method], parsers[method].FromString
-        return lambda body: behavior(parse(body), context).SerializeToString()
+        # the edge reads the one request message itself (a stream_unary handler)
+        return lambda body: behavior(iter((parse(body),)), context).SerializeToString()
 
     return {m: bind(m) for m in wrapped}, info["role_arn"]
 
