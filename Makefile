@@ -63,10 +63,14 @@ $(LOADC): benchmarks/loadc/loadc.c
 
 bench-load: $(STAMP) $(LOADC)
 	command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
-	$(BIN)/python -m authz.cli bench --scenario all --client native --out benchmarks/results
-	$(BIN)/python benchmarks/peer_bench.py --rounds 5 --lock /tmp/authz-quiet.lock --out benchmarks/results
+	$(BIN)/python -m authz.cli bench --scenario all --client native --name native-all --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --pin-workers --out benchmarks/results
+	# the one report (peer-<stamp>.json/.md): authz vs Cerbos vs harness, and the runs above
+	$(BIN)/python benchmarks/peer_bench.py --rounds 5 --lock /tmp/authz-quiet.lock --out benchmarks/results \
+	  --include "$$(ls -t benchmarks/results/native-all-*.json | head -1)" \
+	  --include "$$(ls -t benchmarks/results/workers-h2load-2*.json | head -1)" \
+	  --include "$$(ls -t benchmarks/results/workers-h2load-pinned-*.json | head -1)"
 
 # Serving under reloads of a 10,000-role repository (benchmarks/soak.py; results in
 # benchmarks/results): `soak` runs SOAK_SECONDS (default 600) at 300 req/s with a change every

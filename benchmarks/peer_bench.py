@@ -626,7 +626,81 @@ def markdown(report: dict[str, Any]) -> str:
                     f"| {row['p99_us'] / 1000:.2f} | {row['server_cpu_us_per_req']} "
                     f"| {row['client_cpu_us_per_req']} | {errors}{wrapped} |"
                 )
+    lines += included_markdown(report)
     return "\n".join(lines) + "\n"
+
+
+def included(path: Path) -> dict[str, Any]:
+    """The rows of another report of the same run: ``authz bench`` (every scenario with the
+    native client, with its echo and cross-server ratios) or ``h2load_workers`` (w2/w1)."""
+    data: dict[str, Any] = json.loads(path.read_text())
+    out: dict[str, Any] = {"file": str(path)}
+    if "results" in data:
+        out["kind"] = "authz bench"
+        out["client"] = data.get("environment", {}).get("client", "python")
+        out["rows"] = [
+            {
+                "server": r["server"],
+                "scenario": r["scenario"],
+                "req_s": round(r["success_rps"], 1),
+                "items_s": round(r["items_per_s"], 1),
+                "p50_us": r["latency_us"]["p50"],
+                "p99_us": r["latency_us"]["p99"],
+                "server_cpu_us_per_req": _r(r["server_cpu_us_per_request"]),
+                "errors": sum(r["errors"].values()),
+            }
+            for r in data["results"]
+        ]
+        out["comparisons"] = data.get("comparisons", [])
+        out["notes"] = data.get("notes", [])
+    else:
+        out["kind"] = "h2load workers"
+        out["ratios"] = data.get("ratios", {})
+        out["pinned"] = bool(data.get("config", {}).get("pin_workers"))
+    return out
+
+
+def included_markdown(report: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for inc in report.get("included", []):
+        if inc["kind"] == "authz bench":
+            lines += [
+                "",
+                f"## Every `authz bench` scenario ({inc['client']} client; `{inc['file']}`)",
+                "",
+                "| server | scenario | req/s | items/s | p50 ms | p99 ms | server CPU µs/req "
+                "| errors |",
+                "|---|---|---:|---:|---:|---:|---:|---:|",
+            ]
+            for r in inc["rows"]:
+                lines.append(
+                    f"| {r['server']} | {r['scenario']} | {r['req_s']:.0f} | {r['items_s']:.0f} "
+                    f"| {r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} "
+                    f"| {r['server_cpu_us_per_req']} | {r['errors']} |"
+                )
+            lines += ["", "| subject | against | throughput ratio | echo-normalized |",
+                      "|---|---|---:|---:|"]  # fmt: skip
+            for c in inc["comparisons"]:
+                norm = c.get("echo_normalized_ratio")
+                lines.append(
+                    f"| {c['subject']} | {c['baseline']} ({c['kind']}) "
+                    f"| {c['throughput_ratio']:.3f} | {'-' if norm is None else f'{norm:.3f}'} |"
+                )
+            lines += [f"- {note}" for note in inc["notes"]]
+        else:
+            r = inc["ratios"]
+            lines += [
+                "",
+                f"## Workers with h2load ({'pinned' if inc['pinned'] else 'unpinned'}; "
+                f"`{inc['file']}`)",
+                "",
+                f"- echo w2/w1 per round {r.get('echo_w2_over_w1_per_round')}, median "
+                f"{r.get('echo_w2_over_w1')}",
+                "- Authorize (one repeated request) w2/w1 per round "
+                f"{r.get('authorize_w2_over_w1_per_round')}, "
+                f"median {r.get('authorize_w2_over_w1')}",
+            ]
+    return lines
 
 
 def main() -> int:
@@ -640,6 +714,14 @@ def main() -> int:
     parser.add_argument("--lock", type=Path, help="hold this flock file during each run")
     parser.add_argument("--no-cerbos", action="store_true")
     parser.add_argument("--no-machine", action="store_true", help="skip the both-cores runs")
+    parser.add_argument(
+        "--include",
+        type=Path,
+        action="append",
+        default=[],
+        help="an `authz bench` or h2load_workers JSON of the same make run, summarized in "
+        "this report (repeatable)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     if not 1 <= args.rounds <= 9 or args.duration + args.warmup > 30 or args.sample < 50:
@@ -648,6 +730,7 @@ def main() -> int:
     report = run(args)
     report["stamp"] = stamp
     report["client"] = client_capacity(report)
+    report["included"] = [included(path) for path in args.include]
     report["commit"] = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()

@@ -24,8 +24,8 @@ from authz._gen.authz.v1 import authorizer_pb2, sts_pb2
 from authz.bench import authz_server
 from authz.bench.api_scenarios import BATCH, REPEATED_POOL, authorize_request
 from authz.config import load_settings
-from authz.server.app import tune_collector
 from authz.server.admission import AdmissionGate, CountingPool
+from authz.server.app import tune_collector
 from authz.server.interceptors import Authenticator, EdgeInterceptor
 from authz.server.metrics import ServerMetrics
 from authz.server.readtimeout import ReadWatchdog
