@@ -154,6 +154,8 @@ def server_stats(pid: int) -> dict[str, float]:
             for line in f:
                 if line.startswith("VmRSS:"):
                     out["rss_mb"] = round(int(line.split()[1]) / 1024, 1)
+                elif line.startswith(("RssAnon:", "RssFile:")):  # heap vs mapped files
+                    out[line.split(":")[0].lower() + "_mb"] = round(int(line.split()[1]) / 1024, 1)
                 elif line.startswith("Threads:"):
                     out["threads"] = int(line.split()[1])
         out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
@@ -294,7 +296,10 @@ def run_soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             {
                 "minute": m + 1,
                 **_summary(inside),
-                **{k: server.get(k) for k in ("rss_mb", "threads", "fds", *CACHE_STATS)},
+                **{
+                    k: server.get(k)
+                    for k in ("rss_mb", "rssanon_mb", "rssfile_mb", "threads", "fds", *CACHE_STATS)
+                },
             }
         )
     near = [s for s in samples if any(0 <= s.due - c < WINDOW_AFTER_CHANGE for c in changes)]
