@@ -507,6 +507,7 @@ def serve(
     *,
     stop_event: threading.Event | None = None,
     on_start: Callable[[AuthzServer], None] | None = None,
+    on_created: Callable[[AuthzServer], None] | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop_event``), then shut down gracefully: health
     NOT_SERVING, ``drain_seconds`` of serving on (a second signal cuts it short), refuse new
@@ -514,6 +515,8 @@ def serve(
     log (after an external rotation)."""
     raise_open_files_limit()
     server = create_server(backend, config)
+    if on_created is not None:  # before anything is served: metrics a scrape must see at once
+        on_created(server)
     tune_collector()
     stop = stop_event or threading.Event()
     if threading.current_thread() is threading.main_thread():

@@ -64,7 +64,7 @@ def worker_main(factory: WorkerFactory, index: int, pin: bool = False, restarts:
     config = replace(
         config, reuse_port=True, metrics_listen=_offset_listen(config.metrics_listen, index)
     )
-    serve(backend, config, on_start=lambda server: server.metrics.worker_restarts.inc(restarts))
+    serve(backend, config, on_created=lambda server: server.metrics.worker_restarts.inc(restarts))
 
 
 @dataclass
