@@ -106,7 +106,9 @@ class JwksCache:
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
-        context = ssl.create_default_context(cafile=self.settings.ca_file)
+        context = ssl.create_default_context()  # the system's CAs ...
+        if self.settings.ca_file:  # ... and the operator's (create_default_context(cafile=)
+            context.load_verify_locations(self.settings.ca_file)  # would drop the system's)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         self._context = context
         self.fetches = 0  # successful and failed, for tests and metrics
