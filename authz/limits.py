@@ -27,6 +27,8 @@ from authz.iam.quotas import MAX_DOCUMENT_PARAMETER
 MAX_ARN_CHARS = 2048  # AWS ResourceNameType / arnType
 MAX_ACTION_CHARS = 128  # AWS ActionNameType
 MAX_CONTEXT_KEY_CHARS = 256  # AWS ContextKeyNameType
+MIN_ACTION_CHARS = 3  # AWS ActionNameType (Simulate*Policy)
+MIN_CONTEXT_KEY_CHARS = 5  # AWS ContextKeyNameType (Simulate*Policy)
 MAX_POLICY_DOCUMENT_CHARS = MAX_DOCUMENT_PARAMETER  # AWS policyDocumentType: 131,072
 MAX_MARKER_CHARS = 320  # AWS markerType
 MAX_ITEMS_LIMIT = 1000  # AWS maxItemsType: 1-1000
@@ -55,10 +57,19 @@ def too_long(name: str, limit: int) -> ValidationError:
     )
 
 
-def check_length(value: str, limit: int, name: str) -> str:
-    """``value`` when it has at most ``limit`` characters; else the AWS length error."""
+def too_short(name: str, limit: int) -> ValidationError:
+    return ValidationError(
+        f"1 validation error detected: Value at '{name}' failed to satisfy constraint: "
+        f"Member must have length greater than or equal to {limit}"
+    )
+
+
+def check_length(value: str, limit: int, name: str, minimum: int = 0) -> str:
+    """``value`` when it has ``minimum`` to ``limit`` characters; else the AWS length error."""
     if len(value) > limit:
         raise too_long(name, limit)
+    if len(value) < minimum:
+        raise too_short(name, minimum)
     return value
 
 
@@ -79,10 +90,13 @@ def check_action(value: str, name: str) -> str:
 
 
 def check_context(
-    entries: Iterable[tuple[str, Sequence[str]]], limits: RequestLimits, prefix: str = "context"
+    entries: Iterable[tuple[str, Sequence[str]]],
+    limits: RequestLimits,
+    prefix: str = "context",
+    min_key_chars: int = 0,
 ) -> None:
-    """Context entries as (key, values): count, key length, values per key, value length and
-    the total characters of keys and values."""
+    """Context entries as (key, values): count, key length (``min_key_chars`` up), values per
+    key, value length and the total characters of keys and values."""
     total = 0
     for i, (key, values) in enumerate(entries, 1):
         if i > limits.max_context_keys:
@@ -92,7 +106,7 @@ def check_context(
                 f"{limits.max_context_keys} (context keys)"
             )
         where = f"{prefix}.{i}"
-        check_length(key, MAX_CONTEXT_KEY_CHARS, f"{where}.key")
+        check_length(key, MAX_CONTEXT_KEY_CHARS, f"{where}.key", min_key_chars)
         if len(values) > limits.max_context_values:
             raise ValidationError(
                 f"1 validation error detected: Value at '{where}.values' failed to satisfy "
@@ -127,7 +141,7 @@ def check_simulation(request: Mapping[str, Any], limits: RequestLimits) -> None:
     actions = _list(request, "ActionNames")
     check_count(actions, limits.max_simulation_actions, "actionNames")
     for i, action in enumerate(actions, 1):
-        check_action(str(action), f"actionNames.{i}")
+        check_length(str(action), MAX_ACTION_CHARS, f"actionNames.{i}", MIN_ACTION_CHARS)
     resources = _list(request, "ResourceArns")
     check_count(resources, limits.max_simulation_resources, "resourceArns")
     for i, resource in enumerate(resources, 1):
@@ -153,7 +167,7 @@ def check_simulation(request: Mapping[str, Any], limits: RequestLimits) -> None:
     policy = request.get("ResourcePolicy")
     if isinstance(policy, str):
         check_length(policy, MAX_POLICY_DOCUMENT_CHARS, "resourcePolicy")
-    check_context(_simulation_context(request), limits, "contextEntries")
+    check_context(_simulation_context(request), limits, "contextEntries", MIN_CONTEXT_KEY_CHARS)
     check_page(request.get("MaxItems"), request.get("Marker"))
 
 

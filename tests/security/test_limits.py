@@ -155,6 +155,10 @@ def test_oversize_simulation_fields_are_refused(env: E2EServer) -> None:
         context = [{"context_key_name": f"custom:k{i}", "context_key_values": ["v"]}
                    for i in range(65)]  # fmt: skip
         _refused(lambda: call(**{**base, "context_entries": context}), "contextEntries", "64")
+        # AWS's minimum lengths (ActionNameType 3, ContextKeyNameType 5) hold too
+        _refused(lambda: call(**{**base, "action_names": ["s3"]}), "actionNames.1", "3")
+        short = [{"context_key_name": "a:b", "context_key_values": ["v"]}]
+        _refused(lambda: call(**{**base, "context_entries": short}), "contextEntries.1.key", "5")
         _refused(
             lambda: client.simulate_principal_policy(
                 policy_source_arn=BOB, action_names=["s3:GetObject"],
