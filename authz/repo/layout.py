@@ -36,9 +36,9 @@ from typing import Any, cast
 
 import yaml
 from yaml.composer import Composer, ComposerError
-from yaml.constructor import SafeConstructor
+from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.events import AliasEvent, CollectionStartEvent
-from yaml.nodes import Node
+from yaml.nodes import MappingNode, Node, ScalarNode
 from yaml.resolver import Resolver
 
 from authz import courtesy
@@ -100,6 +100,20 @@ class _Loader(_Composer, _Events, SafeConstructor, Resolver):  # type: ignore[mi
         _Composer.__init__(self)
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A key given twice is an error, as in the repository's JSON files (YAML would keep
+        the last one silently: a test case's second `expect:` would win unseen)."""
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, ScalarNode):
+                key = key_node.value
+                if key in seen:
+                    raise ConstructorError(
+                        None, None, f"duplicate key `{key}`", key_node.start_mark
+                    )
+                seen.add(key)
+        return cast(dict[Any, Any], super().construct_mapping(node, deep))
 
 
 _Loader.yaml_implicit_resolvers = {

@@ -184,6 +184,15 @@ def test_duplicate_json_keys_are_reported(repo: Path) -> None:
     assert [(p.code, p.message) for p in problems] == [("invalid_json", "duplicate key `UserName`")]
 
 
+def test_duplicate_yaml_keys_are_reported(repo: Path) -> None:
+    (repo / "accounts" / A1 / "users" / "Dan.yaml").write_text("UserName: Dan\nUserName: D\n")
+    problems = check_repository(repo).problems
+    assert [(p.file, p.code) for p in problems] == [
+        (f"accounts/{A1}/users/Dan.yaml", "invalid_yaml")
+    ]
+    assert "duplicate key `UserName` at line 2" in problems[0].message
+
+
 def test_unique_ids_are_derived_deterministically() -> None:
     arn = iam_arn(A1, "user", "/", "Bob")
     uid = derive_unique_id("user", arn)
