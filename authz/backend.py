@@ -362,8 +362,12 @@ class AuthzBackend:
                 diff.diff_snapshots(serving, candidate, requests, max_seconds=max_seconds)
             )
 
-    def give_way_to(self, in_flight: Callable[[], int]) -> None:
-        self.reloader.give_way_to(in_flight)
+    def give_way_to(
+        self,
+        in_flight: Callable[[], int],
+        wait_at_most: Callable[[Callable[[], int], float], bool] | None = None,
+    ) -> None:
+        self.reloader.give_way_to(in_flight, wait_at_most)
 
     def status(self, identity: Identity | None) -> StatusResult:
         if identity is not None:  # None: the metrics exporter, inside the process

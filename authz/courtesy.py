@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 Busy = Callable[[], bool]
+Quiet = Callable[[float], bool]  # wait up to that many seconds for no calls; True when quiet
 
 DEFAULT_MAX_WAIT = 0.02  # seconds a build waits for in-flight calls before it runs on anyway
 DEFAULT_MIN_RUN = 0.002  # seconds a build then runs before it gives way again
@@ -35,7 +36,7 @@ NAP = 0.0005  # the sleep between two looks at ``busy``
 class Courtesy:
     """Gives way to in-flight calls at ``pause()``; counts the time it gave (``waited``)."""
 
-    __slots__ = ("_run_until", "busy", "max_wait", "min_run", "naps", "waited")
+    __slots__ = ("_run_until", "busy", "max_wait", "min_run", "naps", "quiet", "waited")
 
     def __init__(
         self,
@@ -43,10 +44,12 @@ class Courtesy:
         *,
         max_wait: float = DEFAULT_MAX_WAIT,
         min_run: float = DEFAULT_MIN_RUN,
+        quiet: Quiet | None = None,
     ) -> None:
         if max_wait < 0 or min_run < 0:
             raise ValueError("courtesy times must not be negative")
         self.busy = busy
+        self.quiet = quiet  # blocks until no calls are in flight (no polling): preferred
         self.max_wait = max_wait
         self.min_run = min_run
         self.waited = 0.0  # seconds spent giving way, for logs and tests
@@ -60,6 +63,12 @@ class Courtesy:
         if now < self._run_until:
             return
         end = now + self.max_wait
+        if self.quiet is not None:  # sleep until the calls are done: no wake-ups in between
+            self.naps += 1
+            if not self.quiet(self.max_wait):
+                self._run_until = time.perf_counter() + self.min_run
+            self.waited += time.perf_counter() - now
+            return
         while True:
             time.sleep(NAP)
             self.naps += 1

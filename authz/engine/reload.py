@@ -55,6 +55,7 @@ from authz.repo.watch import DirectoryWatcher
 log = logging.getLogger("authz.reload")
 
 Builder = Callable[[Path], Snapshot]
+WaitAtMost = Callable[[Callable[[], int], float], bool]
 Listener = Callable[["ReloadStatus"], None]
 
 
@@ -235,14 +236,28 @@ class Reloader:
     def give_way_to(
         self,
         in_flight: Callable[[], int],
+        wait_at_most: WaitAtMost | None = None,
         *,
         max_wait: float = courtesy.DEFAULT_MAX_WAIT,
         min_run: float = courtesy.DEFAULT_MIN_RUN,
     ) -> None:
         """Builds pause while ``in_flight()`` (the server's calls that have arrived and not
-        finished) exceeds the calls waiting inside this reloader (``own_call``)."""
+        finished) exceeds the calls waiting inside this reloader (``own_call``).
+        ``wait_at_most(count, timeout)`` blocks until at most ``count()`` calls are in flight
+        (the edge's pool signals it); without it a pausing build polls ``in_flight``."""
+
+        def own() -> int:
+            return self._own_calls
+
+        quiet: courtesy.Quiet | None = None
+        if wait_at_most is not None:
+            wait = wait_at_most
+
+            def quiet(timeout: float) -> bool:
+                return wait(own, timeout)
+
         self._courtesy = courtesy.Courtesy(
-            lambda: in_flight() > self._own_calls, max_wait=max_wait, min_run=min_run
+            lambda: in_flight() > own(), max_wait=max_wait, min_run=min_run, quiet=quiet
         )
 
     @property

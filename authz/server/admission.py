@@ -129,6 +129,8 @@ class CountingPool(futures.ThreadPoolExecutor):
         super().__init__(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
         self.capacity = max_workers
         self._lock = threading.Lock()
+        self._quiet = threading.Condition(self._lock)
+        self._quiet_waiters = 0
         self.active = 0
         self.last_arrival = 0.0  # time.monotonic() of the latest submission
 
@@ -160,6 +162,18 @@ class CountingPool(futures.ThreadPoolExecutor):
     def _done(self, _future: object) -> None:
         with self._lock:
             self.active -= 1
+            if self._quiet_waiters:
+                self._quiet.notify_all()
+
+    def wait_at_most(self, calls: Callable[[], int], timeout: float) -> bool:
+        """Block until at most ``calls()`` calls are active, or ``timeout`` seconds; True when
+        that many or fewer are. (Background work waits here instead of polling.)"""
+        with self._lock:
+            self._quiet_waiters += 1
+            try:
+                return self._quiet.wait_for(lambda: self.active <= calls(), timeout)
+            finally:
+                self._quiet_waiters -= 1
 
     def has_room(self) -> bool:
         """True while a newly arriving call would find a free thread at once."""

@@ -388,7 +388,7 @@ def create_server(backend: Backend, config: ServerConfig | None = None) -> Authz
     )
     monitor = HealthMonitor(backend.ready, SERVICE_NAMES, config.health_interval_seconds)
     # Reload builds pause while authz.v1 calls are in flight (counted from their arrival).
-    backend.give_way_to(lambda: admitted.active)
+    backend.give_way_to(lambda: admitted.active, admitted.wait_at_most)
 
     def on_reload(result: ReloadResult) -> None:
         outcome = "failed" if result.error else ("changed" if result.changed else "unchanged")

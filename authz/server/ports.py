@@ -258,7 +258,12 @@ class Backend(Protocol):
         """True once a snapshot is loaded (drives the health status). Must be cheap."""
         ...
 
-    def give_way_to(self, in_flight: Callable[[], int]) -> None:
+    def give_way_to(
+        self,
+        in_flight: Callable[[], int],
+        wait_at_most: Callable[[Callable[[], int], float], bool] | None = None,
+    ) -> None:
         """Background work (reloads, previews) pauses while ``in_flight()`` (calls that have
-        arrived and not finished) says calls are waiting for the interpreter."""
+        arrived and not finished) says calls are waiting for the interpreter;
+        ``wait_at_most(count, timeout)`` blocks until at most ``count()`` are in flight."""
         ...

@@ -251,7 +251,11 @@ class FakeBackend:
         self.ready_calls += 1
         return self.is_ready
 
-    def give_way_to(self, in_flight: Callable[[], int]) -> None:
+    def give_way_to(
+        self,
+        in_flight: Callable[[], int],
+        wait_at_most: Callable[[Callable[[], int], float], bool] | None = None,
+    ) -> None:
         self.in_flight = in_flight
 
 

@@ -140,3 +140,35 @@ def test_a_reload_rpc_does_not_wait_for_itself(tmp_path: Path) -> None:
     polite = reloader.giving_way
     assert polite is not None
     assert polite.naps == 0
+
+
+def test_a_quiet_signal_replaces_polling() -> None:
+    """With the edge's signal (``quiet``) a pausing build sleeps until the calls are done,
+    without waking up to look."""
+    waits: list[float] = []
+
+    def quiet(timeout: float) -> bool:
+        waits.append(timeout)
+        return True
+
+    polite = Courtesy(lambda: True, max_wait=0.5, quiet=quiet)
+    polite.pause()
+    assert waits == [0.5]
+    assert polite.naps == 1
+
+
+def test_the_pool_signals_when_calls_finish() -> None:
+    from authz.server.admission import CountingPool
+
+    pool = CountingPool(2, "quiet-test")
+    try:
+        gate = threading.Event()
+        running = pool.submit(gate.wait, 5)
+        assert pool.wait_at_most(lambda: 0, 0.05) is False  # one call in flight
+        threading.Timer(0.05, gate.set).start()
+        started = time.perf_counter()
+        assert pool.wait_at_most(lambda: 0, 5) is True
+        assert time.perf_counter() - started < 2
+        running.result(5)
+    finally:
+        pool.shutdown(wait=True)
