@@ -60,11 +60,36 @@ def worker_main(factory: WorkerFactory, index: int, pin: bool = False, restarts:
     ``restarts``: how often the supervisor has restarted this slot (a metric)."""
     if pin:
         pin_to_cpu(index)
+    stop = _stop_when_orphaned(os.getppid())
     backend, config = factory()
     config = replace(
         config, reuse_port=True, metrics_listen=_offset_listen(config.metrics_listen, index)
     )
-    serve(backend, config, on_created=lambda server: server.metrics.worker_restarts.inc(restarts))
+    serve(
+        backend,
+        config,
+        stop_event=stop,
+        on_created=lambda server: server.metrics.worker_restarts.inc(restarts),
+    )
+
+
+ORPHAN_POLL_SECONDS = 0.5
+
+
+def _stop_when_orphaned(parent: int) -> threading.Event:
+    """An event set once this worker's supervisor is gone (killed with SIGKILL, say): the worker
+    then stops as on SIGTERM (drain, finish accepted calls) instead of serving on, unsupervised,
+    on a port a new group would share with it (``SO_REUSEPORT``)."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(ORPHAN_POLL_SECONDS):
+            if os.getppid() != parent:
+                _log.warning("supervisor %d is gone: stopping this worker", parent)
+                stop.set()
+
+    threading.Thread(target=watch, name="authz-orphan-watch", daemon=True).start()
+    return stop
 
 
 @dataclass

@@ -6,6 +6,7 @@ own process (``tests/integration/fault_server.py``); traffic stays on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -222,6 +223,30 @@ def test_sigkill_of_one_worker_the_other_serves_and_it_comes_back(
     assert back_after < 30
     server.signal(signal.SIGTERM)
     assert server.wait(30) == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc to find workers")
+def test_workers_stop_when_their_supervisor_is_killed(
+    spawn: Callable[..., fk.ServerProcess],
+) -> None:
+    """Attack on operations: SIGKILL to the supervisor left its workers serving for good,
+    unsupervised, on a port that a new group shares with them (SO_REUSEPORT)."""
+    server = spawn("--workers", "2", "--sleep-ms", "1")
+    parent = server.proc.pid
+    assert fk.wait_until(lambda: len(_worker_pids(parent)) == 2, 60)
+    workers = _worker_pids(parent)
+    os.kill(parent, signal.SIGKILL)
+    server.proc.wait(10)
+
+    def gone() -> bool:
+        return not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+    try:
+        assert fk.wait_until(gone, 30), "workers still running after their supervisor died"
+    finally:
+        for pid in workers:  # never leave one behind, whatever happened
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _metrics_up(port: int) -> bool:
