@@ -471,9 +471,10 @@ _M_ARENA_MAX = -8  # glibc's mallopt parameter
 def limit_malloc_arenas(arenas: int) -> bool:
     """Cap glibc's malloc arenas at ``arenas`` (0: leave the default, 8 per core). Native
     allocations (gRPC, Cedar) from many threads otherwise spread over up to 16 arenas on two
-    cores, each keeping freed pages: in a soak with a reload every 30 s RSS climbed 1 MB a
-    minute with every cache flat, and 0.3 MB a minute with two arenas
-    (benchmarks/results, soak). True when applied; False off glibc or when not asked."""
+    cores, each keeping freed pages. In 5-minute soaks with a reload every 30 s RSS climbed
+    ~1.25 MB a minute with the default and 0.5-0.8 MB a minute with two arenas (not flat:
+    docs/operations.md, "Reloads under load"). True when applied; False off glibc or when not
+    asked."""
     if arenas <= 0:
         return False
     try:
