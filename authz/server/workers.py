@@ -55,12 +55,20 @@ def pin_to_cpu(index: int) -> int | None:
     return cpu
 
 
-def worker_main(factory: WorkerFactory, index: int, pin: bool = False, restarts: int = 0) -> None:
+def worker_main(
+    factory: WorkerFactory,
+    index: int,
+    pin: bool = False,
+    restarts: int = 0,
+    supervisor: int | None = None,
+) -> None:
     """The body of worker ``index``: pin (optionally), build, then serve until SIGTERM/SIGINT.
     ``restarts``: how often the supervisor has restarted this slot (a metric)."""
     if pin:
         pin_to_cpu(index)
-    stop = _stop_when_orphaned(os.getppid())
+    # The supervisor's pid as it knew it: a worker that starts after its supervisor died (and
+    # was re-parented already) stops at once instead of watching its new parent.
+    stop = _stop_when_orphaned(supervisor if supervisor is not None else os.getppid())
     backend, config = factory()
     config = replace(
         config, reuse_port=True, metrics_listen=_offset_listen(config.metrics_listen, index)
@@ -132,7 +140,7 @@ class Supervisor:
     def _start(self, slot: _Slot) -> None:
         proc = self._ctx.Process(
             target=worker_main,
-            args=(self._factory, slot.index, self._pin, slot.restarts),
+            args=(self._factory, slot.index, self._pin, slot.restarts, os.getpid()),
             name=f"authz-worker-{slot.index}",
         )
         proc.start()
