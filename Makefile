@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 REPO ?= policies
 LISTEN ?= 127.0.0.1:50051
 
-.PHONY: setup run test test-deep fuzz check lint typecheck proto proto-check bench bench-load bench-reload bench-faults soak clean
+.PHONY: setup postgres run test test-deep fuzz check lint typecheck proto proto-check bench bench-load bench-reload bench-faults soak clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,14 @@ $(STAMP): $(RUNTIME)
 run: $(RUNTIME)
 	$(BIN)/python -m authz.devrun --repo $(REPO) --listen $(LISTEN)
 
-test: $(STAMP)
+# The state-store tests start a throwaway PostgreSQL server (tests/postgres_server.py): its
+# binaries come from Debian's `postgresql` package, installed here when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  (echo "installing the PostgreSQL server for the tests (Debian package postgresql)" && \
+	   apt-get update -qq && apt-get install -y -qq postgresql)
+
+test: $(STAMP) postgres
 	$(BIN)/python -m pytest
 
 test-deep: $(STAMP)
