@@ -62,6 +62,7 @@ from authz.server.ports import (
     WebIdentityParams,
     WebIdentityResult,
 )
+from authz.state.runtime import RuntimeState
 from authz.sts import auth_message
 from authz.sts.credentials import AccessKeyInfo, CredentialStore
 from authz.sts.keys import KeyRing
@@ -90,6 +91,7 @@ class AuthzBackend:
         credentials: CredentialStore,
         service_principals: Mapping[str, str] | None = None,
         audit_log: Path | None = None,
+        state: RuntimeState | None = None,
     ) -> None:
         self.reloader = reloader
         self.holder: SnapshotHolder = reloader.holder
@@ -99,6 +101,13 @@ class AuthzBackend:
         self.credentials = credentials
         self.service_principals = typed_san_mapping(service_principals or {})
         self.audit_log = audit_log
+        self.state = state  # the run-time state database of this process (closed by close())
+
+    def close(self) -> None:
+        """Stop the repository watcher and the state watcher, close the state database."""
+        self.reloader.close()
+        if self.state is not None:
+            self.state.close()
 
     # -- authentication ----------------------------------------------------------------------
     def authenticate_access_key(self, key_id: str, secret: str) -> Identity:

@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "authz.cli_policy",
     "authz.cli_repo",
     "authz.cli_keys",
+    "authz.cli_state",
     "authz.cli_server",
     "authz.cli_client",
     "authz.cli_credentials",

@@ -40,6 +40,8 @@ def _serve_checked(args: argparse.Namespace) -> int:
         pin_workers=True if args.pin_workers else None,
         keys_dir=args.keys_dir,
         credentials_file=args.credentials_file,
+        state_url=args.state_url,
+        state_key_file=args.state_key_file,
         metrics_listen=args.metrics_listen,
         aws_listen=args.aws_listen,
         allow_plaintext_secret=True if args.allow_plaintext_secret else None,
@@ -91,6 +93,21 @@ def port_taken(listen: str) -> str | None:
     return None
 
 
+def add_state_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--state-url`` and ``--state-key-file``, shared by every command using the state."""
+    parser.add_argument(
+        "--state-url",
+        help="run-time state database: sqlite:///PATH or postgresql://… "
+        "(default sqlite:///.authz-local/state.db)",
+    )
+    parser.add_argument(
+        "--state-key-file",
+        type=Path,
+        help="key sealing the secrets in the state database (default .authz-local/state.key; "
+        "created for SQLite only)",
+    )
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("serve", help="serve a policy repository over gRPC")
     p.add_argument("--repo", type=Path, help="policy repository (default: policies)")
@@ -100,6 +117,7 @@ def register(subparsers: Any) -> None:
                    help="run worker i on CPU i (modulo the CPUs available)")  # fmt: skip
     p.add_argument("--config", type=Path, help="TOML settings file (flags override it)")
     p.add_argument("--keys-dir", type=Path, help="signing keys (default .authz-local/keys)")
+    add_state_arguments(p)
     p.add_argument("--credentials-file", type=Path, help="access-key store (encrypted secrets)")
     p.add_argument("--metrics-listen", help="Prometheus endpoint host:port (default: off)")
     p.add_argument("--aws-listen", help="AWS-compatible STS/IAM HTTP host:port (default: off)")

@@ -16,6 +16,8 @@ from typing import Any
 
 from authz.errors import ValidationError
 from authz.limits import RequestLimits
+from authz.state.db import redact_url
+from authz.state.runtime import is_local_url
 from authz.sts.assume_role import TtlPolicy
 
 SAN_TYPES = ("uri", "dns", "email", "ip")
@@ -73,6 +75,15 @@ class Settings:
     max_batch_size: int = 1000
     keys_dir: Path = Path(".authz-local/keys")
     generate_keys: bool = False  # development only: create a key ring when keys_dir has none
+    # Run-time state (docs/operations.md, "State database"): access keys, MFA devices,
+    # revocations, signing keys. SQLite (one machine) or postgresql:// (a fleet); secrets in it
+    # sealed with the key file (created for SQLite only). Changes made elsewhere are polled
+    # every state_poll_ms; state that was not polled for state_stale_seconds is not trusted.
+    state_url: str = "sqlite:///.authz-local/state.db"
+    state_key_file: Path = Path(".authz-local/state.key")
+    state_poll_ms: int = 250
+    state_stale_seconds: float = 5.0
+    # The JSON stores of earlier releases: only sources for `authz state migrate`.
     credentials_file: Path = Path(".authz-local/credentials.json")
     mfa_file: Path = Path(".authz-local/mfa.json")  # virtual MFA devices; key in <file>.key
     issuer: str = "authz"
@@ -161,9 +172,9 @@ class Settings:
 
 
 _PATHS = {"repo", "keys_dir", "credentials_file", "mfa_file", "audit_log", "tls_cert", "tls_key",
-          "tls_client_ca", "oidc_ca_file"}  # fmt: skip
+          "tls_client_ca", "oidc_ca_file", "state_key_file"}  # fmt: skip
 _FLOATS = {"drain_seconds", "shutdown_grace_seconds", "max_connection_idle_seconds",
-           "max_connection_age_seconds", "max_connection_age_grace_seconds",
+           "state_stale_seconds", "max_connection_age_seconds", "max_connection_age_grace_seconds",
            "oidc_jwks_timeout_seconds", "oidc_jwks_refresh_seconds",
            "oidc_jwks_min_interval_seconds", "oidc_jwks_wait_seconds"}  # fmt: skip
 _TTL_KEYS = {f.name for f in fields(TtlPolicy)}
@@ -250,6 +261,7 @@ def _check(s: Settings) -> None:
             f"mfa_max_lockout_seconds, got {s.mfa_max_failures}/{s.mfa_lockout_seconds}/"
             f"{s.mfa_max_lockout_seconds}"
         )
+    _check_state(s)
     if s.workers < 1:
         raise ValidationError(f"workers must be at least 1, got {s.workers}")
     if not 0 < s.max_concurrent_rpcs <= s.max_threads:
@@ -269,6 +281,23 @@ def _check(s: Settings) -> None:
         raise ValidationError("tls_client_ca (mTLS) needs tls_cert and tls_key")
 
 
+def _check_state(s: Settings) -> None:
+    if not isinstance(s.state_url, str) or not isinstance(s.state_poll_ms, int):
+        raise ValidationError("state_url must be a string and state_poll_ms an integer")
+    scheme = s.state_url.split(":", 1)[0].lower() if ":" in s.state_url else ""
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ValidationError(
+            f"state_url `{redact_url(s.state_url)}` must be `sqlite:///PATH` or `postgresql://…`"
+        )
+    if not 10 <= s.state_poll_ms <= 60_000:
+        raise ValidationError(f"state_poll_ms must be between 10 and 60000, got {s.state_poll_ms}")
+    if s.state_stale_seconds < 2 * s.state_poll_ms / 1000:
+        raise ValidationError(
+            "state_stale_seconds must be at least two polls (2 × state_poll_ms), got "
+            f"{s.state_stale_seconds}"
+        )
+
+
 def check_paths(s: Settings) -> None:
     """Every path ``authz serve`` will use, checked before anything starts; raises
     ``StartupError`` naming the first unusable one. (Signing keys are checked by opening
@@ -282,6 +311,15 @@ def check_paths(s: Settings) -> None:
     for label, path in (("credentials file", s.credentials_file), ("MFA file", s.mfa_file)):
         if path.exists() and not _readable(path):
             raise StartupError(f"{label} `{path}` is not readable")
+    key = s.state_key_file
+    if key.exists() and not (key.is_file() and _readable(key)):
+        raise StartupError(f"state_key_file `{key}` is not a readable file")
+    if not key.exists() and not is_local_url(s.state_url):
+        raise StartupError(
+            f"state_key_file `{key}` does not exist: with a shared state database every node "
+            "needs the same key (create it once with `authz state keygen --key-file PATH` and "
+            "mount it on every node)"
+        )
     for label, tls in (("tls_cert", s.tls_cert), ("tls_key", s.tls_key),
                        ("tls_client_ca", s.tls_client_ca),
                        ("oidc_ca_file", s.oidc_ca_file)):  # fmt: skip

@@ -1,6 +1,8 @@
-"""Assembling one process's service from ``Settings``: key ring, access-key store, MFA store,
-reloader (first snapshot, file watching, SIGHUP), STS, token verifier and the backend, plus the
-gRPC ``ServerConfig``. ``worker(settings)`` is the picklable factory ``--workers N`` spawns.
+"""Assembling one process's service from ``Settings``: key ring, run-time state (ONE state
+database + ONE change watcher + the sealer per process, handed to the stores), access-key
+store, MFA store, reloader (first snapshot, file watching, SIGHUP), STS, token verifier and the
+backend, plus the gRPC ``ServerConfig``. ``worker(settings)`` is the picklable factory
+``--workers N`` spawns. ``AuthzBackend.close`` stops what ``build_backend`` started.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from authz.engine.reload import Reloader
 from authz.errors import AuthzError
 from authz.oidc.fetch import FetchSettings, JwksCache
 from authz.server.app import ServerConfig, limit_malloc_arenas
+from authz.state.db import redact_url
+from authz.state.runtime import RuntimeState, open_state
+from authz.state.sealing import SealError
 from authz.sts.credentials import CredentialStore
 from authz.sts.keys import KeyRing
 from authz.sts.mfa import MfaStore
@@ -49,11 +54,42 @@ def open_keyring(settings: Settings) -> KeyRing:
         ) from err
 
 
+def open_runtime_state(settings: Settings) -> RuntimeState:
+    """The state database, its watcher (not started) and the sealer of ``settings``; a
+    ``StartupError`` naming the setting when one cannot be used."""
+    try:
+        return open_state(
+            settings.state_url,
+            settings.state_key_file,
+            poll_seconds=settings.state_poll_ms / 1000,
+            stale_seconds=settings.state_stale_seconds,
+        )
+    except SealError as err:
+        raise StartupError(f"state_key_file: {err.message}") from err
+    except AuthzError as err:  # StateUnavailable (logged with the cause), ValidationError
+        cause = err.__cause__
+        detail = f" ({cause.strerror})" if isinstance(cause, OSError) and cause.strerror else ""
+        raise StartupError(
+            f"state_url `{redact_url(settings.state_url)}`: {err.message}{detail}"
+        ) from err
+
+
 def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
     """Everything behind the edge. ``start`` loads the first snapshot (``RepositoryError``
-    lists every problem of a broken repository unless ``wait_for_valid_repo``) and starts
-    watching the repository when ``settings.watch``."""
+    lists every problem of a broken repository unless ``wait_for_valid_repo``), starts
+    watching the repository when ``settings.watch``, and starts the state watcher."""
     keyring = open_keyring(settings)
+    state = open_runtime_state(settings)
+    try:
+        return _assemble(settings, keyring, state, start=start)
+    except BaseException:
+        state.close()
+        raise
+
+
+def _assemble(
+    settings: Settings, keyring: KeyRing, state: RuntimeState, *, start: bool
+) -> AuthzBackend:
     configure_default(settings.caller_policy_cache_bytes)
     reloader = Reloader(
         settings.repo,
@@ -102,8 +138,10 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
         CredentialStore(settings.credentials_file),
         settings.service_principals,
         audit_log=settings.audit_log,
+        state=state,
     )
     if start:
+        state.start()
         if settings.watch:
             reloader.watch()
         reloader.start(wait_for_valid=settings.wait_for_valid_repo)

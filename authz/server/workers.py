@@ -73,12 +73,23 @@ def worker_main(
     config = replace(
         config, reuse_port=True, metrics_listen=_offset_listen(config.metrics_listen, index)
     )
-    serve(
-        backend,
-        config,
-        stop_event=stop,
-        on_created=lambda server: server.metrics.worker_restarts.inc(restarts),
-    )
+    try:
+        serve(
+            backend,
+            config,
+            stop_event=stop,
+            on_created=lambda server: server.metrics.worker_restarts.inc(restarts),
+        )
+    finally:
+        close_backend(backend)
+
+
+def close_backend(backend: Backend) -> None:
+    """After serving: stop what the factory started (watchers, the state database), if the
+    backend has anything to close."""
+    close = getattr(backend, "close", None)
+    if callable(close):
+        close()
 
 
 ORPHAN_POLL_SECONDS = 0.5
@@ -212,7 +223,10 @@ def run_workers(
         if pin:
             pin_to_cpu(0)
         backend, config = factory()
-        serve(backend, config, stop_event=stop_event)
+        try:
+            serve(backend, config, stop_event=stop_event)
+        finally:
+            close_backend(backend)
         return 0
     supervisor = Supervisor(factory, workers, pin=pin, min_backoff=min_backoff)
     stop = stop_event or threading.Event()

@@ -200,7 +200,7 @@ class E2EServer:
 
     def close(self) -> None:
         self.server.shutdown(grace=0)
-        self.backend.reloader.close()
+        self.backend.close()
 
 
 def start_server(
@@ -221,6 +221,8 @@ def start_server(
         "generate_keys": True,  # a fresh key ring per test server
         "credentials_file": workdir / "credentials.json",
         "mfa_file": workdir / "mfa.json",
+        "state_url": f"sqlite:///{workdir / 'state.db'}",
+        "state_key_file": workdir / "state.key",
         "audit_log": workdir / "audit.jsonl",
         "metrics_listen": None,
         "watch": False,
