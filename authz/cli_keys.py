@@ -10,7 +10,7 @@ A secret access key is printed once, by ``create``, and an MFA seed once, by ``c
 nowhere else. Must not import grpc or cedarpy.
 
     authz keys generate   --dir D [--max-token-ttl S] [--skew S]
-    authz keys rotate     --dir D
+    authz keys rotate     --dir D [--activate-in S]
     authz keys list       --dir D [--json]
     authz keys prune      --dir D
     authz keys jwks       --dir D
@@ -56,6 +56,7 @@ def _key_row(info: KeyInfo, now: float) -> dict[str, Any]:
         "kid": info.kid,
         "status": info.status(now),
         "created_at": _iso(info.created_at),
+        "activates_at": _iso(info.active_from),
         "retired_at": _iso(info.retired_at) if info.retired_at is not None else None,
         "not_after": _iso(info.not_after) if info.not_after is not None else None,
     }
@@ -64,43 +65,54 @@ def _key_row(info: KeyInfo, now: float) -> dict[str, Any]:
 # -- signing keys -----------------------------------------------------------------------------
 
 
+def _open_ring(args: argparse.Namespace) -> KeyRing:
+    return KeyRing.load(args.dir)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     ring = KeyRing.generate(args.dir, max_token_ttl=args.max_token_ttl, skew=args.skew)
-    print(f"created key ring {ring.directory} with signing key {ring.signing_key.kid}")
+    print(f"created key ring {ring.location} with signing key {ring.signing_key.kid}")
     return 0
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    ring = KeyRing.load(args.dir)
+    ring = _open_ring(args)
     old = ring.signing_key.kid
-    new = ring.rotate()
-    until = _iso(next(i.not_after for i in ring.list() if i.kid == old))
-    print(f"signing key is now {new.kid}; {old} keeps verifying until {until}")
+    new = ring.rotate(activate_in=args.activate_in)
+    infos = {i.kid: i for i in ring.list()}
+    until = _iso(infos[old].not_after)
+    print(
+        f"signing key {new.kid} activates at {_iso(infos[new.kid].active_from)}; "
+        f"{old} signs until then and keeps verifying until {until}"
+    )
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    ring = KeyRing.load(args.dir)
+    ring = _open_ring(args)
     now = time.time()
     rows = [_key_row(info, now) for info in ring.list()]
     if args.json:
         _print_json({"Keys": rows})
         return 0
-    print(f"{'KID':<44} {'STATUS':<10} {'CREATED':<21} {'NOT AFTER'}")
+    print(f"{'KID':<44} {'STATUS':<10} {'CREATED':<21} {'ACTIVATES':<21} {'NOT AFTER'}")
     for row in rows:
         not_after = row["not_after"] or "-"
-        print(f"{row['kid']:<44} {row['status']:<10} {row['created_at']:<21} {not_after}")
+        print(
+            f"{row['kid']:<44} {row['status']:<10} {row['created_at']:<21} "
+            f"{row['activates_at']:<21} {not_after}"
+        )
     return 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    removed = KeyRing.load(args.dir).prune()
+    removed = _open_ring(args).prune()
     print(f"pruned {len(removed)} key(s)" + (": " + ", ".join(removed) if removed else ""))
     return 0
 
 
 def cmd_jwks(args: argparse.Namespace) -> int:
-    _print_json(KeyRing.load(args.dir).jwks())
+    _print_json(_open_ring(args).jwks())
     return 0
 
 
@@ -241,7 +253,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="S",
         help=f"clock skew tolerated when verifying tokens, seconds (default {DEFAULT_SKEW})",
     )
-    with_dir(add("rotate", cmd_rotate, "make a new signing key; old keys keep verifying"))
+    rot = with_dir(add("rotate", cmd_rotate, "make a new signing key; old keys keep verifying"))
+    rot.add_argument(
+        "--activate-in",
+        type=int,
+        default=0,
+        metavar="S",
+        help="the new key signs S seconds from now (published at once, so replicas reading a "
+        "shared mount accept it before any signs with it; default 0)",
+    )
     lst = with_dir(add("list", cmd_list, "list signing keys and their status"))
     lst.add_argument("--json", action="store_true", help="print JSON")
     with_dir(add("prune", cmd_prune, "delete retired keys whose tokens have all expired"))
