@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 REPO ?= policies
 LISTEN ?= 127.0.0.1:50051
 
-.PHONY: setup postgres run test test-deep fuzz check lint typecheck proto proto-check bench bench-load bench-reload bench-faults soak clean
+.PHONY: setup postgres run test test-deep fuzz check lint typecheck proto proto-check bench bench-load bench-reload bench-faults bench-state soak clean
 
 setup: $(STAMP)
 
@@ -93,6 +93,12 @@ bench-reload: $(STAMP)
 # real server, every outcome matched with the audit log (benchmarks/faults_bench.py).
 bench-faults: $(STAMP)
 	$(BIN)/python benchmarks/faults_bench.py --out benchmarks/results
+
+# Run-time state (issue 18): AssumeRole and Authorize with SQLite and with PostgreSQL state vs the
+# JSON file store of revision 1db3baf (exported with git archive), and three replicas vs one
+# under the same client load (benchmarks/state_bench.py; native client, rounds interleaved).
+bench-state: $(STAMP) $(LOADC) postgres
+	$(BIN)/python benchmarks/state_bench.py --rounds 5 --lock /tmp/authz-quiet.lock --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
