@@ -283,7 +283,8 @@ def request_file(work: Path, variant: Variant, scenario: str, tag: str = "") -> 
 
 
 def tree_cpu_seconds(root_pid: int) -> float:
-    """utime + stime of ``root_pid`` and its descendants (the PostgreSQL server's backends)."""
+    """CPU seconds of ``root_pid`` and its descendants, living and reaped (the PostgreSQL
+    server's backends are children of the postmaster)."""
     ticks = os.sysconf("SC_CLK_TCK")
     children: dict[int, list[int]] = {}
     times: dict[int, float] = {}
@@ -296,7 +297,8 @@ def tree_cpu_seconds(root_pid: int) -> float:
             continue
         fields = stat.rsplit(")", 1)[1].split()
         children.setdefault(int(fields[1]), []).append(int(entry))
-        times[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+        # utime + stime, and cutime + cstime: the children it has reaped (exited backends)
+        times[int(entry)] = sum(int(f) for f in fields[11:15]) / ticks
     total, todo = 0.0, [root_pid]
     while todo:
         pid = todo.pop()
