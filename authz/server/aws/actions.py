@@ -8,10 +8,12 @@ as its gRPC method does. Every other action is ``InvalidAction``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
@@ -49,22 +51,80 @@ class Action:
 
 
 def result_dict(response: Message) -> dict[str, Any]:
-    """A response message as the AWS result dictionary (PascalCase keys; map fields kept)."""
-    plain = MessageToDict(response, preserving_proto_field_name=True)
-    return _pascal_keys(plain)  # type: ignore[no-any-return]
+    """A response message as the AWS result dictionary: PascalCase keys, map fields' keys
+    kept, fields at their default left out, timestamps as RFC 3339, enums by name — what
+    ``MessageToDict`` gives, read straight from the set fields (a tenth of its cost on an
+    AssumeRole response). A field type it does not know goes the ``MessageToDict`` way."""
+    try:
+        return _fields(response)
+    except _Unlisted:
+        plain = MessageToDict(response, preserving_proto_field_name=True)
+        return _pascal_keys(plain)  # type: ignore[no-any-return]
 
 
 def _pascal_keys(value: Any, keep: bool = False) -> Any:
     if isinstance(value, Mapping):
         return {
-            (k if keep else "".join(p[:1].upper() + p[1:] for p in k.split("_"))): _pascal_keys(
-                v, keep=(k == "eval_decision_details")
-            )
+            (k if keep else _pascal(k)): _pascal_keys(v, keep=(k == "eval_decision_details"))
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [_pascal_keys(v) for v in value]
     return value
+
+
+class _Unlisted(Exception):
+    """A field type ``_fields`` leaves to ``MessageToDict``."""
+
+
+_PLAIN = frozenset({
+    FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BOOL, FieldDescriptor.TYPE_INT32,
+    FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32,
+    FieldDescriptor.TYPE_SFIXED32,
+})  # fmt: skip
+_TIMESTAMP = "google.protobuf.Timestamp"
+
+
+@functools.lru_cache(maxsize=512)  # one entry per field of the response types
+def _pascal(name: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in name.split("_"))
+
+
+def _fields(message: Message) -> dict[str, Any]:
+    return {_pascal(field.name): _field(field, value) for field, value in message.ListFields()}
+
+
+def _field(field: FieldDescriptor, value: Any) -> Any:
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        entry = field.message_type
+        assert entry is not None
+        if entry.GetOptions().map_entry:
+            item = entry.fields_by_name["value"]
+            return {str(k): _field(item, v) for k, v in value.items()}
+        if field.is_repeated:
+            return [_message(v) for v in value]
+        return _message(value)
+    if field.is_repeated:
+        return [_scalar(field, v) for v in value]
+    return _scalar(field, value)
+
+
+def _message(message: Message) -> Any:
+    if message.DESCRIPTOR.full_name == _TIMESTAMP:
+        return message.ToJsonString()  # type: ignore[attr-defined]
+    if message.DESCRIPTOR.full_name.startswith("google.protobuf."):
+        raise _Unlisted  # other well-known types have JSON forms of their own
+    return _fields(message)
+
+
+def _scalar(field: FieldDescriptor, value: Any) -> Any:
+    if field.type in _PLAIN:
+        return value
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        assert field.enum_type is not None
+        found = field.enum_type.values_by_number.get(value)
+        return found.name if found is not None else value
+    raise _Unlisted  # 64-bit integers (strings in JSON), floats, bytes
 
 
 def build_actions(

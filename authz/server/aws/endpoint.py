@@ -1,10 +1,10 @@
 """The HTTP server of the AWS-compatible endpoint: one request from bytes to XML.
 
-Owns, per request: the bounds (at most ``max_connections`` connections served at once —
-others get 503 at once; ``read_timeout_seconds`` per read and for the whole body; a body of
-at most ``max_body_bytes``, announced by ``Content-Length``), the parameters (query string and
-form body), the action (``actions``), SigV4 verification (``authz.sigv4``, the signature
-scoped to the action's service) before anything else runs, the caller's origin, the call
+Owns the connections (at most ``max_connections`` served at once, each on its own thread —
+others get 503 at once; TLS like the gRPC port; the HTTP/1.1 framing and its bounds are
+``authz.server.aws.http``'s) and, per request: the parameters (query string and form
+body), the action (``actions``), SigV4 verification (``authz.sigv4``, the signature scoped
+to the action's service) before anything else runs, the caller's origin, the call
 context (request id, identity, deadline), the servicer call, and the response: an AWS XML
 result or error document. Metrics (``authz_rpc_*`` with the action as method) and audit
 records are the gRPC edge's own objects. The request line is never logged: a presigned URL
@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import BaseRequestHandler, ThreadingTCPServer
 from typing import Any
 
 from google.protobuf.message import Message
@@ -34,6 +34,7 @@ from authz.server import callctx
 from authz.server.audit import AuditLog, AuditRecord
 from authz.server.aws import xml
 from authz.server.aws.actions import STS_NAMESPACE, Action, build_actions, find_action
+from authz.server.aws.http import Incoming, Refused, response_bytes, serve_connection
 from authz.server.aws.query import decode_params, form_pairs, to_message
 from authz.server.errors import to_status
 from authz.server.metrics import ServerMetrics
@@ -63,17 +64,12 @@ class AwsEndpointConfig:
     reuse_port: bool = False  # --workers N: every worker binds the port (SO_REUSEPORT)
 
 
-class _Refused(Exception):
-    """A request refused before it is parsed (size, time, method): status and AWS error."""
+class _Server(ThreadingTCPServer):
+    """Accepts connections and serves each on its own thread, at most ``max_connections``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    allow_reuse_address = True
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], endpoint: AwsEndpoint) -> None:
@@ -116,11 +112,7 @@ def _overload_response() -> bytes:
         STS_NAMESPACE, "Throttling", "too many concurrent connections: retry with backoff",
         str(uuid.uuid4()), sender=True,
     )  # fmt: skip
-    head = (
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/xml\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
+    return response_bytes(503, body, close=True)
 
 
 class AwsEndpoint:
@@ -291,52 +283,33 @@ class AwsEndpoint:
         )
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(BaseRequestHandler):
+    """One connection: HTTP/1.1 by ``authz.server.aws.http``, each request by the endpoint."""
+
     server: _Server
-    protocol_version = "HTTP/1.1"
 
-    def version_string(self) -> str:
-        return "authz"
-
-    def setup(self) -> None:
-        self.request.settimeout(self.server.endpoint.config.read_timeout_seconds)
-        # headers and body leave in separate writes: without this, Nagle + the client's
-        # delayed ACK held every response ~40 ms (measured: 44 ms per AssumeRole)
+    def handle(self) -> None:
+        endpoint = self.server.endpoint
+        # small responses on a kept-alive connection: never wait for the client's delayed ACK
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().setup()
+        serve_connection(
+            self.request,
+            max_body_bytes=endpoint.config.max_body_bytes,
+            read_timeout_seconds=endpoint.config.read_timeout_seconds,
+            respond=self._respond,
+            refusal=_refusal_document,
+        )
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the request line may hold a presigned URL's token and signature: never logged
+    def _respond(self, incoming: Incoming) -> tuple[int, bytes]:
+        path, _, query = incoming.target.partition("?")
+        request = HttpRequest(incoming.method, path, query, incoming.headers, incoming.body)
+        user_agent = incoming.header("user-agent") or ""
+        return self.server.endpoint.handle(request, self._peer(incoming), user_agent)
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        endpoint = self.server.endpoint
-        try:
-            body = self._read_body()
-        except _Refused as refused:
-            self.close_connection = True
-            self._send(refused.status, xml.error_document(
-                STS_NAMESPACE, refused.code, refused.message, str(uuid.uuid4()), sender=True
-            ))  # fmt: skip
-            return
-        path, _, query = self.path.partition("?")
-        headers: dict[str, list[str]] = {}
-        for key, value in self.headers.items():
-            headers.setdefault(key.lower(), []).append(value)
-        request = HttpRequest(self.command, path, query, headers, body)
-        status, payload = endpoint.handle(request, self._peer(), self.headers.get("user-agent", ""))
-        self._send(status, payload)
-
-    def _peer(self) -> str:
+    def _peer(self, incoming: Incoming) -> str:
         peer = str(self.client_address[0])
-        endpoint = self.server.endpoint
-        if peer in endpoint.config.trusted_proxies:
-            forwarded = self.headers.get("x-forwarded-for")
+        if peer in self.server.endpoint.config.trusted_proxies:
+            forwarded = incoming.header("x-forwarded-for")
             if forwarded:
                 hop = forwarded.split(",")[-1].strip()
                 try:
@@ -345,33 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
                     pass
         return peer
 
-    def _read_body(self) -> bytes:
-        if self.headers.get("transfer-encoding"):
-            raise _Refused(411, "MissingContentLength", "send the body with a Content-Length")
-        length_text = self.headers.get("content-length", "0")
-        limit = self.server.endpoint.config.max_body_bytes
-        if not length_text.isdigit() or len(length_text) > 12:
-            raise _Refused(400, "ValidationError", "`Content-Length` must be a number")
-        length = int(length_text)
-        if length > limit:
-            raise _Refused(413, "RequestEntityTooLarge", f"the request body exceeds {limit} bytes")
-        ends = time.monotonic() + self.server.endpoint.config.read_timeout_seconds
-        chunks, remaining = [], length
-        while remaining:
-            if time.monotonic() > ends:
-                raise _Refused(408, "RequestTimeout", "the request body did not arrive in time")
-            chunk = self.rfile.read1(min(remaining, 65536))
-            if not chunk:
-                raise _Refused(400, "IncompleteBody", "the request body ended early")
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
 
-    def _send(self, status: int, payload: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "text/xml")
-        self.send_header("Content-Length", str(len(payload)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(payload)
+def _refusal_document(refused: Refused) -> bytes:
+    return xml.error_document(
+        STS_NAMESPACE, refused.code, refused.message, str(uuid.uuid4()), sender=True
+    )

@@ -9,11 +9,13 @@ attacker controls is bounded: parameter count, name length, nesting depth, list 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import ParseDict, ParseError
 from google.protobuf.message import Message
 
@@ -92,17 +94,51 @@ def _lists(node: Any) -> Any:
     return {k: _lists(v) for k, v in node.items()}
 
 
+@functools.lru_cache(maxsize=1024)  # parameter names: a bounded set per action, in practice
+def _snake(name: str) -> str:
+    return _SNAKE.sub("_", name).lower()
+
+
 def _snake_keys(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {_SNAKE.sub("_", k).lower(): _snake_keys(v) for k, v in value.items()}
+        return {_snake(k): _snake_keys(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_snake_keys(v) for v in value]
     return value
 
 
+_STRING = FieldDescriptor.TYPE_STRING
+_INT32 = FieldDescriptor.TYPE_INT32
+
+
+def _set_flat(request: Mapping[str, Any], message: Message) -> bool:
+    """Fill ``message`` when every parameter is a plain value for a known singular string or
+    int32 field (``AssumeRole``'s usual shape), giving what ``ParseDict`` would; ``False``,
+    having set nothing, when any is not (``ParseDict`` then decides, and words the errors)."""
+    fields = message.DESCRIPTOR.fields_by_name
+    plan: dict[str, str | int] = {}
+    for key, value in request.items():
+        field = fields.get(_snake(key))
+        if field is None or field.is_repeated or not isinstance(value, str):
+            return False
+        if field.name in plan:  # two spellings of one field: ParseDict's error
+            return False
+        if field.type == _STRING:
+            plan[field.name] = value
+        elif field.type == _INT32 and value.isascii() and value.isdigit() and len(value) < 10:
+            plan[field.name] = int(value)  # < 10 digits: always in range
+        else:
+            return False
+    for name, parsed in plan.items():
+        setattr(message, name, parsed)
+    return True
+
+
 def to_message(request: Mapping[str, Any], message: M) -> M:
     """Fill ``message`` from the AWS request dictionary; a value of the wrong type is a
     ``ValidationError`` (AWS's wording names the parameter)."""
+    if _set_flat(request, message):
+        return message
     try:
         ParseDict(_snake_keys(request), message, ignore_unknown_fields=True)
     except ParseError as err:
