@@ -10,17 +10,27 @@ ratios compare calls made seconds apart on the same machine:
 
 * ``grpc-authorize-plain`` / ``-signed``: Authorize, a distinct question per call (no repeat
   memo), with the plaintext secret metadata vs a SigV4 signature made per call (the client's
-  signing time is included in the signed latency: it is part of what signing costs);
+  signing time is included in the signed latency: it is part of what signing costs). The two
+  alternate call by call in one window (plain, signed, plain, …), so both see the same
+  machine: measured one after the other, two seconds apart, their medians drifted by more
+  than the signing cost on a shared host;
 * ``grpc-assume-plain`` / ``-signed``: AssumeRole, the same way;
 * ``http-assume-lean`` / ``moto-assume-lean``: AssumeRole over HTTP, signed by botocore's
   ``SigV4Auth`` and sent on one kept-alive ``http.client`` connection (a cheap client, so the
   server's cost shows); ``http-assume-boto3`` / ``moto-assume-boto3``: the same through a
-  boto3 client (what users run; boto3's own per-call work dominates).
+  boto3 client (what users run; boto3's own per-call work dominates);
+* ``trivial-lean``: the lean client against ``trivial_http.py`` (a fixed answer, no work):
+  the client's own ceiling. ``*_server_time`` ratios subtract its median from both sides,
+  and ``server_cpu_us`` (HTTP variants) is the server process's CPU time per call, read from
+  ``/proc`` around the window — the two ways of seeing the servers without the client.
 
 Writes ``benchmarks/results/sigv4-<timestamp>.json`` with every round's rate and latency
 percentiles, and the per-round ratios of median latencies (``*_overhead``: signed / plain − 1;
 ``http_vs_grpc_assume_latency``: HTTP / signed gRPC; ``http_vs_moto_*_throughput``: moto's
-median latency / authz's, i.e. how many times faster authz answers one client).
+median latency / authz's, i.e. how many times faster authz answers one client — the headline,
+client cost included on both sides; ``http_vs_moto_lean_server_time``: the same with the
+client floor subtracted; ``http_vs_moto_lean_server_cpu``: moto's server CPU per call /
+authz's).
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import shutil
 import socket
 import statistics
@@ -95,6 +106,20 @@ def start_authz(work: Path) -> tuple[subprocess.Popen[bytes], int, int, AccessKe
     wait_port(grpc_port, proc)
     wait_port(aws_port, proc)
     return proc, grpc_port, aws_port, AccessKeyCredentials(key_id, secret)
+
+
+def start_trivial() -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "trivial_http.py"),
+                             str(port)])  # fmt: skip
+    wait_port(port, proc)
+    return proc, port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (every thread), from ``/proc/<pid>/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_moto() -> tuple[subprocess.Popen[bytes], int]:
@@ -177,29 +202,42 @@ def boto3_http(port: int, role: str, key: AccessKeyCredentials) -> Callable[[int
     return run
 
 
-def measure(run: Callable[[int], None], seconds: float, start: int) -> dict[str, Any]:
-    latencies: list[float] = []
+def measure(
+    runs: list[Callable[[int], None]], seconds: float, start: int, pid: int | None = None
+) -> list[dict[str, Any]]:
+    """Each of ``runs`` called in turn (one call each, round robin) for ``seconds``; their
+    latency statistics, and with ``pid`` that server's CPU time per call."""
+    latencies: list[list[float]] = [[] for _ in runs]
+    cpu_start = cpu_seconds(pid) if pid is not None else 0.0
     end = time.monotonic() + seconds
     i = start
     while time.monotonic() < end:
-        t0 = time.perf_counter()
-        run(i)
-        latencies.append(time.perf_counter() - t0)
-        i += 1
-    latencies.sort()
+        for run, out in zip(runs, latencies, strict=True):
+            t0 = time.perf_counter()
+            run(i)
+            out.append(time.perf_counter() - t0)
+            i += 1
+    cpu = cpu_seconds(pid) - cpu_start if pid is not None else 0.0
+    return [_stats(sorted(values), cpu if pid is not None else None) for values in latencies]
+
+
+def _stats(latencies: list[float], cpu: float | None) -> dict[str, Any]:
     total = sum(latencies)
-    return {
+    stats = {
         "calls": len(latencies),
         "per_second": round(len(latencies) / total, 1),
         "mean_us": round(total / len(latencies) * 1e6, 1),
         "p50_us": round(latencies[len(latencies) // 2] * 1e6, 1),
         "p99_us": round(latencies[int(len(latencies) * 0.99)] * 1e6, 1),
     }
+    if cpu is not None:
+        stats["server_cpu_us"] = round(cpu / len(latencies) * 1e6, 1)
+    return stats
 
 
 def micro(rounds: int, calls: int = 2000) -> list[dict[str, float]]:
-    """Server-side CPU per call, in this process (no transport, no other process's noise in
-    the ratio): a signed call's verification vs the plaintext secret check, against one
+    """Server-side CPU per call, in this process (no transport; CPU time of this thread, so a
+    busy host's other processes do not enter the ratio): a signed call's verification vs the plaintext secret check, against one
     distinct Authorize decided by the real backend, alternating in every round."""
     from authz.server.ports import AuthMethod, AuthorizeParams
     from authz.server.signed import SignedCallVerifier
@@ -223,19 +261,19 @@ def micro(rounds: int, calls: int = 2000) -> list[dict[str, float]]:
     counter = 0
     for _ in range(rounds):
         bodies = [authorize_body(counter + i) for i in range(calls)]
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         metadata = [dict(signed_metadata(key, AUTHORIZE, b)) for b in bodies]
-        t1 = time.perf_counter()
+        t1 = time.thread_time()
         for md, body in zip(metadata, bodies, strict=True):
             signed.authenticate(md, AUTHORIZE, body)
-        t2 = time.perf_counter()
+        t2 = time.thread_time()
         for _ in bodies:
             backend.authenticate_access_key(key_id, secret)
-        t3 = time.perf_counter()
+        t3 = time.thread_time()
         for i in range(calls):
             resource = f"arn:aws:s3:::example-reports/micro/{counter + i}.csv"
             backend.authorize(identity, AuthorizeParams("s3:GetObject", resource))
-        t4 = time.perf_counter()
+        t4 = time.thread_time()
         counter += calls
         sign, verify, plain, decide = ((b - a) / calls * 1e6 for a, b in
                                        ((t0, t1), (t1, t2), (t2, t3), (t3, t4)))  # fmt: skip
@@ -251,58 +289,75 @@ def micro(rounds: int, calls: int = 2000) -> list[dict[str, float]]:
     return out
 
 
+def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    r = {k: v["p50_us"] for k, v in results.items()}  # medians: robust to a busy host
+    floor = r["trivial-lean"]
+    return {
+        "authorize_signing_overhead": round(
+            r["grpc-authorize-signed"] / r["grpc-authorize-plain"] - 1, 3),
+        "assume_signing_overhead": round(r["grpc-assume-signed"] / r["grpc-assume-plain"] - 1, 3),
+        "http_vs_grpc_assume_latency": round(r["http-assume-lean"] / r["grpc-assume-signed"], 2),
+        "http_vs_moto_lean_throughput": round(r["moto-assume-lean"] / r["http-assume-lean"], 2),
+        "http_vs_moto_lean_server_time": round(
+            (r["moto-assume-lean"] - floor) / (r["http-assume-lean"] - floor), 2),
+        "http_vs_moto_lean_server_cpu": round(
+            results["moto-assume-lean"]["server_cpu_us"]
+            / results["http-assume-lean"]["server_cpu_us"], 2),
+        "http_vs_moto_boto3_throughput": round(
+            r["moto-assume-boto3"] / r["http-assume-boto3"], 2),
+        "client_floor_share_of_http_lean": round(floor / r["http-assume-lean"], 2),
+    }  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps({"load_average_at_start": load_at_start}), flush=True)
     micro_rounds = micro(args.rounds)
     work = Path(tempfile.mkdtemp(prefix="sigv4-bench-"))
     authz_proc, grpc_port, aws_port, key = start_authz(work)
     moto_proc, moto_port = start_moto()
+    trivial_proc, trivial_port = start_trivial()
     channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
     moto_key = AccessKeyCredentials("AKIABENCHDUMMY000000", "bench-dummy-secret-not-real")
-    variants = {
-        "grpc-authorize-plain": grpc_variant(channel, AUTHORIZE, authorize_body, key, signed=False),
-        "grpc-authorize-signed": grpc_variant(channel, AUTHORIZE, authorize_body, key, signed=True),
-        "grpc-assume-plain": grpc_variant(channel, ASSUME, assume_body, key, signed=False),
-        "grpc-assume-signed": grpc_variant(channel, ASSUME, assume_body, key, signed=True),
-        "http-assume-lean": lean_http(aws_port, FOO, key),
-        "moto-assume-lean": lean_http(moto_port, MOTO_ROLE, moto_key),
-        "http-assume-boto3": boto3_http(aws_port, FOO, key),
-        "moto-assume-boto3": boto3_http(moto_port, MOTO_ROLE, moto_key),
-    }
+    # (names, runs, server pid for CPU time): a pair alternates call by call
+    slots: list[tuple[tuple[str, ...], list[Callable[[int], None]], int | None]] = [
+        (("grpc-authorize-plain", "grpc-authorize-signed"),
+         [grpc_variant(channel, AUTHORIZE, authorize_body, key, signed=False),
+          grpc_variant(channel, AUTHORIZE, authorize_body, key, signed=True)], None),
+        (("grpc-assume-plain", "grpc-assume-signed"),
+         [grpc_variant(channel, ASSUME, assume_body, key, signed=False),
+          grpc_variant(channel, ASSUME, assume_body, key, signed=True)], None),
+        (("http-assume-lean",), [lean_http(aws_port, FOO, key)], authz_proc.pid),
+        (("moto-assume-lean",), [lean_http(moto_port, MOTO_ROLE, moto_key)], moto_proc.pid),
+        (("trivial-lean",), [lean_http(trivial_port, FOO, key)], trivial_proc.pid),
+        (("http-assume-boto3",), [boto3_http(aws_port, FOO, key)], authz_proc.pid),
+        (("moto-assume-boto3",), [boto3_http(moto_port, MOTO_ROLE, moto_key)], moto_proc.pid),
+    ]  # fmt: skip
     rounds: list[dict[str, Any]] = []
     counter = 0
     try:
-        for run in variants.values():  # warm-up: connections, caches, imports
-            for _ in range(20):
-                run(counter)
-                counter += 1
+        for _, runs, _ in slots:  # warm-up: connections, caches, imports
+            for run in runs:
+                for _ in range(20):
+                    run(counter)
+                    counter += 1
         for number in range(args.rounds):
             results = {}
-            for name, run in variants.items():
-                results[name] = measure(run, args.seconds, counter)
-                counter += results[name]["calls"]
-            r = {k: v["p50_us"] for k, v in results.items()}  # medians: robust to a busy host
-            ratios = {
-                "authorize_signing_overhead": round(
-                    r["grpc-authorize-signed"] / r["grpc-authorize-plain"] - 1, 3),
-                "assume_signing_overhead": round(
-                    r["grpc-assume-signed"] / r["grpc-assume-plain"] - 1, 3),
-                "http_vs_grpc_assume_latency": round(
-                    r["http-assume-lean"] / r["grpc-assume-signed"], 2),
-                "http_vs_moto_lean_throughput": round(
-                    r["moto-assume-lean"] / r["http-assume-lean"], 2),
-                "http_vs_moto_boto3_throughput": round(
-                    r["moto-assume-boto3"] / r["http-assume-boto3"], 2),
-            }  # fmt: skip
-            rounds.append({"round": number + 1, "results": results, "ratios": ratios})
+            for names, runs, pid in slots:
+                for name, stats in zip(names, measure(runs, args.seconds, counter, pid),
+                                       strict=True):  # fmt: skip
+                    results[name] = stats
+                    counter += stats["calls"]
+            rounds.append({"round": number + 1, "results": results, "ratios": ratios(results)})
             print(json.dumps(rounds[-1]), flush=True)
     finally:
         channel.close()
-        for proc in (authz_proc, moto_proc):
+        for proc in (authz_proc, moto_proc, trivial_proc):
             proc.terminate()
             try:
                 proc.wait(10)
@@ -323,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "sigv4",
         "command": "nice -n 19 python benchmarks/sigv4_bench.py "
         f"--rounds {args.rounds} --seconds {args.seconds}",
-        "machine": {"cpus": __import__("os").cpu_count()},
+        "machine": {"cpus": os.cpu_count(), "load_average_at_start": load_at_start},
         "micro": micro_rounds,
         "rounds": rounds,
         "summary": summary,

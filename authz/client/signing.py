@@ -55,8 +55,9 @@ def signed_metadata(
         return creds.metadata()
     amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
     date = amz_date[:8]
+    body_hash = payload_hash(body)
     headers: dict[str, tuple[str, ...]] = {
-        "x-amz-content-sha256": (payload_hash(body),),
+        "x-amz-content-sha256": (body_hash,),
         "x-amz-date": (amz_date,),
         "x-authz-nonce": (secrets.token_hex(8),),  # two equal calls in one second differ
     }
@@ -64,7 +65,7 @@ def signed_metadata(
         headers["x-amz-security-token"] = (token,)
     names = sorted(headers)
     canonical = canonical_request(HttpRequest("POST", method, "", headers, body), names,
-                                  presigned=False)  # fmt: skip
+                                  presigned=False, body_hash=body_hash)  # fmt: skip
     scope = f"{date}/{region}/{SERVICE}/aws4_request"
     sig = signature(signing_key(secret, date, region, SERVICE),
                     string_to_sign(amz_date, scope, canonical))  # fmt: skip

@@ -37,6 +37,10 @@ class _OneValue(Mapping[str, tuple[str, ...]]):
     def __getitem__(self, key: str) -> tuple[str, ...]:
         return (self._metadata[key],)
 
+    def get(self, key: str, default: Any = None) -> Any:  # Mapping.get, without its try/except
+        value = self._metadata.get(key)
+        return default if value is None else (value,)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._metadata)
 

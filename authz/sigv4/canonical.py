@@ -90,16 +90,24 @@ def payload_hash(body: bytes) -> str:
 
 
 def canonical_request(
-    request: HttpRequest, signed_headers: Sequence[str], *, presigned: bool
+    request: HttpRequest,
+    signed_headers: Sequence[str],
+    *,
+    presigned: bool,
+    body_hash: str | None = None,
 ) -> str:
+    """``body_hash``: the body's ``payload_hash`` when the signer already has it (a verifier
+    always hashes the bytes it received)."""
     return "\n".join(
         (
             request.method.upper(),
             canonical_uri(request.path),
-            canonical_query(request.query, drop="X-Amz-Signature" if presigned else None),
+            canonical_query(request.query, drop="X-Amz-Signature" if presigned else None)
+            if request.query
+            else "",
             canonical_headers(request, signed_headers),
             ";".join(signed_headers),
-            payload_hash(request.body),
+            payload_hash(request.body) if body_hash is None else body_hash,
         )
     )
 
@@ -110,7 +118,7 @@ def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
 
 
 def _hmac(key: bytes, message: str) -> bytes:
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, message.encode("utf-8"), "sha256")  # OpenSSL's one-shot HMAC
 
 
 @functools.lru_cache(maxsize=1024)
@@ -122,4 +130,4 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 
 
 def signature(key: bytes, to_sign: str) -> str:
-    return hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, to_sign.encode("utf-8"), "sha256").hex()

@@ -11,6 +11,7 @@ or too long is ``IncompleteSignature`` naming the part. Every field is bounded.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 
@@ -129,6 +130,23 @@ def _material(
     token: str | None,
     require_host: bool = True,
 ) -> SignatureMaterial:
+    key_id, date, region, service, names = _scope(credential, signed, require_host)
+    if not _SIGNATURE.fullmatch(signature):
+        raise _incomplete("`Signature` must be 64 lowercase hexadecimal digits")
+    if not _AMZ_DATE.fullmatch(amz_date):
+        raise _incomplete("`X-Amz-Date` must be in the form YYYYMMDDTHHMMSSZ")
+    if token is not None and not 0 < len(token) <= MAX_TOKEN_CHARS:
+        raise _incomplete(f"`X-Amz-Security-Token` must be 1 to {MAX_TOKEN_CHARS} characters")
+    return SignatureMaterial(
+        key_id, date, region, service, names, signature, amz_date, token, presigned=False
+    )
+
+
+@functools.lru_cache(maxsize=1024)  # a client sends the same two all day; only valid ones kept
+def _scope(
+    credential: str, signed: str, require_host: bool
+) -> tuple[str, str, str, str, tuple[str, ...]]:
+    """``Credential`` and ``SignedHeaders`` checked: key id, date, region, service, names."""
     parts = credential.split("/")
     if len(parts) != 5 or parts[4] != TERMINATOR:
         raise _incomplete(
@@ -151,12 +169,4 @@ def _material(
         raise _incomplete("`SignedHeaders` must be sorted and without repeats")
     if require_host and "host" not in names:
         raise _incomplete("`SignedHeaders` must include `host`")
-    if not _SIGNATURE.fullmatch(signature):
-        raise _incomplete("`Signature` must be 64 lowercase hexadecimal digits")
-    if not _AMZ_DATE.fullmatch(amz_date):
-        raise _incomplete("`X-Amz-Date` must be in the form YYYYMMDDTHHMMSSZ")
-    if token is not None and not 0 < len(token) <= MAX_TOKEN_CHARS:
-        raise _incomplete(f"`X-Amz-Security-Token` must be 1 to {MAX_TOKEN_CHARS} characters")
-    return SignatureMaterial(
-        key_id, date, region, service, names, signature, amz_date, token, presigned=False
-    )
+    return key_id, date, region, service, names

@@ -19,7 +19,12 @@ MAP_FIELDS = frozenset({"EvalDecisionDetails"})
 
 
 def _value(name: str, value: Any, out: list[str]) -> None:
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str:  # most fields: checked first
+        out.append(f"<{name}>{escape(value)}</{name}>")
+    elif kind is bool:
+        out.append(f"<{name}>{'true' if value else 'false'}</{name}>")
+    elif isinstance(value, Mapping):
         out.append(f"<{name}>")
         if name in MAP_FIELDS:
             for key, item in value.items():
