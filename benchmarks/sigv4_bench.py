@@ -237,8 +237,9 @@ def _stats(latencies: list[float], cpu: float | None) -> dict[str, Any]:
 
 def micro(rounds: int, calls: int = 2000) -> list[dict[str, float]]:
     """Server-side CPU per call, in this process (no transport; CPU time of this thread, so a
-    busy host's other processes do not enter the ratio): a signed call's verification vs the plaintext secret check, against one
-    distinct Authorize decided by the real backend, alternating in every round."""
+    busy host's other processes do not enter the ratio): a signed call's verification vs the
+    plaintext secret check, against one distinct Authorize decided by the real backend,
+    alternating in every round."""
     from authz.server.ports import AuthMethod, AuthorizeParams
     from authz.server.signed import SignedCallVerifier
     from authz.sigv4 import SigV4Verifier
