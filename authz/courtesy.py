@@ -14,6 +14,11 @@ sleeps (the lock is free for them) until they are done or ``max_wait`` has passe
 full ``max_wait`` it runs at least ``min_run`` before giving way again, so a build under
 constant load still finishes (it gets at least ``min_run / (min_run + max_wait)`` of a core).
 
+A call that has just arrived is not yet "in flight": it first needs the interpreter lock the
+build holds. So while no call is in flight the build also ends each ``slice`` (1 ms) with a
+short sleep (``YIELD``, 50 µs) that lets any thread waiting for the lock take it (see
+``_slice_over``): a few percent of build time for a bounded wait of a newly arrived call.
+
 Outside a bound build (the CLI, tests, ``authz validate``) ``pause`` is one context-variable
 read. Imports neither grpc nor cedarpy.
 """
@@ -31,12 +36,25 @@ Quiet = Callable[[float], bool]  # wait up to that many seconds for no calls; Tr
 DEFAULT_MAX_WAIT = 0.02  # seconds a build waits for in-flight calls before it runs on anyway
 DEFAULT_MIN_RUN = 0.002  # seconds a build then runs before it gives way again
 NAP = 0.0005  # the sleep between two looks at ``busy``
+DEFAULT_SLICE = 0.001  # seconds a build runs, while no call is in flight, between two yields
+YIELD = 0.00005  # the yield's sleep: long enough for a thread waiting for the GIL to take it
 
 
 class Courtesy:
     """Gives way to in-flight calls at ``pause()``; counts the time it gave (``waited``)."""
 
-    __slots__ = ("_run_until", "busy", "max_wait", "min_run", "naps", "quiet", "waited")
+    __slots__ = (
+        "_run_until",
+        "_yielded",
+        "busy",
+        "max_wait",
+        "min_run",
+        "naps",
+        "quiet",
+        "slice",
+        "waited",
+        "yields",
+    )
 
     def __init__(
         self,
@@ -45,8 +63,9 @@ class Courtesy:
         max_wait: float = DEFAULT_MAX_WAIT,
         min_run: float = DEFAULT_MIN_RUN,
         quiet: Quiet | None = None,
+        slice: float = DEFAULT_SLICE,
     ) -> None:
-        if max_wait < 0 or min_run < 0:
+        if max_wait < 0 or min_run < 0 or slice < 0:
             raise ValueError("courtesy times must not be negative")
         self.busy = busy
         self.quiet = quiet  # blocks until no calls are in flight (no polling): preferred
@@ -54,10 +73,14 @@ class Courtesy:
         self.min_run = min_run
         self.waited = 0.0  # seconds spent giving way, for logs and tests
         self.naps = 0
+        self.slice = slice
+        self.yields = 0  # slices ended with a yield while no call was in flight
         self._run_until = 0.0
+        self._yielded = time.perf_counter()
 
     def pause(self) -> None:
         if not self.busy():
+            self._slice_over()
             return
         now = time.perf_counter()
         if now < self._run_until:
@@ -79,6 +102,19 @@ class Courtesy:
                 self._run_until = after + self.min_run
                 break
         self.waited += after - now
+
+    def _slice_over(self) -> None:
+        """No call is in flight *that has got the interpreter lock yet*: one that has just
+        arrived is still waiting for it, and CPython hands it over only after the switch
+        interval — or later, since a build's file I/O releases and retakes the lock between
+        syscalls, which restarts the waiter's clock (the "convoy effect"). So every ``slice``
+        of running the build sleeps ``YIELD``, off the CPU: whoever waits for the lock takes it,
+        marks its call in flight, and the next ``pause`` gives way to it."""
+        now = time.perf_counter()
+        if now - self._yielded >= self.slice:
+            time.sleep(YIELD)
+            self.yields += 1
+            self._yielded = time.perf_counter()
 
 
 _current: ContextVar[Courtesy | None] = ContextVar("authz_courtesy", default=None)

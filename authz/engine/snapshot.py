@@ -15,7 +15,6 @@ Must not import grpc or cedarpy (Cedar lives behind ``authz.engine.evaluate``).
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from authz.iam.model import (
     normalize_context,
 )
 from authz.repo.entities import Repository
+from authz.repo.gitref import head_commit
 from authz.repo.layout import read_repository
 from authz.repo.load import check_files
 from authz.repo.memo import LoadMemo
@@ -187,19 +187,10 @@ class Snapshot:
 
 
 def git_commit(root: Path) -> str | None:
-    """``git rev-parse HEAD`` of the checkout containing ``root``, or None."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and len(commit) >= 40 else None
+    """The commit of the checkout containing ``root`` (``git rev-parse HEAD``), or None. Read
+    from the git directory's files (``authz.repo.gitref``): running git forks while holding
+    the interpreter lock, a stall of every call in flight at each reload."""
+    return head_commit(root)
 
 
 def build_snapshot(

@@ -172,3 +172,17 @@ def test_the_pool_signals_when_calls_finish() -> None:
         running.result(5)
     finally:
         pool.shutdown(wait=True)
+
+
+def test_an_idle_build_yields_once_per_slice() -> None:
+    """With no call in flight a build still sleeps briefly every slice, so a call that has
+    arrived but waits for the interpreter lock gets it (and is then counted in flight)."""
+    polite = Courtesy(lambda: False, slice=0.002)
+    end = time.perf_counter() + 0.05
+    pauses = 0
+    while time.perf_counter() < end:
+        polite.pause()
+        pauses += 1
+    assert 5 <= polite.yields <= 26  # ~50 ms / (2 ms + the sleep); never once per pause
+    assert polite.yields < pauses / 10
+    assert polite.waited == 0.0  # yields are not waits for calls
