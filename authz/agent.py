@@ -8,8 +8,10 @@ Owns a loopback HTTP server in the shape of the AWS container credentials provid
     AWS_CONTAINER_AUTHORIZATION_TOKEN=<token>
 
 and every AWS SDK fetches role credentials from it and fetches again before they expire. The
-agent assumes ``--role-arn`` over gRPC with its own source credentials (``--profile`` or the
-client chain; mTLS identity when the channel has a client certificate) and keeps the session
+agent assumes ``--role-arn`` over gRPC with its own source identity (``--profile``; an mTLS
+service identity with ``--cert-file``/``--key-file``; AssumeRoleWithWebIdentity with
+``--web-identity-token-file``, re-read at every refresh; else the client chain — see
+``authz.cli_credentials``) and keeps the session
 fresh with ``authz.client.credentials.RefreshingCredentialsProvider``: a new session once less
 than ``--refresh-margin-seconds`` is left (an advisory refresh at twice the margin that, if it
 fails, keeps serving the current session). Bounds: loopback only (a non-loopback ``--listen``
@@ -32,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from authz.cli_credentials import _client_for
+from authz.cli_credentials import _client_for, add_source_arguments, role_provider
 from authz.client.credentials import RefreshingCredentialsProvider
 from authz.errors import AuthzError, ValidationError
 
@@ -147,8 +149,9 @@ class _Handler(BaseHTTPRequestHandler):
 def _agent(args: argparse.Namespace) -> int:
     client = _client_for(args)
     margin = timedelta(seconds=args.refresh_margin_seconds)
-    provider = client.assume_role_provider(
-        args.role_arn,
+    provider = role_provider(
+        args,
+        client,
         args.role_session_name or "authz-agent",
         duration_seconds=args.duration_seconds,
         refresh_margin=margin,
@@ -181,7 +184,6 @@ def register(subparsers: Any) -> None:
         "agent", help="serve role credentials on loopback to AWS SDKs (container provider)"
     )
     p.add_argument("--role-arn", required=True, help="ARN of the role to serve")
-    p.add_argument("--profile", help="source credentials: this shared-credentials profile only")
     p.add_argument("--role-session-name", help="default authz-agent")
     p.add_argument("--duration-seconds", type=int, default=None, help="session length")
     p.add_argument(
@@ -192,7 +194,5 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--listen", default="127.0.0.1:0", help="loopback host:port (default: any)")
     p.add_argument("--token-file", help="the authorization token (default: random, printed)")
-    p.add_argument("--target", default="127.0.0.1:50051", help="host:port of the gRPC server")
-    p.add_argument("--ca-file", help="CA certificate of a TLS server (AUTHZ_CA_FILE)")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+    add_source_arguments(p)
     p.set_defaults(handler=_agent)

@@ -74,7 +74,9 @@ def build_authorize_request(
 
 class AuthzClient:
     """A client for one server. ``credentials``: access key, session, a provider, or None.
-    ``root_certificates``: the PEM CA of a TLS server (or pass ``channel_credentials``).
+    ``root_certificates``: the PEM CA of a TLS server (or pass ``channel_credentials``);
+    ``client_certificate`` (PEM chain, PEM key) adds mTLS: the server knows the caller by its
+    certificate (a service principal), with or without signed credentials.
     ``wait_for_ready`` makes calls wait (up to ``timeout``) for the server to come up."""
 
     def __init__(
@@ -88,8 +90,14 @@ class AuthzClient:
         channel: grpc.Channel | None = None,
         wait_for_ready: bool = False,
         root_certificates: bytes | None = None,
+        client_certificate: tuple[bytes, bytes] | None = None,
     ) -> None:
-        if channel_credentials is None and root_certificates is not None:  # TLS, server auth
+        if channel_credentials is None and client_certificate is not None:  # mTLS
+            chain, key = client_certificate
+            channel_credentials = grpc.ssl_channel_credentials(
+                root_certificates=root_certificates, private_key=key, certificate_chain=chain
+            )
+        elif channel_credentials is None and root_certificates is not None:  # TLS, server auth
             channel_credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
         if channel is None:
             channel = (

@@ -90,11 +90,21 @@ class Pki:
             "service_principals": service_principals,
         }
 
-    def channel_credentials(self, san: str) -> grpc.ChannelCredentials:
+    def _client(self, san: str) -> tuple[bytes, bytes]:
         if san not in self._clients:
             pair = _issue(san, [x509.UniformResourceIdentifier(san)], self.ca)
             self._clients[san] = _pem(pair)
-        cert, key = self._clients[san]
+        return self._clients[san]
+
+    def client_files(self, san: str, directory: Path) -> tuple[Path, Path]:
+        """The client certificate for ``san`` and its key as PEM files in ``directory``."""
+        cert, key = self._client(san)
+        (directory / "client.crt").write_bytes(cert)
+        (directory / "client.key").write_bytes(key)
+        return directory / "client.crt", directory / "client.key"
+
+    def channel_credentials(self, san: str) -> grpc.ChannelCredentials:
+        cert, key = self._client(san)
         return grpc.ssl_channel_credentials(
             root_certificates=_pem(self.ca)[0], private_key=key, certificate_chain=cert
         )
