@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "authz.cli_server",
     "authz.cli_client",
     "authz.cli_credentials",
+    "authz.cli_sessions",
     "authz.agent",
     "authz.cli_devissuer",
     "authz.bench.cli",

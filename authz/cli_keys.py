@@ -18,22 +18,27 @@ nowhere else. Must not import grpc or cedarpy.
     authz keys activate | deactivate | delete --store FILE --access-key-id ID
     authz keys list-access-keys --store FILE [--user ARN]
     authz keys migrate    --store FILE
-    authz keys create-mfa --mfa-store FILE --user ARN --name NAME
-    authz keys list-mfa   --mfa-store FILE [--user ARN]
-    authz keys deactivate-mfa | delete-mfa --mfa-store FILE --serial-number ARN
+    authz keys create-mfa [STATE] --user ARN --name NAME
+    authz keys list-mfa   [STATE] [--user ARN]
+    authz keys deactivate-mfa | delete-mfa [STATE] --serial-number ARN
+
+STATE: ``--state-url URL --state-key-file FILE`` (the state database and the key that seals
+MFA seeds in it; defaults: the server's defaults, a local SQLite file).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from authz.errors import ValidationError
 from authz.sts.credentials import ACTIVE, INACTIVE, CredentialStore
 from authz.sts.keys import DEFAULT_MAX_TOKEN_TTL, DEFAULT_SKEW, KeyInfo, KeyRing
 from authz.sts.mfa import MfaStore
@@ -194,29 +199,52 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 # -- virtual MFA devices ------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _mfa_store(args: argparse.Namespace, *, create_key: bool = False) -> Iterator[MfaStore]:
+    """The MFA store in the state database of ``--state-url``, sealed with ``--state-key-file``
+    (created by ``create-mfa`` only for a local SQLite state: replicas share one key)."""
+    from authz.state import open_database
+    from authz.state.sealing import Sealer, SealError
+
+    db = open_database(args.state_url)
+    try:
+        try:
+            sealer = Sealer.from_key_file(
+                Path(args.state_key_file), create=create_key and db.dialect == "sqlite"
+            )
+        except (SealError, OSError) as err:
+            raise ValidationError(f"state key file `{args.state_key_file}`: {err}") from err
+        yield MfaStore(db, sealer)
+    finally:
+        db.close()
+
+
 def cmd_create_mfa(args: argparse.Namespace) -> int:
-    store = MfaStore(args.mfa_store)
-    serial, seed, uri = store.create(args.user, args.name)
-    info = next(i for i in store.list() if i.serial_number == serial)
+    with _mfa_store(args, create_key=True) as store:
+        serial, seed, uri = store.create(args.user, args.name)
+        info = next(i for i in store.list() if i.serial_number == serial)
     device = {**info.to_aws(), "Base32StringSeed": seed, "OtpauthUri": uri}
     _print_json({"VirtualMFADevice": device})
     return 0
 
 
 def cmd_list_mfa(args: argparse.Namespace) -> int:
-    infos = MfaStore(args.mfa_store).list(args.user)
+    with _mfa_store(args) as store:
+        infos = store.list(args.user)
     _print_json({"MFADevices": [i.to_aws() for i in infos]})
     return 0
 
 
 def cmd_deactivate_mfa(args: argparse.Namespace) -> int:
-    info = MfaStore(args.mfa_store).deactivate(args.serial_number)
+    with _mfa_store(args) as store:
+        info = store.deactivate(args.serial_number)
     print(f"MFA device {info.serial_number} is now {info.status}")
     return 0
 
 
 def cmd_delete_mfa(args: argparse.Namespace) -> int:
-    MfaStore(args.mfa_store).delete(args.serial_number)
+    with _mfa_store(args) as store:
+        store.delete(args.serial_number)
     print(f"MFA device {args.serial_number} deleted")
     return 0
 
@@ -302,7 +330,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     with_store(add("migrate", cmd_migrate, "encrypt-at-rest check: list keys to re-issue"))
 
     def with_mfa_store(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        parser.add_argument("--mfa-store", required=True, help="MFA device store file")
+        add_state_arguments(parser)
         return parser
 
     cmfa = with_mfa_store(
@@ -315,3 +343,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for name, handler in (("deactivate-mfa", cmd_deactivate_mfa), ("delete-mfa", cmd_delete_mfa)):
         p = with_mfa_store(add(name, handler, f"{name.split('-')[0]} a virtual MFA device"))
         p.add_argument("--serial-number", required=True, help="the device ARN")
+
+
+def add_state_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--state-url`` and ``--state-key-file``, defaulting to the server's settings."""
+    from authz.config import Settings
+
+    defaults = Settings()
+    parser.add_argument(
+        "--state-url",
+        default=str(getattr(defaults, "state_url", "sqlite:///.authz-local/state.db")),
+        help="the state database (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--state-key-file",
+        default=str(getattr(defaults, "state_key_file", ".authz-local/state.key")),
+        help="the key sealing secrets in the state database (default: %(default)s)",
+    )

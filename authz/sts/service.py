@@ -54,7 +54,7 @@ from authz.sts import assume_role as rules
 from authz.sts import randomness
 from authz.sts import web_identity as web
 from authz.sts.mfa import MfaStore
-from authz.sts.mfa_limits import AttemptLimiter, MfaLimits
+from authz.sts.mfa_limits import AttemptLimiter, Limiter, MfaLimits
 from authz.sts.tokens import (
     SessionClaims,
     TokenSigner,
@@ -216,6 +216,7 @@ class StsService:
         mfa_limits: MfaLimits | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         web_identity: WebIdentityVerifier | None = None,
+        mfa_limiter: Limiter | None = None,
     ) -> None:
         self.web_identity = web_identity or WebIdentityVerifier(clock=clock)
         self._signer = signer
@@ -223,11 +224,14 @@ class StsService:
         self._ttl = ttl
         self._clock = clock
         self._mfa = mfa
-        self._mfa_limiter = AttemptLimiter(mfa_limits or MfaLimits(), monotonic)
+        self._mfa_limiter: Limiter = mfa_limiter or AttemptLimiter(
+            mfa_limits or MfaLimits(), monotonic
+        )
 
     @property
-    def mfa_limiter(self) -> AttemptLimiter:
-        """Failed-code counters and lockouts (per process)."""
+    def mfa_limiter(self) -> Limiter:
+        """Failed-code counters and lockouts (the state database's when one is wired in,
+        shared by every node; else this process's)."""
         return self._mfa_limiter
 
     @property
@@ -320,7 +324,7 @@ class StsService:
         if self._mfa is None or not long_term:
             raise AccessDenied(MFA_FAILED, reason="mfa")
         keys = [("device", params.serial_number, caller.arn), ("user", caller.arn)]
-        wait = self._mfa_limiter.blocked(keys)
+        wait = self._mfa_limiter.begin(keys)
         if wait > 0:  # refused unchecked: guesses during a lockout learn nothing
             raise Throttling(
                 "Rate exceeded: too many failed MFA codes for this user or device; try again "

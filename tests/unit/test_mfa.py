@@ -1,8 +1,10 @@
-"""Virtual MFA devices (``authz.sts.mfa``) and what a verified code means for AssumeRole and the
-session it issues (``authz.sts.service``), with an injected clock.
+"""Virtual MFA devices (``authz.sts.mfa``) in the state database, on both backends, and what
+a verified code means for AssumeRole and the session it issues (``authz.sts.service``), with an
+injected clock.
 
 Codes are computed with ``pyotp`` from the seed ``create`` returns, as an authenticator app
-would; the store's own file is inspected to show the seed is never kept in the clear.
+would; the database's own rows are inspected to show the seed is never kept in the clear.
+Several nodes sharing one database: ``tests/unit/test_mfa_shared.py``.
 """
 
 from __future__ import annotations
@@ -10,15 +12,16 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
-import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyotp
 import pytest
 
 from authz import cli_keys
-from authz.errors import EntityAlreadyExists, NoSuchEntity, ValidationError
+from authz.errors import EntityAlreadyExists, LimitExceeded, NoSuchEntity, ValidationError
+from authz.state import Database, open_database
+from authz.state.sealing import Sealer
 from authz.sts.mfa import MfaStore
 from authz.sts.service import session_context
 from authz.sts.tokens import SessionClaims
@@ -47,8 +50,20 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> MfaStore:
-    return MfaStore(tmp_path / "mfa.json", clock=clock)
+def db(state_url: str) -> Iterator[Database]:
+    database = open_database(state_url)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def sealer(tmp_path: Path) -> Sealer:
+    return Sealer.from_key_file(tmp_path / "state.key", create=True)
+
+
+@pytest.fixture
+def store(db: Database, sealer: Sealer, clock: Clock) -> MfaStore:
+    return MfaStore(db, sealer, clock=clock)
 
 
 def test_create_returns_serial_seed_and_uri_and_a_code_verifies(
@@ -95,16 +110,6 @@ def test_a_code_is_accepted_once_and_older_codes_afterwards_not_at_all(
     assert not store.verify(serial, ALICE, code_at(seed, clock.now - 30))  # older step
 
 
-def test_reuse_is_refused_across_store_instances(tmp_path: Path, clock: Clock) -> None:
-    """Two server workers share the file: the accepted step is recorded there."""
-    first = MfaStore(tmp_path / "mfa.json", clock=clock)
-    serial, seed, _ = first.create(ALICE, "alice-phone")
-    second = MfaStore(tmp_path / "mfa.json", clock=clock)
-    code = code_at(seed, clock.now)
-    assert second.verify(serial, ALICE, code)
-    assert not first.verify(serial, ALICE, code)
-
-
 def test_another_users_device_and_unknown_devices_are_refused(
     store: MfaStore, clock: Clock
 ) -> None:
@@ -127,32 +132,33 @@ def test_deactivated_and_deleted_devices_are_refused(store: MfaStore, clock: Clo
         store.deactivate(serial)
 
 
-def test_seed_is_encrypted_and_files_are_private(store: MfaStore, tmp_path: Path) -> None:
+def test_seed_is_sealed_in_the_database(store: MfaStore, db: Database, sealer: Sealer) -> None:
     _, seed, _ = store.create(ALICE, "alice-phone")
-    text = (tmp_path / "mfa.json").read_text()
+    with db.transaction(write=False) as tx:
+        rows = tx.execute("SELECT * FROM mfa_devices")
+    text = json.dumps([[str(v) for v in row] for row in rows])
     raw = base64.b32decode(seed)
     for form in (seed, seed.lower(), raw.hex(), base64.b64encode(raw).decode()):
         assert form not in text
-    sealed = json.loads(text)["mfa_devices"][f"arn:aws:iam::{ACCOUNT}:mfa/alice-phone"]["seed"]
-    assert sealed.startswith("gAAAA")  # a Fernet token
-    assert seed.encode() not in store.key_path.read_bytes()
-    for path in (tmp_path / "mfa.json", store.key_path):
-        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+    [sealed] = [v for v in rows[0] if isinstance(v, str) and v.startswith("gAAAA")]  # Fernet
+    assert sealer.unseal(sealed).decode() == seed
 
 
-def test_key_is_kept_across_devices_and_never_remade_over_seeds(
-    tmp_path: Path, clock: Clock
+def test_a_seed_the_state_key_cannot_unseal_is_refused(
+    db: Database, sealer: Sealer, tmp_path: Path, clock: Clock
 ) -> None:
-    store = MfaStore(tmp_path / "mfa.json", clock=clock)
-    serial, seed, _ = store.create(ALICE, "one")
-    key = store.key_path.read_bytes()
-    store.create(ALICE, "two")
-    assert store.key_path.read_bytes() == key
-    store.key_path.unlink()
-    assert not store.verify(serial, ALICE, code_at(seed, clock.now))  # unreadable: refused
-    with pytest.raises(ValidationError, match="missing"):
-        store.create(ALICE, "three")
-    assert not store.key_path.exists()
+    serial, seed, _ = MfaStore(db, sealer, clock=clock).create(ALICE, "one")
+    other = Sealer.from_key_file(tmp_path / "other.key", create=True)
+    assert not MfaStore(db, other, clock=clock).verify(serial, ALICE, code_at(seed, clock.now))
+    assert MfaStore(db, sealer, clock=clock).verify(serial, ALICE, code_at(seed, clock.now))
+
+
+def test_quota_of_eight_devices_per_user(store: MfaStore) -> None:
+    for n in range(8):
+        store.create(ALICE, f"d{n}")
+    with pytest.raises(LimitExceeded, match="MFADevicesPerUser: 8"):
+        store.create(ALICE, "d8")
+    store.create(BOB, "d8")
 
 
 def test_create_rules(store: MfaStore) -> None:
@@ -188,26 +194,96 @@ def test_session_context_reports_mfa_and_its_age() -> None:
     assert SessionClaims.from_payload(plain.to_payload()).mfa_authenticated_at is None
 
 
-def test_cli_create_list_delete(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_create_list_delete(
+    state_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     parser = argparse.ArgumentParser()
     cli_keys.register(parser.add_subparsers())
-    path = str(tmp_path / "mfa.json")
 
     def run(*argv: str) -> str:
-        args = parser.parse_args(["keys", *argv])
+        args = parser.parse_args(["keys", *argv, *state])
         assert args.handler(args) == 0
         return capsys.readouterr().out
 
-    created = json.loads(run("create-mfa", "--mfa-store", path, "--user", ALICE, "--name", "p"))
+    key = str(tmp_path / "cli.key")
+    state = ["--state-url", state_url, "--state-key-file", key]
+    if state_url.startswith("postgresql"):  # replicas share one key: never made by the CLI
+        with pytest.raises(ValidationError, match="missing"):
+            run("create-mfa", "--user", ALICE, "--name", "p")
+        Sealer.from_key_file(Path(key), create=True)
+
+    created = json.loads(run("create-mfa", "--user", ALICE, "--name", "p"))
     device = created["VirtualMFADevice"]
     assert device["SerialNumber"] == f"arn:aws:iam::{ACCOUNT}:mfa/p"
-    assert MfaStore(path).verify(device["SerialNumber"], ALICE, pyotp.TOTP(
-        device["Base32StringSeed"]).now())  # fmt: skip
+    db = open_database(state_url)
+    try:
+        store = MfaStore(db, Sealer.from_key_file(Path(key), create=False))
+        assert store.verify(device["SerialNumber"], ALICE, pyotp.TOTP(
+            device["Base32StringSeed"]).now())  # fmt: skip
+    finally:
+        db.close()
     assert device["OtpauthUri"].startswith("otpauth://totp/")
-    listed = json.loads(run("list-mfa", "--mfa-store", path))["MFADevices"]
+    listed = json.loads(run("list-mfa"))["MFADevices"]
     assert [d["SerialNumber"] for d in listed] == [device["SerialNumber"]]
     assert "Base32StringSeed" not in json.dumps(listed)
     assert device["Base32StringSeed"] not in json.dumps(listed)
-    run("deactivate-mfa", "--mfa-store", path, "--serial-number", device["SerialNumber"])
-    run("delete-mfa", "--mfa-store", path, "--serial-number", device["SerialNumber"])
-    assert json.loads(run("list-mfa", "--mfa-store", path))["MFADevices"] == []
+    run("deactivate-mfa", "--serial-number", device["SerialNumber"])
+    assert json.loads(run("list-mfa"))["MFADevices"][0]["Status"] == "Inactive"
+    run("delete-mfa", "--serial-number", device["SerialNumber"])
+    assert json.loads(run("list-mfa"))["MFADevices"] == []
+
+
+def _legacy_store(path: Path, devices: dict[str, tuple[str, str, int | None]]) -> None:
+    """An ``mfa.json`` + ``mfa.json.key`` as earlier releases wrote them."""
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key()
+    path.with_name(path.name + ".key").write_bytes(key + b"\n")
+    fernet = Fernet(key)
+    doc = {"version": 1, "mfa_devices": {
+        serial: {"user_arn": user, "status": "Active", "created_at": 1_600_000_000,
+                 "alg": "totp-sha1-30s-6d+fernet", "last_step": last,
+                 "seed": fernet.encrypt(seed.encode()).decode()}
+        for serial, (user, seed, last) in devices.items()}}  # fmt: skip
+    path.write_text(json.dumps(doc))
+
+
+def test_import_of_the_json_store_reseals_seeds_and_is_idempotent(
+    db: Database, sealer: Sealer, tmp_path: Path, clock: Clock
+) -> None:
+    from authz.sts.mfa import import_mfa_file
+
+    seed = pyotp.random_base32()
+    serial = f"arn:aws:iam::{ACCOUNT}:mfa/old"
+    used = int(clock.now // 30)  # the current step was accepted by the old store
+    path = tmp_path / "mfa.json"
+    _legacy_store(path, {serial: (ALICE, seed, used)})
+    lines = import_mfa_file(db, sealer, path)
+    assert lines == [f"MFA device {serial} (Active): imported, seed re-sealed"]
+    assert import_mfa_file(db, sealer, path) == [
+        f"MFA device {serial}: already in the state database, kept"
+    ]
+    store = MfaStore(db, sealer, clock=clock)
+    assert [i.serial_number for i in store.list(ALICE)] == [serial]
+    assert not store.verify(serial, ALICE, code_at(seed, clock.now))  # used before the move
+    clock.now += 30
+    assert store.verify(serial, ALICE, code_at(seed, clock.now))
+    assert import_mfa_file(db, sealer, tmp_path / "absent.json") == []
+
+
+def test_import_refuses_a_store_its_key_cannot_open(
+    db: Database, sealer: Sealer, tmp_path: Path
+) -> None:
+    from authz.sts.mfa import import_mfa_file
+
+    path = tmp_path / "mfa.json"
+    _legacy_store(path, {f"arn:aws:iam::{ACCOUNT}:mfa/a": (ALICE, pyotp.random_base32(), None)})
+    from cryptography.fernet import Fernet
+
+    path.with_name("mfa.json.key").write_bytes(Fernet.generate_key())
+    with pytest.raises(ValidationError, match="cannot decrypt the seed"):
+        import_mfa_file(db, sealer, path)
+    path.write_text("{not json")
+    with pytest.raises(ValidationError, match=r"mfa\.json"):
+        import_mfa_file(db, sealer, path)
+    assert MfaStore(db, sealer).list() == []
