@@ -66,6 +66,7 @@ from authz.state.runtime import RuntimeState
 from authz.sts import auth_message
 from authz.sts.credentials import AccessKeyInfo, CredentialStore
 from authz.sts.keys import KeyRing
+from authz.sts.revocations import RevocationStore
 from authz.sts.service import (
     AssumeRoleOutcome,
     StsService,
@@ -92,6 +93,7 @@ class AuthzBackend:
         service_principals: Mapping[str, str] | None = None,
         audit_log: Path | None = None,
         state: RuntimeState | None = None,
+        revocations: RevocationStore | None = None,
     ) -> None:
         self.reloader = reloader
         self.holder: SnapshotHolder = reloader.holder
@@ -102,6 +104,7 @@ class AuthzBackend:
         self.service_principals = typed_san_mapping(service_principals or {})
         self.audit_log = audit_log
         self.state = state  # the run-time state database of this process (closed by close())
+        self.revocations = revocations  # operator session revocations (authz sessions revoke)
 
     def close(self) -> None:
         """Stop the repository watcher and the state watcher, close the state database."""
@@ -411,7 +414,11 @@ class AuthzBackend:
         mfa = self.sts.mfa
         return {
             "security_credentials_store_unavailable": self.credentials.unavailable_refusals,
-            "security_mfa_store_unavailable": mfa.unavailable_refusals if mfa else 0,
+            "security_mfa_store_unavailable": (mfa.unavailable_refusals if mfa else 0)
+            + limiter.unavailable,
+            "security_state_stale_refusals": (
+                self.revocations.unavailable_refusals if self.revocations else 0
+            ),
             "security_mfa_failures": limiter.failures,
             "security_mfa_lockouts": limiter.lockouts,
             "security_mfa_throttled": limiter.throttled,

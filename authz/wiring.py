@@ -23,9 +23,10 @@ from authz.state.sealing import SealError
 from authz.sts.credentials import CredentialStore
 from authz.sts.keys import KeyRing
 from authz.sts.mfa import MfaStore
-from authz.sts.mfa_limits import MfaLimits
+from authz.sts.mfa_limits import MfaLimits, SharedAttemptLimiter
+from authz.sts.revocations import RevocationStore
 from authz.sts.service import StsService
-from authz.sts.tokens import TokenSigner, TokenVerifier
+from authz.sts.tokens import SessionClaims, TokenSigner, TokenVerifier
 from authz.sts.web_identity import WebIdentityVerifier
 
 log = logging.getLogger("authz.wiring")
@@ -107,9 +108,12 @@ def _assemble(
         max_changed_decisions=settings.max_changed_decisions,
     )
     holder = reloader.holder
+    revocations = RevocationStore(state.db, state.watcher)
 
-    def revoked(claims: object) -> bool:
-        return AuthzBackend.session_revoked(holder, claims)
+    def revoked(claims: SessionClaims) -> bool:
+        # the operator's revocations (state database; fails closed when stale), then the
+        # repository's RevokedSessionIds
+        return revocations.is_revoked(claims) or AuthzBackend.session_revoked(holder, claims)
 
     verifier = TokenVerifier(
         keyring,
@@ -118,16 +122,17 @@ def _assemble(
         is_revoked=revoked,
         cache_bytes=settings.token_cache_bytes,
     )
+    mfa_limits = MfaLimits(
+        max_failures=settings.mfa_max_failures,
+        lockout_seconds=settings.mfa_lockout_seconds,
+        max_lockout_seconds=settings.mfa_max_lockout_seconds,
+    )
     sts = StsService(
         TokenSigner(keyring, settings.issuer),
         settings.issuer,
         settings.ttl,
-        mfa=MfaStore(settings.mfa_file, issuer=settings.issuer),
-        mfa_limits=MfaLimits(
-            max_failures=settings.mfa_max_failures,
-            lockout_seconds=settings.mfa_lockout_seconds,
-            max_lockout_seconds=settings.mfa_max_lockout_seconds,
-        ),
+        mfa=MfaStore(state.db, state.sealer, state.watcher, issuer=settings.issuer),
+        mfa_limiter=SharedAttemptLimiter(state.db, mfa_limits),
         web_identity=web_identity_verifier(settings),
     )
     backend = AuthzBackend(
@@ -139,6 +144,7 @@ def _assemble(
         settings.service_principals,
         audit_log=settings.audit_log,
         state=state,
+        revocations=revocations,
     )
     if start:
         state.start()

@@ -20,7 +20,8 @@ port. A dedicated registry per server keeps in-process test servers from collidi
     authz_security_events_total{event}                 counter, read from backend.status():
                                                        credentials_store_unavailable,
                                                        mfa_store_unavailable, mfa_failures,
-                                                       mfa_lockouts, mfa_throttled
+                                                       mfa_lockouts, mfa_throttled,
+                                                       state_stale_refusals
 """
 
 from __future__ import annotations

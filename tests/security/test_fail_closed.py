@@ -14,6 +14,7 @@ directory standing where the file was (reading it fails with EISDIR).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from pathlib import Path
@@ -26,7 +27,6 @@ import pytest
 from authz import errors
 from authz.client.credentials import AccessKeyCredentials
 from authz.sts.credentials import CredentialStore
-from authz.sts.mfa import MfaStore
 from tests.integration.e2e.harness import E2EServer, ServerFactory
 from tests.integration.e2e.repo_builder import RepoBuilder
 
@@ -149,12 +149,22 @@ def test_store_that_becomes_readable_again_serves_its_current_content(env: E2ESe
     assert isinstance(refused, errors.InvalidClientTokenId)  # and the deactivation holds
 
 
-def test_unparsable_mfa_store_refuses_codes_without_showing_path(env: E2EServer) -> None:
-    serial, seed, _ = MfaStore(env.settings.mfa_file).create(ALICE, "alice-phone")
+def test_a_code_that_cannot_be_recorded_is_refused_without_showing_the_state_store(
+    env: E2EServer,
+) -> None:
+    """The one-time-code ledger cannot be written (here: its table is gone): a right code is
+    refused with ServiceUnavailable rather than accepted unrecorded (it could be replayed)."""
+    import sqlite3
+
+    serial, seed = env.mfa_device(ALICE, "alice-phone")
     alice = env.access_key(ALICE)
-    env.settings.mfa_file.write_text("{not json")
+    path = env.settings.state_url.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("ALTER TABLE mfa_used_codes RENAME TO mfa_used_codes_gone")
+        conn.commit()
     with env.client(alice) as client, pytest.raises(errors.ServiceUnavailable) as raised:
         client.assume_role(GUARDED, "mfa", serial_number=serial, token_code=pyotp.TOTP(seed).now())
     assert raised.value.details["grpc_code"] == grpc.StatusCode.UNAVAILABLE.name
     assert_no_server_detail(raised.value, env)
+    assert "state.db" not in raised.value.message and "sqlite" not in raised.value.message
     assert env.backend.security_events()["security_mfa_store_unavailable"] == 1

@@ -17,7 +17,6 @@ import pytest
 
 from authz import errors
 from authz.client.credentials import AccessKeyCredentials
-from authz.sts.mfa import MfaStore
 from tests.integration.e2e.harness import E2EServer, ServerFactory
 from tests.integration.e2e.repo_builder import RepoBuilder
 
@@ -60,7 +59,7 @@ def env(start_server: ServerFactory, tmp_path: Path) -> E2EServer:
 
 @pytest.fixture
 def device(env: E2EServer) -> tuple[str, pyotp.TOTP]:
-    serial, seed, _ = MfaStore(env.settings.mfa_file).create(ALICE, "alice-phone")
+    serial, seed = env.mfa_device(ALICE, "alice-phone")
     return serial, pyotp.TOTP(seed)
 
 

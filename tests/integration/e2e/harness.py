@@ -184,6 +184,24 @@ class E2EServer:
         key_id, secret = self.backend.credentials.create(user_arn)
         return AccessKeyCredentials(key_id, secret)
 
+    def mfa_device(self, user_arn: str, name: str) -> tuple[str, str]:
+        """A virtual MFA device created as ``authz keys create-mfa`` does (its own connection
+        to the server's state database), then seen by the server (one poll of its watcher);
+        ``(serial, seed)``."""
+        from authz.state import open_database
+        from authz.state.sealing import Sealer
+        from authz.sts.mfa import MfaStore
+
+        db = open_database(self.settings.state_url)
+        try:
+            sealer = Sealer.from_key_file(self.settings.state_key_file, create=False)
+            serial, seed, _ = MfaStore(db, sealer).create(user_arn, name)
+        finally:
+            db.close()
+        assert self.backend.state is not None
+        self.backend.state.watcher.poll_once()
+        return serial, seed
+
     def assume(
         self, credentials: Credentials, role_arn: str, session_name: str, **params: Any
     ) -> tuple[Any, SessionCredentials]:

@@ -20,7 +20,6 @@ from authz import errors
 from authz._gen.authz.v1 import authorizer_pb2
 from authz.client.client import build_authorize_request
 from authz.client.credentials import AccessKeyCredentials, Credentials
-from authz.sts.mfa import MfaStore
 from authz.sts.service import MFA_FAILED
 from tests.integration.e2e.harness import E2EServer, ServerFactory
 from tests.integration.e2e.repo_builder import RepoBuilder
@@ -105,9 +104,9 @@ def alice(env: E2EServer) -> AccessKeyCredentials:
 
 @pytest.fixture
 def device(env: E2EServer) -> tuple[str, pyotp.TOTP]:
-    """Alice's virtual MFA device, created in the running server's store by another process's
-    view of the file (as ``authz keys create-mfa`` would)."""
-    serial, seed, _ = MfaStore(env.settings.mfa_file).create(ALICE, "alice-phone")
+    """Alice's virtual MFA device, created in the running server's state database through
+    another connection (as ``authz keys create-mfa`` would)."""
+    serial, seed = env.mfa_device(ALICE, "alice-phone")
     return serial, pyotp.TOTP(seed)
 
 
