@@ -212,8 +212,8 @@ def _mfa_store(args: argparse.Namespace, *, create_key: bool = False) -> Iterato
             sealer = Sealer.from_key_file(
                 Path(args.state_key_file), create=create_key and db.dialect == "sqlite"
             )
-        except (SealError, OSError) as err:
-            raise ValidationError(f"state key file `{args.state_key_file}`: {err}") from err
+        except SealError as err:
+            raise ValidationError(err.message) from err
         yield MfaStore(db, sealer)
     finally:
         db.close()

@@ -208,7 +208,7 @@ def test_cli_create_list_delete(
     key = str(tmp_path / "cli.key")
     state = ["--state-url", state_url, "--state-key-file", key]
     if state_url.startswith("postgresql"):  # replicas share one key: never made by the CLI
-        with pytest.raises(ValidationError, match="missing"):
+        with pytest.raises(ValidationError, match="does not exist"):
             run("create-mfa", "--user", ALICE, "--name", "p")
         Sealer.from_key_file(Path(key), create=True)
 
