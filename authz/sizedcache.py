@@ -29,7 +29,52 @@ _MAX_DEPTH = 8
 def approx_size(value: object, _depth: int = 0) -> int:
     """Approximate bytes held by ``value``: string/bytes lengths plus ``OBJECT_OVERHEAD`` per
     object, recursing into tuples, lists, sets, mappings and dataclasses (``_MAX_DEPTH`` deep;
-    deeper objects count as overhead only)."""
+    deeper objects count as overhead only).
+
+    Dispatches on the exact type for the types cache keys and values are made of (str, the
+    built-in containers, dataclasses seen before) and counts a container's string and number
+    items inline; anything else takes ``_approx_size_any``, the general definition. Both give
+    the same result for every value (``tests/unit/test_sizedcache.py`` checks it against the
+    plain recursive definition): this runs on every decision-cache put."""
+    kind = type(value)
+    if kind is str:
+        return len(value) + 49  # type: ignore[arg-type]
+    if _depth < _MAX_DEPTH:
+        depth = _depth + 1
+        total = OBJECT_OVERHEAD
+        if kind is tuple or kind is list or kind is frozenset or kind is set:
+            for item in value:  # type: ignore[attr-defined]
+                t = type(item)
+                if t is str:
+                    total += len(item) + 49
+                elif item is None or t is bool or t is int or t is float:
+                    total += 16
+                else:
+                    total += approx_size(item, depth)
+            return total
+        if kind is dict:
+            for key, item in value.items():  # type: ignore[attr-defined]
+                total += len(key) + 49 if type(key) is str else approx_size(key, depth)
+                total += len(item) + 49 if type(item) is str else approx_size(item, depth)
+            return total
+        names = _FIELDS.get(kind)
+        if names is not None:  # a dataclass (instance) type met before
+            for name in names:
+                item = getattr(value, name, None)
+                total += len(item) + 49 if type(item) is str else approx_size(item, depth)
+            return total
+    return _approx_size_any(value, _depth)
+
+
+# Field names per dataclass type (``fields()`` walks the class's field table on every call).
+# Types are code, so this stays small; the bound only guards classes made at run time.
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_MAX_FIELD_TYPES = 512
+
+
+def _approx_size_any(value: object, _depth: int) -> int:
+    """``approx_size`` for any value, by ``isinstance`` (subclasses, other mappings, enums
+    with a str or int base, objects at the depth limit); recurses through ``approx_size``."""
     if isinstance(value, str | bytes | bytearray):
         return len(value) + 49
     if value is None or isinstance(value, bool | int | float):
@@ -44,9 +89,10 @@ def approx_size(value: object, _depth: int = 0) -> int:
             approx_size(k, depth) + approx_size(v, depth) for k, v in value.items()
         )
     if is_dataclass(value) and not isinstance(value, type):
-        return OBJECT_OVERHEAD + sum(
-            approx_size(getattr(value, f.name, None), depth) for f in fields(value)
-        )
+        names = tuple(f.name for f in fields(value))
+        if len(_FIELDS) < _MAX_FIELD_TYPES:
+            _FIELDS[type(value)] = names
+        return OBJECT_OVERHEAD + sum(approx_size(getattr(value, n, None), depth) for n in names)
     return OBJECT_OVERHEAD
 
 

@@ -1,0 +1,413 @@
+"""Instructions per request of the server's own work, counted by callgrind: a measure of the
+decision path that does not depend on how busy the machine is (wall-clock A/B comparisons on
+a shared two-core machine could not show a 5-10 % change, issue 15 step 3).
+
+The driver (``--worker``, run under ``valgrind --tool=callgrind --instr-atstart=no``) builds
+the bench fixture's server stack in process as ``authz.server.app.create_server`` assembles
+it (edge interceptor with admission gate, read watchdog, metrics, the bench server's
+plaintext-secret authentication; the servicers with the server's ``on_decision`` hook) and
+sends every request the way gRPC's server does: ``intercept_service`` for the call, the
+handler's request deserializer on the wire bytes, the stream-unary behaviour, the response
+serializer. No transport: gRPC's C core and its Python glue (the echo floor) are not in
+the count. Every scenario is warmed up uninstrumented first (partitions compiled, memos
+filled, the collector tuned as ``authz serve`` does), then instrumentation is switched on
+(``callgrind_control -i on``) and each scenario's measured requests end with a dump
+(``callgrind_control --dump``); an empty segment (two dumps with nothing between) gives the
+cost of the control calls themselves, which is subtracted. Threads are counted separately
+(``--separate-threads=yes``): *request thread* is the thread that ran the requests (the
+read watchdog's and the state watcher's threads wake with wall-clock time, which valgrind
+slows ~50x, so they are reported apart, not added).
+
+Scenarios (the load generator's own requests, ``authz.bench.api_scenarios``):
+
+    distinct         Authorize, every request different (an evaluation each)
+    repeated         Authorize cycling over 64 requests asked on behalf of the bench user
+                     (``principalArn``, as the load client asks): decision-cache hits
+    repeated-self    Authorize cycling over 64 questions about the caller itself: answered
+                     from the servicer's repeat memo (issue 15 step 4)
+    batch            AuthorizeBatch of 100 distinct items (reported per item)
+    caller-identity  GetCallerIdentity: the edge and authentication alone (in-process floor)
+
+    python benchmarks/instr_bench.py --label current [--runs 2] [--requests 300]
+    python benchmarks/instr_bench.py --label base --pythonpath /tmp/base-tree   # older code
+
+Each invocation appends its runs to ``results/instr-<stamp>.json`` / ``.md`` (``--out``
+names the stamp file to extend, so before/after variants land in one report). The count is
+repeatable for the same code and inputs (PYTHONHASHSEED is fixed; the Rust HashMaps in
+cedarpy are randomly seeded, so runs differ by well under 1 %: ``--runs`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SCENARIOS = ("distinct", "repeated", "repeated-self", "batch", "caller-identity")
+DEFAULT_REQUESTS = 300
+WARM = 200
+
+
+# -- the worker (runs under callgrind) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Details:
+    """What ``grpc.HandlerCallDetails`` carries."""
+
+    method: str
+    invocation_metadata: tuple[tuple[str, str], ...]
+
+
+class _Context:
+    """The parts of ``grpc.ServicerContext`` the edge and servicers read."""
+
+    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
+        self._metadata = tuple(metadata)
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+    def set_trailing_metadata(self, _metadata: object) -> None:
+        return None
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:40000"
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return {}
+
+    def time_remaining(self) -> float:
+        return 10.0
+
+    def cancel(self) -> None:
+        return None
+
+    def abort_with_status(self, status: object) -> None:
+        raise RuntimeError(f"the call failed: {status}")
+
+
+def _server() -> tuple[Callable[[str, bytes], bytes], Any]:
+    """``call(method, body) -> response bytes`` through the server stack, and the fixture."""
+    import grpc
+
+    from authz._gen.authz.v1 import authorizer_pb2, sts_pb2
+    from authz.bench import authz_server
+    from authz.bench.api_scenarios import BATCH
+    from authz.config import load_settings
+    from authz.server.admission import AdmissionGate, CountingPool
+    from authz.server.interceptors import Authenticator, EdgeInterceptor
+    from authz.server.metrics import ServerMetrics
+    from authz.server.readtimeout import ReadWatchdog
+    from authz.server.servicers.authorizer import AuthorizerServicer
+    from authz.server.servicers.sts import SecurityTokenServiceServicer
+    from authz.wiring import build_backend
+
+    fx = authz_server.fixture()
+    settings = load_settings(
+        None, repo=fx.repo, keys_dir=fx.keys, credentials_file=fx.credentials, watch=False
+    )
+    backend = build_backend(settings)
+    info = json.loads(fx.info.read_text())
+    metadata = (
+        ("x-authz-access-key-id", info["access_key_id"]),
+        ("x-authz-secret-access-key", info["secret_access_key"]),
+    )
+    context = _Context(metadata)
+    metrics = ServerMetrics()
+    edge = EdgeInterceptor(  # as authz.server.app.create_server assembles it
+        Authenticator(backend, {}, allow_plaintext_secret=True),  # as the bench server
+        metrics,
+        None,  # the bench server writes no audit log
+        AdmissionGate(12, 0.1, 12),
+        CountingPool(16, "instr-rpc"),
+        CountingPool(2, "instr-refuse"),
+        ReadWatchdog(5.0),
+    )
+    authorizer = AuthorizerServicer(
+        backend,
+        max_batch_size=BATCH,
+        trusted_principal_arns=frozenset(),
+        on_decision=lambda d: metrics.count_decision(d.decision.value),
+    )
+    sts = SecurityTokenServiceServicer(backend)
+    methods: dict[str, tuple[Callable[..., Any], Any, Any]] = {
+        "/authz.v1.Authorizer/Authorize": (
+            authorizer.Authorize,
+            authorizer_pb2.AuthorizeRequest,
+            authorizer_pb2.AuthorizeResponse,
+        ),
+        "/authz.v1.Authorizer/AuthorizeBatch": (
+            authorizer.AuthorizeBatch,
+            authorizer_pb2.AuthorizeBatchRequest,
+            authorizer_pb2.AuthorizeBatchResponse,
+        ),
+        "/authz.v1.SecurityTokenService/GetCallerIdentity": (
+            sts.GetCallerIdentity,
+            sts_pb2.GetCallerIdentityRequest,
+            sts_pb2.GetCallerIdentityResponse,
+        ),
+    }
+    handlers = {
+        method: grpc.unary_unary_rpc_method_handler(
+            behaviour,
+            request_deserializer=req.FromString,
+            response_serializer=resp.SerializeToString,
+        )
+        for method, (behaviour, req, resp) in methods.items()
+    }
+    details = {m: _Details(m, metadata) for m in methods}
+
+    def call(method: str, body: bytes) -> bytes:
+        # what grpc's server does per call: the interceptor picks the handler, then
+        # deserialize, run (the edge reads the one message of a stream-unary call), serialize
+        handler = edge.intercept_service(lambda d: handlers[d.method], details[method])
+        request = handler.request_deserializer(body)
+        response = handler.stream_unary(iter((request,)), context)
+        return bytes(handler.response_serializer(response))
+
+    return call, authz_server
+
+
+def _bodies(scenario: str, start: int, count: int) -> tuple[str, list[bytes], int]:
+    """(method, request bodies, decisions per body)."""
+    from authz._gen.authz.v1 import authorizer_pb2, sts_pb2
+    from authz.bench.api_scenarios import (
+        AUTHORIZE,
+        AUTHORIZE_BATCH,
+        BATCH,
+        CALLER_IDENTITY,
+        REPEATED_POOL,
+        authorize_request,
+    )
+
+    if scenario == "distinct":
+        bodies = [authorize_request(i).SerializeToString() for i in range(start, start + count)]
+        return AUTHORIZE, bodies, 1
+    if scenario == "repeated":
+        pool = [authorize_request(i).SerializeToString() for i in range(REPEATED_POOL)]
+        return AUTHORIZE, [pool[i % REPEATED_POOL] for i in range(count)], 1
+    if scenario == "repeated-self":
+        own = []
+        for i in range(REPEATED_POOL):  # the caller's own question: no principal, no context
+            asked = authorize_request(i)
+            own.append(
+                authorizer_pb2.AuthorizeRequest(
+                    action=asked.action, resource=asked.resource
+                ).SerializeToString()
+            )
+        return AUTHORIZE, [own[i % REPEATED_POOL] for i in range(count)], 1
+    if scenario == "batch":
+        rpcs = max(1, count // BATCH)
+        bodies = [
+            authorizer_pb2.AuthorizeBatchRequest(
+                items=[authorize_request((start // BATCH + k) * BATCH + j) for j in range(BATCH)]
+            ).SerializeToString()
+            for k in range(rpcs)
+        ]
+        return AUTHORIZE_BATCH, bodies, BATCH
+    if scenario == "caller-identity":
+        return CALLER_IDENTITY, [sts_pb2.GetCallerIdentityRequest().SerializeToString()] * count, 1
+    raise ValueError(scenario)
+
+
+def _control(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args, str(os.getpid())], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+
+
+def worker(scenarios: Sequence[str], requests: int, nulls: int) -> None:
+    """Warm every scenario, then one dump per measured scenario (see the module docstring).
+    Prints one JSON line: the dump order and the requests/items per dump."""
+    from authz.server.app import tune_collector
+
+    call, _fixture = _server()
+    plan = []
+    for n, scenario in enumerate(scenarios):
+        method, bodies, per = _bodies(scenario, 10_000_000 + n * 100_000, WARM)
+        for body in bodies:  # warm: partitions compiled, memos filled
+            call(method, body)
+        method, bodies, per = _bodies(scenario, 20_000_000 + n * 100_000, requests)
+        plan.append((scenario, method, bodies, per))  # (an error status raises: _Context)
+    tune_collector()  # as `authz serve` does
+    gc.collect()
+    order: list[dict[str, Any]] = []
+    _control("-i", "on")
+    _control("--dump=start")
+    order.append({"dump": "start"})
+    for k in range(nulls):
+        _control(f"--dump=null{k}")
+        order.append({"dump": f"null{k}"})
+    for scenario, method, bodies, per in plan:
+        for body in bodies:
+            call(method, body)
+        _control(f"--dump={scenario}")
+        order.append({"dump": scenario, "requests": len(bodies), "per_request": per})
+    _control("-i", "off")
+    print("INSTR-PLAN " + json.dumps(order), flush=True)
+
+
+# -- the launcher -----------------------------------------------------------------------------
+
+_TOTALS = re.compile(r"^(?:totals|summary):\s+(\d+)", re.M)
+_PART = re.compile(r"^part:\s+(\d+)", re.M)
+_THREAD = re.compile(r"^thread:\s+(\d+)", re.M)
+
+
+def _read_dumps(out: Path) -> dict[int, dict[int, int]]:
+    """{dump part: {thread: instructions}} from callgrind's per-thread dump files."""
+    parts: dict[int, dict[int, int]] = {}
+    for path in out.parent.glob(out.name + "*"):
+        text = path.read_text(errors="replace")
+        part, thread, totals = _PART.search(text), _THREAD.search(text), _TOTALS.search(text)
+        if not (part and thread and totals):
+            continue
+        parts.setdefault(int(part.group(1)), {})[int(thread.group(1))] = int(totals.group(1))
+    return parts
+
+
+def run_once(
+    scenarios: Sequence[str], requests: int, nulls: int, pythonpath: str, keep: Path | None
+) -> dict[str, Any]:
+    """One valgrind run of the worker; per scenario: instructions per request (or item)."""
+    with tempfile.TemporaryDirectory(prefix="instr-") as tmp:
+        out = Path(tmp) / "cg.out"
+        env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=pythonpath)
+        argv = [
+            "valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes",
+            f"--callgrind-out-file={out}", sys.executable, __file__, "--worker",
+            "--requests", str(requests), "--nulls", str(nulls), "--scenario", *scenarios,
+        ]  # fmt: skip
+        started = time.monotonic()
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        seconds = time.monotonic() - started
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("INSTR-PLAN ")), None)
+        if proc.returncode != 0 or line is None:
+            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+            raise SystemExit(f"the callgrind run failed (exit {proc.returncode})")
+        order = json.loads(line.removeprefix("INSTR-PLAN "))
+        parts = _read_dumps(out)
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            for path in out.parent.glob(out.name + "*"):
+                path.replace(keep / path.name)
+    # dump k (1-based) holds the segment that ended with the k-th --dump
+    main_thread = min(t for p in parts.values() for t in p)
+    segments = []
+    for k, entry in enumerate(order, start=1):
+        threads = parts.get(k, {})
+        segments.append(
+            (
+                entry,
+                threads.get(main_thread, 0),
+                sum(v for t, v in threads.items() if t != main_thread),
+            )
+        )
+    null_main = statistics.median(s[1] for s in segments if s[0]["dump"].startswith("null"))
+    result: dict[str, Any] = {"seconds": round(seconds, 1), "control_overhead": null_main,
+                              "scenarios": {}}  # fmt: skip
+    for entry, main, others in segments:
+        if "requests" not in entry:
+            continue
+        units = entry["requests"] * entry["per_request"]
+        result["scenarios"][entry["dump"]] = {
+            "requests": entry["requests"],
+            "per_request": entry["per_request"],
+            "instructions_request_thread": main,
+            "instructions_other_threads": others,
+            "per_unit": round((main - null_main) / units),
+            "other_threads_per_unit": round(others / units),
+        }
+    return result
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# Instructions per request, in process (`benchmarks/instr_bench.py`, {report['stamp']})",
+        "",
+        "Counted by callgrind (`--separate-threads=yes`), request thread only, the control calls' "
+        "cost subtracted; per item for `batch`. No gRPC transport (see the script's docstring).",
+        "",
+        "| variant | run | " + " | ".join(report["scenarios"]) + " | note |",
+        "|---|---:|" + "---:|" * len(report["scenarios"]) + "---|",
+    ]
+    for variant in report["variants"]:
+        for n, run in enumerate(variant["runs"], start=1):
+            cells = [
+                f"{run['scenarios'][s]['per_unit']:,}" if s in run["scenarios"] else "–"
+                for s in report["scenarios"]
+            ]
+            lines.append(
+                f"| {variant['label']} | {n} | " + " | ".join(cells) + f" | {variant['note']} |"
+            )
+    lines += [
+        "",
+        f"Requests per scenario: {report['requests']} (batch: that many items), after "
+        f"{WARM} warm-up requests. Command per variant: `{report['command']}`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def launcher(args: argparse.Namespace) -> None:
+    out = Path(args.out) if args.out else RESULTS / f"instr-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    report: dict[str, Any]
+    if out.exists():
+        report = json.loads(out.read_text())
+    else:
+        report = {
+            "stamp": out.stem.removeprefix("instr-"),
+            "scenarios": list(args.scenario),
+            "requests": args.requests,
+            "command": "python benchmarks/instr_bench.py --label L [--pythonpath TREE] "
+            f"--requests {args.requests} --runs N --out {out.name}",
+            "python": sys.version.split()[0],
+            "variants": [],
+        }
+    pythonpath = args.pythonpath or str(Path(__file__).resolve().parent.parent)
+    variant = {"label": args.label, "note": args.note, "pythonpath": pythonpath, "runs": []}
+    for r in range(args.runs):
+        keep = Path(args.keep) / f"{args.label}-{r + 1}" if args.keep else None
+        run = run_once(args.scenario, args.requests, args.nulls, pythonpath, keep)
+        variant["runs"].append(run)
+        cells = ", ".join(f"{s} {v['per_unit']:,}" for s, v in run["scenarios"].items())
+        print(f"{args.label} run {r + 1}: {cells} ({run['seconds']} s)", flush=True)
+    report["variants"].append(variant)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    out.with_suffix(".md").write_text(_markdown(report))
+    print(f"wrote {out} and {out.with_suffix('.md').name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--scenario", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS)
+    parser.add_argument("--nulls", type=int, default=3, help="empty segments (control cost)")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--label", default="current")
+    parser.add_argument("--note", default="")
+    parser.add_argument("--pythonpath", help="the source tree to measure (default: this one)")
+    parser.add_argument("--out", help="a results/instr-*.json to extend")
+    parser.add_argument("--keep", help="a directory to keep the callgrind dumps in")
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.scenario, args.requests, args.nulls)
+    else:
+        launcher(args)
+
+
+if __name__ == "__main__":
+    main()
