@@ -185,10 +185,6 @@ class AuthzBackend:
             )
         return Identity(caller, AuthMethod.ACCESS_KEY)
 
-    def may_authorize_on_behalf(self, identity: Identity) -> bool:
-        decision = self._decide(self.holder.current, identity, ON_BEHALF_ACTION, "*", {})
-        return decision.allowed
-
     def _require(self, identity: Identity, action: str, resource: str) -> None:
         """``AccessDenied`` (AWS text) unless the caller's policies allow ``action`` on
         ``resource``: authz's own RPCs are authorized by IAM (``authz.permissions``)."""

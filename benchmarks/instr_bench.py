@@ -228,11 +228,36 @@ def _control(*args: str) -> None:
                    stdout=subprocess.DEVNULL)  # fmt: skip
 
 
-def worker(scenarios: Sequence[str], requests: int, nulls: int) -> None:
+def _wrap(target: str) -> None:
+    """Route every call of ``module:Qualified.name`` through ``operator.call`` (a C function),
+    so that callgrind's inclusive count of ``_operator_call`` is that function's own cost.
+    The attribute is replaced where it is looked up: name the module that calls it
+    (``authz.engine.cache:approx_size``), or the class for a method."""
+    import importlib
+    import operator
+
+    module_name, _, qualname = target.partition(":")
+    owner: Any = importlib.import_module(module_name)
+    *path, name = qualname.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    inner = getattr(owner, name)
+    if not callable(inner) or isinstance(inner, type):
+        raise SystemExit(f"{target} is not a function")
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return operator.call(inner, *args, **kwargs)
+
+    setattr(owner, name, wrapper)
+
+
+def worker(scenarios: Sequence[str], requests: int, nulls: int, wrap: str | None) -> None:
     """Warm every scenario, then one dump per measured scenario (see the module docstring).
     Prints one JSON line: the dump order and the requests/items per dump."""
     from authz.server.app import tune_collector
 
+    if wrap:
+        _wrap(wrap)
     call, _fixture = _server()
     plan = []
     for n, scenario in enumerate(scenarios):
@@ -278,8 +303,24 @@ def _read_dumps(out: Path) -> dict[int, dict[int, int]]:
     return parts
 
 
+_OPERATOR_CALL = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+\S*_operator\.c:_operator_call \[", re.M)
+
+
+def _attributed(path: Path) -> int:
+    """The inclusive instructions of ``_operator_call`` in one dump (0 when never called)."""
+    done = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(path)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    found = _OPERATOR_CALL.search(done.stdout)
+    return int(found.group(1).replace(",", "")) if found else 0
+
+
 def run_once(
-    scenarios: Sequence[str], requests: int, nulls: int, pythonpath: str, keep: Path | None
+    scenarios: Sequence[str],
+    requests: int,
+    nulls: int,
+    pythonpath: str,
+    keep: Path | None,
+    wrap: str | None = None,
 ) -> dict[str, Any]:
     """One valgrind run of the worker; per scenario: instructions per request (or item)."""
     with tempfile.TemporaryDirectory(prefix="instr-") as tmp:
@@ -290,6 +331,8 @@ def run_once(
             f"--callgrind-out-file={out}", sys.executable, __file__, "--worker",
             "--requests", str(requests), "--nulls", str(nulls), "--scenario", *scenarios,
         ]  # fmt: skip
+        if wrap:
+            argv += ["--attribute", wrap]
         started = time.monotonic()
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         seconds = time.monotonic() - started
@@ -299,6 +342,11 @@ def run_once(
             raise SystemExit(f"the callgrind run failed (exit {proc.returncode})")
         order = json.loads(line.removeprefix("INSTR-PLAN "))
         parts = _read_dumps(out)
+        attributed = {
+            k: _attributed(out.parent / f"{out.name}.{k}-01")
+            for k, entry in enumerate(order, start=1)
+            if wrap and "requests" in entry
+        }
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
             for path in out.parent.glob(out.name + "*"):
@@ -318,10 +366,13 @@ def run_once(
     null_main = statistics.median(s[1] for s in segments if s[0]["dump"].startswith("null"))
     result: dict[str, Any] = {"seconds": round(seconds, 1), "control_overhead": null_main,
                               "scenarios": {}}  # fmt: skip
-    for entry, main, others in segments:
+    for k, (entry, main, others) in enumerate(segments, start=1):
         if "requests" not in entry:
             continue
         units = entry["requests"] * entry["per_request"]
+        if wrap:
+            result["scenarios"][entry["dump"]] = {"per_unit": round(attributed[k] / units)}
+            continue
         result["scenarios"][entry["dump"]] = {
             "requests": entry["requests"],
             "per_request": entry["per_request"],
@@ -352,6 +403,22 @@ def _markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {variant['label']} | {n} | " + " | ".join(cells) + f" | {variant['note']} |"
             )
+    if report.get("attributions"):
+        lines += [
+            "",
+            "Attributed (`--attribute`: the function's inclusive instructions per request or "
+            "item, all its callees included; each target its own run, so the rows do not add "
+            "up to a total when one target calls another):",
+            "",
+            "| variant | function | " + " | ".join(report["scenarios"]) + " |",
+            "|---|---|" + "---:|" * len(report["scenarios"]),
+        ]
+        for row in report["attributions"]:
+            cells = [
+                f"{row['scenarios'][s]['per_unit']:,}" if s in row["scenarios"] else "–"
+                for s in report["scenarios"]
+            ]
+            lines.append(f"| {row['label']} | `{row['target']}` | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Requests per scenario: {report['requests']} (batch: that many items), after "
@@ -377,6 +444,16 @@ def launcher(args: argparse.Namespace) -> None:
             "variants": [],
         }
     pythonpath = args.pythonpath or str(Path(__file__).resolve().parent.parent)
+    if args.attribute:
+        for target in args.attribute:
+            run = run_once(args.scenario, args.requests, args.nulls, pythonpath, None, target)
+            row = {"label": args.label, "target": target, **run}
+            report.setdefault("attributions", []).append(row)
+            cells = ", ".join(f"{s} {v['per_unit']:,}" for s, v in run["scenarios"].items())
+            print(f"{args.label} {target}: {cells}", flush=True)
+            out.write_text(json.dumps(report, indent=1) + "\n")
+            out.with_suffix(".md").write_text(_markdown(report))
+        return
     variant = {"label": args.label, "note": args.note, "pythonpath": pythonpath, "runs": []}
     for r in range(args.runs):
         keep = Path(args.keep) / f"{args.label}-{r + 1}" if args.keep else None
@@ -402,9 +479,15 @@ def main() -> None:
     parser.add_argument("--pythonpath", help="the source tree to measure (default: this one)")
     parser.add_argument("--out", help="a results/instr-*.json to extend")
     parser.add_argument("--keep", help="a directory to keep the callgrind dumps in")
+    parser.add_argument(
+        "--attribute",
+        nargs="+",
+        metavar="MODULE:NAME",
+        help="instead of totals: the inclusive cost of each function (one run each)",
+    )
     args = parser.parse_args()
     if args.worker:
-        worker(args.scenario, args.requests, args.nulls)
+        worker(args.scenario, args.requests, args.nulls, (args.attribute or [None])[0])
     else:
         launcher(args)
 

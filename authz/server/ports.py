@@ -176,11 +176,6 @@ class Backend(Protocol):
         ``NoSuchEntity`` when it does not exist."""
         ...
 
-    def may_authorize_on_behalf(self, identity: Identity) -> bool:
-        """Whether the caller's IAM policies allow ``authz:AuthorizeOnBehalf`` (acting as a
-        policy enforcement point that asks about other principals)."""
-        ...
-
     # -- SecurityTokenService --------------------------------------------------------------
     def assume_role(
         self, identity: Identity, params: AssumeRoleParams, origin: CallOrigin

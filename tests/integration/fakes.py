@@ -112,9 +112,6 @@ class FakeBackend:
             return _user(ALICE_ARN, ALICE_KEY[0])
         raise errors.NoSuchEntity(f"the principal `{principal_arn}` does not exist")
 
-    def may_authorize_on_behalf(self, identity: Identity) -> bool:
-        return False
-
     # -- sts ---------------------------------------------------------------------------------
     def issue_token(self, lifetime: timedelta = timedelta(hours=1)) -> tuple[str, datetime]:
         token = "eyJhbGciOiJFZERTQSJ9.fake" + uuid.uuid4().hex + ".sig"

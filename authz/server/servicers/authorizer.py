@@ -19,6 +19,7 @@ from authz._gen.authz.v1 import authorizer_pb2, authorizer_pb2_grpc, common_pb2
 from authz.engine.decision import Decision, EvalDecision
 from authz.iam.model import Caller, CallerKind, ContextValue
 from authz.limits import RequestLimits, check_action, check_arn, check_context
+from authz.permissions import ON_BEHALF_ACTION
 from authz.server import callctx
 from authz.server.ports import (
     AuthMethod,
@@ -54,6 +55,8 @@ _STRING = common_pb2.CONTEXT_KEY_TYPE_STRING
 _WIRE_MEMO_SIZE = 4096
 _REPEAT_MAX_BYTES = 2048  # larger questions are not remembered
 _REPEAT_MEMO_BYTES = 8 * 1024 * 1024
+# The question whose answer lets a caller name another principal (authz.permissions).
+_ON_BEHALF = AuthorizeParams(action=ON_BEHALF_ACTION, resource="*")
 
 
 def context_from_wire(
@@ -160,12 +163,16 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
             tuple[Caller, CallOrigin | None, bytes],
             tuple[str, Decision, authorizer_pb2.AuthorizeResponse],
         ] = SizedLRU(repeat_memo_bytes, max_entries=_WIRE_MEMO_SIZE)
+        # Enforcement points whose authz:AuthorizeOnBehalf was allowed and repeatable:
+        # (caller, origin) -> the revision it holds on (``_may_ask``); cleared when full.
+        self._askers: dict[tuple[Caller, CallOrigin | None], str] = {}
 
     def Authorize(
         self, request: authorizer_pb2.AuthorizeRequest, context: grpc.ServicerContext
     ) -> authorizer_pb2.AuthorizeResponse:
         ident = callctx.require_identity()
-        if request.WhichOneof("principal") is not None or ident.method is AuthMethod.SESSION_TOKEN:
+        which = request.WhichOneof("principal")
+        if which == "session_token" or ident.method is AuthMethod.SESSION_TOKEN:
             return self._decide(ident, request, "")[0]
         body = request.SerializeToString(deterministic=True)
         if len(body) > _REPEAT_MAX_BYTES:  # bounds the memory the memo can hold
@@ -176,9 +183,13 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
             if self._on_decision is not None:
                 self._on_decision(found[1])
             return found[2]
-        response, result = self._decide(ident, request, "")
+        subjects: dict[str, tuple[Identity, str | None]] = {}
+        response, result = self._decide(ident, request, "", subjects)
         revision = result.decision.revision
-        if result.repeatable and revision:
+        # a question asked on behalf of `principalArn` is remembered only when the caller's
+        # permission to ask was itself repeatable on the same revision (or needs no IAM check)
+        stable = all(r in ("", revision) for _, r in subjects.values())
+        if result.repeatable and revision and stable:
             size = len(body) + approx_size(ident.caller) + response.ByteSize() + 320
             self._repeats.put(key, (revision, result.decision, response), size=size)
         return response
@@ -191,9 +202,10 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         # Every item is validated (in order) before any is decided; items are then decided
         # per subject, each subject's items together (``Backend.authorize_batch``).
         groups: list[tuple[Identity, list[int], list[AuthorizeParams]]] = []
+        subjects: dict[str, tuple[Identity, str | None]] = {}  # principal ARN -> subject
         for i, item in enumerate(request.items):
             params = _params(item, f"items.{i + 1}.", self._limits)
-            subject = self._subject(ident, item)
+            subject = self._subject(ident, item, subjects)
             group = next((g for g in groups if g[0] is subject or g[0] == subject), None)
             if group is None:
                 group = (subject, [], [])
@@ -208,10 +220,14 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         return authorizer_pb2.AuthorizeBatchResponse(results=[results[i] for i in sorted(results)])
 
     def _decide(
-        self, ident: Identity, request: authorizer_pb2.AuthorizeRequest, prefix: str
+        self,
+        ident: Identity,
+        request: authorizer_pb2.AuthorizeRequest,
+        prefix: str,
+        subjects: dict[str, tuple[Identity, str | None]] | None = None,
     ) -> tuple[authorizer_pb2.AuthorizeResponse, AuthorizeResult]:
         params = _params(request, prefix, self._limits)
-        subject = self._subject(ident, request)
+        subject = self._subject(ident, request, subjects)
         result = self._backend.authorize(subject, params)
         return self._respond(result.decision, params.action, subject), result
 
@@ -236,24 +252,57 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         self._wire[key] = (decision, response)
         return response
 
-    def _subject(self, ident: Identity, request: authorizer_pb2.AuthorizeRequest) -> Identity:
+    def _subject(
+        self,
+        ident: Identity,
+        request: authorizer_pb2.AuthorizeRequest,
+        subjects: dict[str, tuple[Identity, str | None]] | None = None,
+    ) -> Identity:
+        """The identity the question is about. A principal named by ARN is resolved once per
+        call: ``subjects`` (principal ARN -> (identity, the revision on which the caller's
+        permission to ask was repeatable; "" when it needs no IAM decision: service principals
+        and ``trusted_principal_arns``; None when it was not repeatable)) is filled in."""
         which = request.WhichOneof("principal")
         if which is None:
             return ident
+        if which == "principal_arn" and subjects is not None:
+            found = subjects.get(request.principal_arn)
+            if found is not None:
+                return found[0]
         caller = ident.caller
-        if (
-            caller.kind is not CallerKind.SERVICE
-            and caller.arn not in self._trusted
-            and not self._backend.may_authorize_on_behalf(ident)
-        ):
-            raise errors.AccessDenied(
-                f"User: {caller.arn or 'anonymous'} is not authorized to perform: "
-                "authz:AuthorizeOnBehalf on resource: * (only trusted enforcement points may "
-                "set `principal`)"
-            )
+        stable: str | None = ""
+        if caller.kind is not CallerKind.SERVICE and caller.arn not in self._trusted:
+            stable = self._may_ask(ident)
         if which == "session_token":
             return self._backend.authenticate_session_token(
                 required(request.session_token, "sessionToken")
             )
         principal = check_arn(required(request.principal_arn, "principalArn"), "principalArn")
-        return self._backend.resolve_principal(principal)
+        subject = self._backend.resolve_principal(principal)
+        if subjects is not None:
+            subjects[request.principal_arn] = (subject, stable)
+        return subject
+
+    def _may_ask(self, ident: Identity) -> str | None:
+        """``AccessDenied`` unless the caller's policies allow ``authz:AuthorizeOnBehalf``;
+        else the revision on which that answer is repeatable (None when it is not). A
+        repeatable grant is remembered per (caller, origin) while its revision serves."""
+        key = (ident.caller, ident.origin)
+        granted = self._askers.get(key)
+        if granted is not None and granted == self._backend.current_revision():
+            return granted
+        asked = self._backend.authorize(ident, _ON_BEHALF)
+        if not asked.decision.allowed:
+            caller = ident.caller
+            raise errors.AccessDenied(
+                f"User: {caller.arn or 'anonymous'} is not authorized to perform: "
+                "authz:AuthorizeOnBehalf on resource: * (only trusted enforcement points "
+                "may set `principal`)"
+            )
+        revision = asked.decision.revision
+        if not (asked.repeatable and revision):
+            return None
+        if len(self._askers) >= _WIRE_MEMO_SIZE:
+            self._askers.clear()
+        self._askers[key] = revision
+        return revision
