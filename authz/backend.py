@@ -28,6 +28,7 @@ from authz.errors import (
     InvalidClientTokenId,
     MalformedPolicyDocument,
     RepositoryError,
+    ServiceUnavailable,
     Throttling,
     ValidationError,
 )
@@ -42,6 +43,7 @@ from authz.permissions import (
     ON_BEHALF_ACTION,
     PREVIEW_RELOAD_ACTION,
     RELOAD_ACTION,
+    REVOKE_SESSION_ACTION,
     SIMULATE_CUSTOM_ACTION,
     SIMULATE_PRINCIPAL_ACTION,
     VALIDATE_POLICY_ACTION,
@@ -66,7 +68,7 @@ from authz.state.runtime import RuntimeState
 from authz.sts import auth_message
 from authz.sts.credentials import AccessKeyInfo, CredentialStore
 from authz.sts.keys import KeyRing
-from authz.sts.revocations import RevocationStore
+from authz.sts.revocations import Revocation, RevocationStore
 from authz.sts.service import (
     AssumeRoleOutcome,
     StsService,
@@ -376,6 +378,25 @@ class AuthzBackend:
         wait_at_most: Callable[[Callable[[], int], float], bool] | None = None,
     ) -> None:
         self.reloader.give_way_to(in_flight, wait_at_most)
+
+    def revoke_session(
+        self,
+        identity: Identity,
+        *,
+        session_id: str | None,
+        access_key_id: str | None,
+        reason: str,
+        expires_at: int | None,
+    ) -> Revocation:
+        self._require(identity, REVOKE_SESSION_ACTION, "*")
+        if self.revocations is None:
+            raise ServiceUnavailable("this server keeps no session revocations")
+        return self.revocations.revoke(  # logged there; the call is audited with its caller
+            session_id=session_id,
+            access_key_id=access_key_id,
+            expires_at=expires_at,
+            reason=reason,
+        )
 
     def status(self, identity: Identity | None) -> StatusResult:
         if identity is not None:  # None: the metrics exporter, inside the process

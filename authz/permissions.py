@@ -17,6 +17,7 @@ ON_BEHALF_ACTION = "authz:AuthorizeOnBehalf"
 RELOAD_ACTION = "authz:Reload"
 PREVIEW_RELOAD_ACTION = "authz:PreviewReload"
 GET_STATUS_ACTION = "authz:GetStatus"
+REVOKE_SESSION_ACTION = "authz:RevokeSession"
 SIMULATE_PRINCIPAL_ACTION = "iam:SimulatePrincipalPolicy"
 SIMULATE_CUSTOM_ACTION = "iam:SimulateCustomPolicy"
 VALIDATE_POLICY_ACTION = "access-analyzer:ValidatePolicy"
@@ -57,6 +58,12 @@ RPC_PERMISSIONS: tuple[RpcPermission, ...] = (
         "*",
         "revision, counts, cache statistics, the last reload error (file paths); "
         "readiness stays public through grpc.health.v1",
+    ),
+    RpcPermission(
+        "PolicyAdmin.RevokeSession",
+        REVOKE_SESSION_ACTION,
+        "*",
+        "refuse one STS session's token on every node (state database), as `authz sessions revoke`",
     ),
     RpcPermission(
         "PolicySimulator.SimulatePrincipalPolicy",

@@ -361,3 +361,12 @@ class AuthzClient:
         return self._call(
             self._admin.GetStatus, admin_pb2.GetStatusRequest(), admin_pb2.GetStatusResponse
         )
+
+    def revoke_session(
+        self, *, session_id: str = "", access_key_id: str = "", reason: str = ""
+    ) -> admin_pb2.RevokeSessionResponse:
+        """Refuse one session's token on every node (``authz:RevokeSession``)."""
+        request = admin_pb2.RevokeSessionRequest(
+            session_id=session_id, access_key_id=access_key_id, reason=reason
+        )
+        return self._call(self._admin.RevokeSession, request, admin_pb2.RevokeSessionResponse)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from authz.engine.diff import DiffReport
 from authz.iam.model import Caller, ContextValue, PolicyType
 from authz.sts.assume_role import AssumeRoleParams as AssumeRoleParams
+from authz.sts.revocations import Revocation as Revocation
 from authz.sts.web_identity import WebIdentityParams as WebIdentityParams
 
 
@@ -247,6 +248,19 @@ class Backend(Protocol):
 
     def status(self, identity: Identity | None) -> StatusResult:
         """``identity`` is ``None`` when the metrics exporter asks for cache statistics."""
+        ...
+
+    def revoke_session(
+        self,
+        identity: Identity,
+        *,
+        session_id: str | None,
+        access_key_id: str | None,
+        reason: str,
+        expires_at: int | None,
+    ) -> Revocation:
+        """Revoke one session in the state database (every node refuses its token within
+        the state poll bound); ``ServiceUnavailable`` when the database cannot be used."""
         ...
 
     def ready(self) -> bool:

@@ -25,6 +25,7 @@ from authz.server.ports import (
     Identity,
     PreviewResult,
     ReloadResult,
+    Revocation,
     StatusResult,
     ValidatePolicyResult,
 )
@@ -234,6 +235,20 @@ class FakeBackend:
     ) -> PreviewResult:
         self._enter("preview_reload")
         return PreviewResult(None, ())
+
+    def revoke_session(
+        self,
+        identity: Identity,
+        *,
+        session_id: str | None,
+        access_key_id: str | None,
+        reason: str,
+        expires_at: int | None,
+    ) -> Revocation:
+        self._enter("revoke_session")
+        kind = "session_id" if session_id else "access_key_id"
+        value = session_id or access_key_id or ""
+        return Revocation(kind, value, expires_at or 2_000_000_000, 1_700_000_000, reason)
 
     def status(self, identity: Identity | None) -> StatusResult:
         self._enter("status")

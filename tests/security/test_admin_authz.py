@@ -61,6 +61,7 @@ def build_repo(root: Path) -> Path:
                 "authz:Reload",
                 "authz:PreviewReload",
                 "authz:GetStatus",
+                "authz:RevokeSession",
                 "iam:SimulatePrincipalPolicy",
                 "iam:SimulateCustomPolicy",
                 "access-analyzer:ValidatePolicy",
@@ -99,6 +100,7 @@ CALLS: dict[str, tuple[str, str, Callable[[AuthzClient], object]]] = {
     "GetStatus": ("authz:GetStatus", "*", lambda c: c.get_status()),
     "Reload": ("authz:Reload", "*", lambda c: c.reload()),
     "PreviewReload": ("authz:PreviewReload", "*", lambda c: c.preview_reload(max_requests=10)),
+    "RevokeSession": ("authz:RevokeSession", "*", lambda c: c.revoke_session(session_id="a" * 32)),
 }
 
 
@@ -154,3 +156,27 @@ def test_on_behalf_naming_a_session_arn_is_refused(env: E2EServer) -> None:
             client.authorize("authz:Reload", "*", principal_arn=session_arn)
         by_token = client.authorize("authz:Reload", "*", session_token=session.token)
     assert by_token.principal_arn == session_arn
+
+
+def test_only_an_admin_revokes_a_session_and_it_is_refused_at_once(env: E2EServer) -> None:
+    """A session revoked through the RPC (state database, no repository commit); a caller
+    without ``authz:RevokeSession`` cannot revoke anyone's session (a denial of service)."""
+    response, stolen = env.assume(env.access_key(OPERATOR), ADMIN, "stolen")
+    key_id = response.credentials.access_key_id
+    with env.client(env.access_key(NOBODY)) as client, pytest.raises(errors.AccessDenied):
+        client.revoke_session(access_key_id=key_id)
+    with env.client(stolen) as client:
+        client.get_caller_identity()  # still valid: the refused call revoked nothing
+    _, admin = env.assume(env.access_key(OPERATOR), ADMIN, "ops")
+    with env.client(admin) as client:
+        answer = client.revoke_session(access_key_id=key_id, reason="laptop stolen")
+        assert (answer.kind, answer.id) == ("access_key_id", key_id)
+        assert answer.expires_at.seconds > answer.revoked_at.seconds
+        with pytest.raises(errors.ValidationError, match="exactly one"):
+            client.revoke_session()
+    with env.client(stolen) as client, pytest.raises(errors.InvalidClientTokenId):
+        client.get_caller_identity()
+    with env.client(admin) as client:  # other sessions of the same role are unaffected
+        assert client.get_caller_identity().arn.endswith("/ops")
+    events = env.audit_events(1)
+    assert any(e.get("eventName") == "RevokeSession" for e in events), events[-3:]

@@ -1,8 +1,8 @@
-"""PolicyAdmin servicer: Reload / PreviewReload / GetStatus ↔ Backend.
+"""PolicyAdmin servicer: Reload / PreviewReload / GetStatus / RevokeSession ↔ Backend.
 
 Who may call them is IAM's answer, asked by the backend (``authz:Reload``,
-``authz:PreviewReload``, ``authz:GetStatus``: ``authz.permissions``). Reports each reload to
-``on_reload`` (metrics, health).
+``authz:PreviewReload``, ``authz:GetStatus``, ``authz:RevokeSession``: ``authz.permissions``).
+Reports each reload to ``on_reload`` (metrics, health).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from authz import errors
 from authz._gen.authz.v1 import admin_pb2, admin_pb2_grpc
@@ -71,6 +72,24 @@ class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
             complete=report.complete,
             changed=[_changed(c) for c in report.changed],
             seconds=report.seconds,
+        )
+
+    def RevokeSession(
+        self, request: admin_pb2.RevokeSessionRequest, context: grpc.ServicerContext
+    ) -> admin_pb2.RevokeSessionResponse:
+        expires_at = request.expires_at.seconds if request.HasField("expires_at") else None
+        revocation = self._backend.revoke_session(
+            callctx.require_identity(),
+            session_id=request.session_id or None,
+            access_key_id=request.access_key_id or None,
+            reason=request.reason,
+            expires_at=expires_at,
+        )
+        return admin_pb2.RevokeSessionResponse(
+            kind=revocation.kind,
+            id=revocation.value,
+            revoked_at=Timestamp(seconds=revocation.revoked_at),
+            expires_at=Timestamp(seconds=revocation.expires_at),
         )
 
     def GetStatus(

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61uthz/v1/admin.proto\x12\x08\x61uthz.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1e\n\rReloadRequest\x12\r\n\x05\x66orce\x18\x01 \x01(\x08\"i\n\x14PreviewReloadRequest\x12&\n\x06source\x18\x01 \x01(\x0e\x32\x16.authz.v1.ReplaySource\x12\x14\n\x0cmax_requests\x18\x02 \x01(\x03\x12\x13\n\x0bmax_seconds\x18\x03 \x01(\x01\"g\n\x10ReplayedDecision\x12\x10\n\x08\x64\x65\x63ision\x18\x01 \x01(\t\x12\x1b\n\x13\x64\x65\x63iding_statements\x18\x02 \x03(\t\x12\x15\n\rfailing_layer\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\xb2\x01\n\x0f\x43hangedDecision\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x0e\n\x06origin\x18\x04 \x01(\t\x12+\n\x07serving\x18\x05 \x01(\x0b\x32\x1a.authz.v1.ReplayedDecision\x12-\n\tcandidate\x18\x06 \x01(\x0b\x32\x1a.authz.v1.ReplayedDecision\"\xe6\x01\n\x15PreviewReloadResponse\x12\x18\n\x10serving_revision\x18\x01 \x01(\t\x12\x1a\n\x12\x63\x61ndidate_revision\x18\x02 \x01(\t\x12\x19\n\x11requests_replayed\x18\x03 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x12*\n\x07\x63hanged\x18\x05 \x03(\x0b\x32\x19.authz.v1.ChangedDecision\x12-\n\x08problems\x18\x06 \x03(\x0b\x32\x1b.authz.v1.RepositoryProblem\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\"N\n\x11RepositoryProblem\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"q\n\x0eReloadResponse\x12\x10\n\x08revision\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12-\n\x08problems\x18\x04 \x03(\x0b\x32\x1b.authz.v1.RepositoryProblem\"\x12\n\x10GetStatusRequest\"\xcf\x03\n\x11GetStatusResponse\x12\x10\n\x08revision\x18\x01 \x01(\t\x12-\n\tloaded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x06\x63ounts\x18\x03 \x03(\x0b\x32\'.authz.v1.GetStatusResponse.CountsEntry\x12\x19\n\x11last_reload_error\x18\x04 \x01(\t\x12@\n\x0b\x63\x61\x63he_stats\x18\x05 \x03(\x0b\x32+.authz.v1.GetStatusResponse.CacheStatsEntry\x12\r\n\x05ready\x18\x06 \x01(\x08\x12\x39\n\x14last_reload_problems\x18\x07 \x03(\x0b\x32\x1b.authz.v1.RepositoryProblem\x12\x37\n\x13last_reload_attempt\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0b\x43ountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x31\n\x0f\x43\x61\x63heStatsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01*g\n\x0cReplaySource\x12\x1d\n\x19REPLAY_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n\x17REPLAY_SOURCE_GENERATED\x10\x01\x12\x1b\n\x17REPLAY_SOURCE_AUDIT_LOG\x10\x02\x32\xe2\x01\n\x0bPolicyAdmin\x12;\n\x06Reload\x12\x17.authz.v1.ReloadRequest\x1a\x18.authz.v1.ReloadResponse\x12\x44\n\tGetStatus\x12\x1a.authz.v1.GetStatusRequest\x1a\x1b.authz.v1.GetStatusResponse\x12P\n\rPreviewReload\x12\x1e.authz.v1.PreviewReloadRequest\x1a\x1f.authz.v1.PreviewReloadResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61uthz/v1/admin.proto\x12\x08\x61uthz.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n\x14RevokeSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x15\n\raccess_key_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x91\x01\n\x15RevokeSessionResponse\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12.\n\nrevoked_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1e\n\rReloadRequest\x12\r\n\x05\x66orce\x18\x01 \x01(\x08\"i\n\x14PreviewReloadRequest\x12&\n\x06source\x18\x01 \x01(\x0e\x32\x16.authz.v1.ReplaySource\x12\x14\n\x0cmax_requests\x18\x02 \x01(\x03\x12\x13\n\x0bmax_seconds\x18\x03 \x01(\x01\"g\n\x10ReplayedDecision\x12\x10\n\x08\x64\x65\x63ision\x18\x01 \x01(\t\x12\x1b\n\x13\x64\x65\x63iding_statements\x18\x02 \x03(\t\x12\x15\n\rfailing_layer\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\xb2\x01\n\x0f\x43hangedDecision\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x0e\n\x06origin\x18\x04 \x01(\t\x12+\n\x07serving\x18\x05 \x01(\x0b\x32\x1a.authz.v1.ReplayedDecision\x12-\n\tcandidate\x18\x06 \x01(\x0b\x32\x1a.authz.v1.ReplayedDecision\"\xe6\x01\n\x15PreviewReloadResponse\x12\x18\n\x10serving_revision\x18\x01 \x01(\t\x12\x1a\n\x12\x63\x61ndidate_revision\x18\x02 \x01(\t\x12\x19\n\x11requests_replayed\x18\x03 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x12*\n\x07\x63hanged\x18\x05 \x03(\x0b\x32\x19.authz.v1.ChangedDecision\x12-\n\x08problems\x18\x06 \x03(\x0b\x32\x1b.authz.v1.RepositoryProblem\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\"N\n\x11RepositoryProblem\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"q\n\x0eReloadResponse\x12\x10\n\x08revision\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12-\n\x08problems\x18\x04 \x03(\x0b\x32\x1b.authz.v1.RepositoryProblem\"\x12\n\x10GetStatusRequest\"\xcf\x03\n\x11GetStatusResponse\x12\x10\n\x08revision\x18\x01 \x01(\t\x12-\n\tloaded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x06\x63ounts\x18\x03 \x03(\x0b\x32\'.authz.v1.GetStatusResponse.CountsEntry\x12\x19\n\x11last_reload_error\x18\x04 \x01(\t\x12@\n\x0b\x63\x61\x63he_stats\x18\x05 \x03(\x0b\x32+.authz.v1.GetStatusResponse.CacheStatsEntry\x12\r\n\x05ready\x18\x06 \x01(\x08\x12\x39\n\x14last_reload_problems\x18\x07 \x03(\x0b\x32\x1b.authz.v1.RepositoryProblem\x12\x37\n\x13last_reload_attempt\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0b\x43ountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x31\n\x0f\x43\x61\x63heStatsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01*g\n\x0cReplaySource\x12\x1d\n\x19REPLAY_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n\x17REPLAY_SOURCE_GENERATED\x10\x01\x12\x1b\n\x17REPLAY_SOURCE_AUDIT_LOG\x10\x02\x32\xb4\x02\n\x0bPolicyAdmin\x12;\n\x06Reload\x12\x17.authz.v1.ReloadRequest\x1a\x18.authz.v1.ReloadResponse\x12\x44\n\tGetStatus\x12\x1a.authz.v1.GetStatusRequest\x1a\x1b.authz.v1.GetStatusResponse\x12P\n\rPreviewReload\x12\x1e.authz.v1.PreviewReloadRequest\x1a\x1f.authz.v1.PreviewReloadResponse\x12P\n\rRevokeSession\x12\x1e.authz.v1.RevokeSessionRequest\x1a\x1f.authz.v1.RevokeSessionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,30 +36,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTATUSRESPONSE_COUNTSENTRY']._serialized_options = b'8\001'
   _globals['_GETSTATUSRESPONSE_CACHESTATSENTRY']._loaded_options = None
   _globals['_GETSTATUSRESPONSE_CACHESTATSENTRY']._serialized_options = b'8\001'
-  _globals['_REPLAYSOURCE']._serialized_start=1406
-  _globals['_REPLAYSOURCE']._serialized_end=1509
-  _globals['_RELOADREQUEST']._serialized_start=67
-  _globals['_RELOADREQUEST']._serialized_end=97
-  _globals['_PREVIEWRELOADREQUEST']._serialized_start=99
-  _globals['_PREVIEWRELOADREQUEST']._serialized_end=204
-  _globals['_REPLAYEDDECISION']._serialized_start=206
-  _globals['_REPLAYEDDECISION']._serialized_end=309
-  _globals['_CHANGEDDECISION']._serialized_start=312
-  _globals['_CHANGEDDECISION']._serialized_end=490
-  _globals['_PREVIEWRELOADRESPONSE']._serialized_start=493
-  _globals['_PREVIEWRELOADRESPONSE']._serialized_end=723
-  _globals['_REPOSITORYPROBLEM']._serialized_start=725
-  _globals['_REPOSITORYPROBLEM']._serialized_end=803
-  _globals['_RELOADRESPONSE']._serialized_start=805
-  _globals['_RELOADRESPONSE']._serialized_end=918
-  _globals['_GETSTATUSREQUEST']._serialized_start=920
-  _globals['_GETSTATUSREQUEST']._serialized_end=938
-  _globals['_GETSTATUSRESPONSE']._serialized_start=941
-  _globals['_GETSTATUSRESPONSE']._serialized_end=1404
-  _globals['_GETSTATUSRESPONSE_COUNTSENTRY']._serialized_start=1308
-  _globals['_GETSTATUSRESPONSE_COUNTSENTRY']._serialized_end=1353
-  _globals['_GETSTATUSRESPONSE_CACHESTATSENTRY']._serialized_start=1355
-  _globals['_GETSTATUSRESPONSE_CACHESTATSENTRY']._serialized_end=1404
-  _globals['_POLICYADMIN']._serialized_start=1512
-  _globals['_POLICYADMIN']._serialized_end=1738
+  _globals['_REPLAYSOURCE']._serialized_start=1686
+  _globals['_REPLAYSOURCE']._serialized_end=1789
+  _globals['_REVOKESESSIONREQUEST']._serialized_start=68
+  _globals['_REVOKESESSIONREQUEST']._serialized_end=197
+  _globals['_REVOKESESSIONRESPONSE']._serialized_start=200
+  _globals['_REVOKESESSIONRESPONSE']._serialized_end=345
+  _globals['_RELOADREQUEST']._serialized_start=347
+  _globals['_RELOADREQUEST']._serialized_end=377
+  _globals['_PREVIEWRELOADREQUEST']._serialized_start=379
+  _globals['_PREVIEWRELOADREQUEST']._serialized_end=484
+  _globals['_REPLAYEDDECISION']._serialized_start=486
+  _globals['_REPLAYEDDECISION']._serialized_end=589
+  _globals['_CHANGEDDECISION']._serialized_start=592
+  _globals['_CHANGEDDECISION']._serialized_end=770
+  _globals['_PREVIEWRELOADRESPONSE']._serialized_start=773
+  _globals['_PREVIEWRELOADRESPONSE']._serialized_end=1003
+  _globals['_REPOSITORYPROBLEM']._serialized_start=1005
+  _globals['_REPOSITORYPROBLEM']._serialized_end=1083
+  _globals['_RELOADRESPONSE']._serialized_start=1085
+  _globals['_RELOADRESPONSE']._serialized_end=1198
+  _globals['_GETSTATUSREQUEST']._serialized_start=1200
+  _globals['_GETSTATUSREQUEST']._serialized_end=1218
+  _globals['_GETSTATUSRESPONSE']._serialized_start=1221
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1684
+  _globals['_GETSTATUSRESPONSE_COUNTSENTRY']._serialized_start=1588
+  _globals['_GETSTATUSRESPONSE_COUNTSENTRY']._serialized_end=1633
+  _globals['_GETSTATUSRESPONSE_CACHESTATSENTRY']._serialized_start=1635
+  _globals['_GETSTATUSRESPONSE_CACHESTATSENTRY']._serialized_end=1684
+  _globals['_POLICYADMIN']._serialized_start=1792
+  _globals['_POLICYADMIN']._serialized_end=2100
 # @@protoc_insertion_point(module_scope)

@@ -49,6 +49,11 @@ class PolicyAdminStub:
                 request_serializer=authz_dot_v1_dot_admin__pb2.PreviewReloadRequest.SerializeToString,
                 response_deserializer=authz_dot_v1_dot_admin__pb2.PreviewReloadResponse.FromString,
                 _registered_method=True)
+        self.RevokeSession = channel.unary_unary(
+                '/authz.v1.PolicyAdmin/RevokeSession',
+                request_serializer=authz_dot_v1_dot_admin__pb2.RevokeSessionRequest.SerializeToString,
+                response_deserializer=authz_dot_v1_dot_admin__pb2.RevokeSessionResponse.FromString,
+                _registered_method=True)
 
 
 class PolicyAdminServicer:
@@ -78,6 +83,14 @@ class PolicyAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokeSession(self, request, context):
+        """Refuses one STS session's token from now on, on every node sharing the state database,
+        without a repository commit (as `authz sessions revoke`). IAM action `authz:RevokeSession`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PolicyAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +108,11 @@ def add_PolicyAdminServicer_to_server(servicer, server):
                     servicer.PreviewReload,
                     request_deserializer=authz_dot_v1_dot_admin__pb2.PreviewReloadRequest.FromString,
                     response_serializer=authz_dot_v1_dot_admin__pb2.PreviewReloadResponse.SerializeToString,
+            ),
+            'RevokeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSession,
+                    request_deserializer=authz_dot_v1_dot_admin__pb2.RevokeSessionRequest.FromString,
+                    response_serializer=authz_dot_v1_dot_admin__pb2.RevokeSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +196,33 @@ class PolicyAdmin:
             '/authz.v1.PolicyAdmin/PreviewReload',
             authz_dot_v1_dot_admin__pb2.PreviewReloadRequest.SerializeToString,
             authz_dot_v1_dot_admin__pb2.PreviewReloadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authz.v1.PolicyAdmin/RevokeSession',
+            authz_dot_v1_dot_admin__pb2.RevokeSessionRequest.SerializeToString,
+            authz_dot_v1_dot_admin__pb2.RevokeSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
