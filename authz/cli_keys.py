@@ -9,11 +9,12 @@ sub-command sets ``handler``, which takes the parsed namespace and returns 0; an
 A secret access key is printed once, by ``create``, and an MFA seed once, by ``create-mfa``;
 nowhere else. Must not import grpc or cedarpy.
 
-    authz keys generate   --dir D [--max-token-ttl S] [--skew S]
-    authz keys rotate     --dir D [--activate-in S]
-    authz keys list       --dir D [--json]
-    authz keys prune      --dir D
-    authz keys jwks       --dir D
+    authz keys generate   --dir D | --state-url URL [--state-key-file F] [--max-token-ttl S]
+                          [--skew S] [--publish-delay S]
+    authz keys rotate     --dir D | --state-url URL [--state-key-file F] [--activate-in S]
+    authz keys list       --dir D | --state-url URL [--state-key-file F] [--json]
+    authz keys prune      --dir D | --state-url URL [--state-key-file F]
+    authz keys jwks       --dir D | --state-url URL [--state-key-file F]
     authz keys create     --store FILE --user ARN [--profile NAME [--credentials-path FILE]]
     authz keys activate | deactivate | delete --store FILE --access-key-id ID
     authz keys list-access-keys --store FILE [--user ARN]
@@ -41,6 +42,7 @@ from typing import Any
 from authz.errors import ValidationError
 from authz.sts.credentials import ACTIVE, INACTIVE, CredentialStore
 from authz.sts.keys import DEFAULT_MAX_TOKEN_TTL, DEFAULT_SKEW, KeyInfo, KeyRing
+from authz.sts.keys_state import DEFAULT_PUBLISH_DELAY
 from authz.sts.mfa import MfaStore
 
 __all__ = ["register"]
@@ -70,12 +72,43 @@ def _key_row(info: KeyInfo, now: float) -> dict[str, Any]:
 # -- signing keys -----------------------------------------------------------------------------
 
 
+def _state_parts(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The state database and sealer named by ``--state-url`` / ``--state-key-file`` (the key
+    file is created for a SQLite state only, as ``authz serve`` does)."""
+    from authz.state.runtime import open_state
+    from authz.state.sealing import SealError
+
+    try:
+        state = open_state(args.state_url, Path(args.state_key_file))
+    except SealError as err:
+        raise ValidationError(f"state_key_file: {err.message}") from None
+    return state.db, state.sealer
+
+
 def _open_ring(args: argparse.Namespace) -> KeyRing:
-    return KeyRing.load(args.dir)
+    """The ring of ``--dir`` or of ``--state-url`` (the state database, no watcher)."""
+    if args.state_url is None:
+        return KeyRing.load(args.dir)
+    from authz.sts.keys_state import open_state_ring
+
+    db, sealer = _state_parts(args)
+    return open_state_ring(db, sealer)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    ring = KeyRing.generate(args.dir, max_token_ttl=args.max_token_ttl, skew=args.skew)
+    if args.state_url is None:
+        ring = KeyRing.generate(args.dir, max_token_ttl=args.max_token_ttl, skew=args.skew)
+    else:
+        from authz.sts.keys_state import generate_state_ring
+
+        db, sealer = _state_parts(args)
+        ring = generate_state_ring(
+            db,
+            sealer,
+            max_token_ttl=args.max_token_ttl,
+            skew=args.skew,
+            publish_delay=args.publish_delay,
+        )
     print(f"created key ring {ring.location} with signing key {ring.signing_key.kid}")
     return 0
 
@@ -263,7 +296,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         return parser
 
     def with_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        parser.add_argument("--dir", required=True, help="signing key directory")
+        where = parser.add_mutually_exclusive_group(required=True)
+        where.add_argument("--dir", help="signing key directory")
+        where.add_argument(
+            "--state-url",
+            help='the state database keeping the keys (keys_source = "state"), '
+            "sqlite:///PATH or postgresql://…",
+        )
+        parser.add_argument(
+            "--state-key-file",
+            default=".authz-local/state.key",
+            help="the key file sealing private keys in the state database (every node's "
+            "state_key_file; default .authz-local/state.key)",
+        )
         return parser
 
     gen = with_dir(add("generate", cmd_generate, "create a key ring with one signing key"))
@@ -281,6 +326,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="S",
         help=f"clock skew tolerated when verifying tokens, seconds (default {DEFAULT_SKEW})",
     )
+    gen.add_argument(
+        "--publish-delay",
+        type=int,
+        default=DEFAULT_PUBLISH_DELAY,
+        metavar="S",
+        help="state database only: a rotated key signs S seconds after it is published, "
+        "when every node already accepts it; >= 2 x (state_poll_ms + 500 ms) plus clock skew "
+        f"(default {DEFAULT_PUBLISH_DELAY})",
+    )
     rot = with_dir(add("rotate", cmd_rotate, "make a new signing key; old keys keep verifying"))
     rot.add_argument(
         "--activate-in",
@@ -288,7 +342,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=0,
         metavar="S",
         help="the new key signs S seconds from now (published at once, so replicas reading a "
-        "shared mount accept it before any signs with it; default 0)",
+        "shared mount accept it before any signs with it); with --state-url at least the "
+        "ring's publish delay (default 0 / the publish delay)",
     )
     lst = with_dir(add("list", cmd_list, "list signing keys and their status"))
     lst.add_argument("--json", action="store_true", help="print JSON")

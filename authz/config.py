@@ -75,6 +75,9 @@ class Settings:
     max_batch_size: int = 1000
     keys_dir: Path = Path(".authz-local/keys")
     generate_keys: bool = False  # development only: create a key ring when keys_dir has none
+    # "dir": keys_dir (also a read-only secret mount); "state": the state database, private
+    # keys sealed, rotation coordinated through it (docs/operations.md, "Keys and credentials")
+    keys_source: str = "dir"
     # Run-time state (docs/operations.md, "State database"): access keys, MFA devices,
     # revocations, signing keys. SQLite (one machine) or postgresql:// (a fleet); secrets in it
     # sealed with the key file (created for SQLite only). Changes made elsewhere are polled
@@ -262,6 +265,8 @@ def _check(s: Settings) -> None:
             f"{s.mfa_max_lockout_seconds}"
         )
     _check_state(s)
+    if s.keys_source not in ("dir", "state"):
+        raise ValidationError(f"keys_source must be `dir` or `state`, got `{s.keys_source}`")
     if s.workers < 1:
         raise ValidationError(f"workers must be at least 1, got {s.workers}")
     if not 0 < s.max_concurrent_rpcs <= s.max_threads:

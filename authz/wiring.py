@@ -7,6 +7,7 @@ backend, plus the gRPC ``ServerConfig``. ``worker(settings)`` is the picklable f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -14,7 +15,7 @@ from authz.backend import AuthzBackend
 from authz.config import Settings, StartupError
 from authz.engine.evaluate import configure_default
 from authz.engine.reload import Reloader
-from authz.errors import AuthzError
+from authz.errors import AuthzError, ValidationError
 from authz.oidc.fetch import FetchSettings, JwksCache
 from authz.server.app import ServerConfig, limit_malloc_arenas
 from authz.state.db import redact_url
@@ -32,10 +33,20 @@ from authz.sts.web_identity import WebIdentityVerifier
 log = logging.getLogger("authz.wiring")
 
 
-def open_keyring(settings: Settings) -> KeyRing:
+def open_keyring(settings: Settings, state: RuntimeState | None = None) -> KeyRing:
     """The signing keys. A missing key ring is an error (a replica whose key mount failed
     must not mint a key no other replica accepts) unless ``settings.generate_keys`` (a
-    development setting) asks for one; that is logged, never the key material."""
+    development setting) asks for one; that is logged, never the key material. With
+    ``keys_source = "state"`` the ring is in the state database (``state``'s watcher reloads
+    it; without ``state``, one is opened for the check and closed)."""
+    if settings.keys_source == "state":
+        if state is None:
+            state = open_runtime_state(settings)
+            try:
+                return _open_state_keyring(settings, state, watch=False)
+            finally:
+                state.close()
+        return _open_state_keyring(settings, state, watch=True)
     index = settings.keys_dir / "index.json"
     try:
         if not index.exists():
@@ -53,6 +64,21 @@ def open_keyring(settings: Settings) -> KeyRing:
         raise StartupError(
             f"cannot use the signing keys in `{settings.keys_dir}`: {message}"
         ) from err
+
+
+def _open_state_keyring(settings: Settings, state: RuntimeState, *, watch: bool) -> KeyRing:
+    from authz.sts.keys_state import generate_state_ring, open_state_ring, ring_exists
+
+    try:
+        if settings.generate_keys and not ring_exists(state.db):
+            log.warning("no signing keys in %s: generating a new Ed25519 key", state.db.display_url)
+            with contextlib.suppress(ValidationError):  # another process made it first
+                generate_state_ring(
+                    state.db, state.sealer, max_token_ttl=settings.ttl.maximum_seconds
+                )
+        return open_state_ring(state.db, state.sealer, watcher=state.watcher if watch else None)
+    except AuthzError as err:
+        raise StartupError(f"keys_source = state: {err.message}") from err
 
 
 def open_runtime_state(settings: Settings) -> RuntimeState:
@@ -79,9 +105,9 @@ def build_backend(settings: Settings, *, start: bool = True) -> AuthzBackend:
     """Everything behind the edge. ``start`` loads the first snapshot (``RepositoryError``
     lists every problem of a broken repository unless ``wait_for_valid_repo``), starts
     watching the repository when ``settings.watch``, and starts the state watcher."""
-    keyring = open_keyring(settings)
     state = open_runtime_state(settings)
     try:
+        keyring = open_keyring(settings, state)
         return _assemble(settings, keyring, state, start=start)
     except BaseException:
         state.close()
