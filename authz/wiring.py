@@ -76,7 +76,12 @@ def _open_state_keyring(settings: Settings, state: RuntimeState, *, watch: bool)
                 generate_state_ring(
                     state.db, state.sealer, max_token_ttl=settings.ttl.maximum_seconds
                 )
-        return open_state_ring(state.db, state.sealer, watcher=state.watcher if watch else None)
+        return open_state_ring(
+            state.db,
+            state.sealer,
+            watcher=state.watcher if watch else None,
+            poll_seconds=settings.state_poll_ms / 1000,
+        )
     except AuthzError as err:
         raise StartupError(f"keys_source = state: {err.message}") from err
 

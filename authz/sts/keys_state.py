@@ -236,25 +236,30 @@ def open_state_ring(
     sealer: Sealer,
     *,
     watcher: StateWatcher | None = None,
+    poll_seconds: float | None = None,
     clock: Callable[[], float] = time.time,
 ) -> KeyRing:
     """The ring kept in ``db``. With ``watcher`` (a server), the ring is reloaded by the
-    watcher's thread whenever the topic ``signing_keys`` moves, and the ring's publish delay
-    is checked against the watcher's bound (``ValidationError`` if it is too short). Without
-    one (the CLI, tests), ``refresh()`` asks the database."""
+    watcher's thread whenever the topic ``signing_keys`` moves. The ring's publish delay is
+    checked against the bound of ``watcher`` (or of a watcher polling every
+    ``poll_seconds``): ``ValidationError`` if it is too short. Without a watcher (the CLI,
+    tests), ``refresh()`` asks the database."""
     source = StateKeySource(db, sealer)
     ring = KeyRing(source, source.read(), clock)
+    if watcher is not None:
+        poll_seconds = watcher.poll_seconds
+    if poll_seconds is not None:
+        needed = minimum_publish_delay(poll_seconds)
+        delay = source.publish_delay()
+        if delay < needed:
+            raise ValidationError(
+                f"key ring `{source.location}`: publish_delay {delay} s is shorter than twice "
+                f"the state watcher's propagation bound ({needed:g} s with state_poll_ms "
+                f"{poll_seconds * 1000:g}): nodes could sign with a key others do not know "
+                "yet; regenerate the ring with a longer --publish-delay or poll faster"
+            )
     if watcher is None:
         return ring
-    needed = minimum_publish_delay(watcher.poll_seconds)
-    delay = source.publish_delay()
-    if delay < needed:
-        raise ValidationError(
-            f"key ring `{source.location}`: publish_delay {delay} s is shorter than twice the "
-            f"state watcher's propagation bound ({needed:g} s with state_poll_ms "
-            f"{watcher.poll_seconds * 1000:g}): nodes could sign with a key others do not "
-            "know yet; regenerate the ring with a longer --publish-delay or poll faster"
-        )
 
     def changed(version: int) -> None:
         ring.reload()  # raises when the database cannot be read: the watcher retries

@@ -227,7 +227,8 @@ def test_concurrent_rotations_on_two_nodes_leave_one_signer_timeline(
     for t in threads:
         t.join(30)
     assert not errors
-    ring_a.refresh()
+    for ring in (ring_a, ring_b):  # what each node's watcher does
+        ring.refresh()
     infos = ring_a.list()
     assert len(infos) == 3
     unretired = [i for i in infos if i.retired_at is None]
@@ -283,3 +284,16 @@ def test_the_server_opens_the_ring_of_the_state_database(
     assert not (tmp_path / "unused").exists()
     with pytest.raises(ValidationError, match="keys_source must be"):
         load_settings(None, keys_source="vault")
+
+
+def test_serve_refuses_a_publish_delay_shorter_than_its_bound_before_starting(
+    state_url: str, key_file: Path, db: Database, sealer: Sealer
+) -> None:
+    generate_state_ring(db, sealer, publish_delay=2)
+    settings = load_settings(
+        None, keys_source="state", state_url=state_url, state_key_file=key_file,
+        state_poll_ms=1000,
+    )  # fmt: skip
+    with pytest.raises(StartupError, match="publish_delay 2 s is shorter"):
+        open_keyring(settings)  # the check authz serve makes before any worker starts
+    assert open_keyring(replace(settings, state_poll_ms=250)).signing_key
