@@ -130,7 +130,7 @@ class Settings:
     max_changed_decisions: int | None = None
     decision_cache_size: int = 65536
     partition_cache_size: int = 4096
-    # MFA attempt limits (per process): after mfa_max_failures wrong codes a device/user is
+    # MFA attempt limits (shared by every node): after mfa_max_failures wrong codes a device/user is
     # locked for mfa_lockout_seconds, doubling per further failure up to the maximum
     mfa_max_failures: int = 5
     mfa_lockout_seconds: float = 60.0
