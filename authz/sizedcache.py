@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import fields, is_dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -39,6 +39,7 @@ def approx_size(value: object, _depth: int = 0) -> int:
     kind = type(value)
     if kind is str:
         return len(value) + 49  # type: ignore[arg-type]
+    item: Any
     if _depth < _MAX_DEPTH:
         depth = _depth + 1
         total = OBJECT_OVERHEAD
@@ -55,34 +56,56 @@ def approx_size(value: object, _depth: int = 0) -> int:
         if kind is dict:
             for key, item in value.items():  # type: ignore[attr-defined]
                 total += len(key) + 49 if type(key) is str else approx_size(key, depth)
-                total += len(item) + 49 if type(item) is str else approx_size(item, depth)
+                t = type(item)
+                if t is str:
+                    total += len(item) + 49
+                elif item is None or t is bool or t is int or t is float:
+                    total += 16
+                else:
+                    total += approx_size(item, depth)
             return total
         names = _FIELDS.get(kind)
         if names is not None:  # a dataclass (instance) type met before
             for name in names:
                 item = getattr(value, name, None)
-                total += len(item) + 49 if type(item) is str else approx_size(item, depth)
+                t = type(item)
+                if t is str:
+                    total += len(item) + 49
+                elif item is None or t is bool or t is int or t is float:
+                    total += 16
+                else:
+                    total += approx_size(item, depth)
             return total
+    if kind in _STRINGS:  # bytes, a str enum, ... met before
+        return len(value) + 49  # type: ignore[arg-type]
+    if value is None or kind is bool or kind is int or kind is float:
+        return 16
     return _approx_size_any(value, _depth)
 
 
 # Field names per dataclass type (``fields()`` walks the class's field table on every call).
 # Types are code, so this stays small; the bound only guards classes made at run time.
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_STRINGS: set[type] = set()  # types that are str, bytes or bytearray (or a subclass of one)
 _MAX_FIELD_TYPES = 512
+_TEXT = (str, bytes, bytearray)  # (tuples: isinstance with a union builds the union each call)
+_NUMBERS = (bool, int, float)
+_COLLECTIONS = (tuple, list, set, frozenset)
 
 
 def _approx_size_any(value: object, _depth: int) -> int:
     """``approx_size`` for any value, by ``isinstance`` (subclasses, other mappings, enums
     with a str or int base, objects at the depth limit); recurses through ``approx_size``."""
-    if isinstance(value, str | bytes | bytearray):
+    if isinstance(value, _TEXT):
+        if len(_STRINGS) < _MAX_FIELD_TYPES:
+            _STRINGS.add(type(value))
         return len(value) + 49
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, _NUMBERS):
         return 16
     if _depth >= _MAX_DEPTH:
         return OBJECT_OVERHEAD
     depth = _depth + 1
-    if isinstance(value, tuple | list | set | frozenset):
+    if isinstance(value, _COLLECTIONS):
         return OBJECT_OVERHEAD + sum(approx_size(v, depth) for v in value)
     if isinstance(value, Mapping):
         return OBJECT_OVERHEAD + sum(

@@ -135,6 +135,8 @@ def _server() -> tuple[Callable[[str, bytes], bytes], Any]:
         CountingPool(16, "instr-rpc"),
         CountingPool(2, "instr-refuse"),
         ReadWatchdog(5.0),
+        max_request_seconds=3600.0,  # the deadline runs (2 s is too short under valgrind)
+        tls=False,  # create_server: tls=config.tls_cert_file is not None
     )
     authorizer = AuthorizerServicer(
         backend,

@@ -22,7 +22,6 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -30,11 +29,9 @@ class Cancellable(Protocol):
     def cancel(self) -> object: ...
 
 
-@dataclass(frozen=True, slots=True)
-class _Watched:
-    started: float
-    peer: str
-    context: Cancellable
+# A watched call: (started, the peer as ``context.peer()`` gives it, its context). A plain
+# tuple: ``watch`` runs on every call, and a frozen dataclass costs a setattr per field.
+_Watched = tuple[float, str, Cancellable]
 
 
 def peer_address(peer: str) -> str:
@@ -76,7 +73,7 @@ class ReadWatchdog:
         token = next(self._ids)
         with self._cond:
             was_empty = not self._watched
-            self._watched[token] = _Watched(time.monotonic(), peer_address(peer), context)
+            self._watched[token] = (time.monotonic(), peer, context)
             if was_empty:
                 self._cond.notify()
         return token
@@ -97,17 +94,17 @@ class ReadWatchdog:
         """Remove and return the calls to cancel now (under the lock)."""
         out: list[tuple[str, Cancellable]] = []
         stalled: dict[str, list[int]] = {}
-        for token, entry in list(self._watched.items()):
-            age = now - entry.started
+        for token, (started, peer, context) in list(self._watched.items()):
+            age = now - started
             if age >= self.timeout:
                 del self._watched[token]
-                out.append(("read_timeout", entry.context))
+                out.append(("read_timeout", context))
             elif age >= self._stall_after:
-                stalled.setdefault(entry.peer, []).append(token)
+                stalled.setdefault(peer_address(peer), []).append(token)
         for tokens in stalled.values():
             # Tokens grow with time: keep the oldest calls of a peer, cancel the newest.
             for token in sorted(tokens)[self.max_stalled_per_peer :]:
-                out.append(("stalled_peer", self._watched.pop(token).context))
+                out.append(("stalled_peer", self._watched.pop(token)[2]))
         return out
 
     def _run(self) -> None:

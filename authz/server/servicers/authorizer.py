@@ -10,7 +10,7 @@ a whole on the first invalid item.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import grpc
 
@@ -18,7 +18,15 @@ from authz import errors
 from authz._gen.authz.v1 import authorizer_pb2, authorizer_pb2_grpc, common_pb2
 from authz.engine.decision import Decision, EvalDecision
 from authz.iam.model import Caller, CallerKind, ContextValue
-from authz.limits import RequestLimits, check_action, check_arn, check_context
+from authz.limits import (
+    MAX_ACTION_CHARS,
+    MAX_ARN_CHARS,
+    MAX_CONTEXT_KEY_CHARS,
+    RequestLimits,
+    check_action,
+    check_arn,
+    check_context,
+)
 from authz.permissions import ON_BEHALF_ACTION
 from authz.server import callctx
 from authz.server.ports import (
@@ -29,7 +37,7 @@ from authz.server.ports import (
     CallOrigin,
     Identity,
 )
-from authz.server.servicers._fields import at_most, optional, required
+from authz.server.servicers._fields import at_most, required
 from authz.sizedcache import SizedLRU, approx_size
 
 _DECISION = {
@@ -118,16 +126,51 @@ def _params(
     request: authorizer_pb2.AuthorizeRequest, prefix: str, limits: RequestLimits
 ) -> AuthorizeParams:
     """The question, after the size limits (``authz.limits``) are checked."""
-    action = check_action(required(request.action, f"{prefix}action"), f"{prefix}action")
-    resource = check_arn(required(request.resource, f"{prefix}resource"), f"{prefix}resource")
-    check_arn(request.resource_account, f"{prefix}resourceAccount")
-    check_context(((e.key, e.values) for e in request.context), limits, f"{prefix}context")
+    action, resource, account = request.action, request.resource, request.resource_account
+    entries = request.context
+    context = _plain_context(entries, limits) if entries else {}
+    if (
+        context is None
+        or not action
+        or len(action) > MAX_ACTION_CHARS
+        or not resource
+        or len(resource) > MAX_ARN_CHARS
+        or len(account) > MAX_ARN_CHARS
+    ):  # something to refuse or a typed context: the checks in order, with their messages
+        action = check_action(required(action, f"{prefix}action"), f"{prefix}action")
+        resource = check_arn(required(resource, f"{prefix}resource"), f"{prefix}resource")
+        check_arn(account, f"{prefix}resourceAccount")
+        check_context(((e.key, e.values) for e in entries), limits, f"{prefix}context")
+        context = context_from_wire(entries, prefix)
     return AuthorizeParams(
-        action=action,
-        resource=resource,
-        resource_account=optional(request.resource_account),
-        context=context_from_wire(request.context, prefix),
+        action=action, resource=resource, resource_account=account or None, context=context
     )
+
+
+def _plain_context(
+    entries: Sequence[common_pb2.ContextEntry], limits: RequestLimits
+) -> dict[str, ContextValue] | None:
+    """``context_from_wire`` of entries that pass ``check_context`` and are all single string
+    values (the common case), in one pass; None for anything else (``_params`` then runs the
+    general checks and conversion, which raise the first error in their order)."""
+    if len(entries) > limits.max_context_keys:
+        return None
+    max_values, max_chars = limits.max_context_values, limits.max_context_value_chars
+    total = 0
+    out: dict[str, ContextValue] = {}
+    for entry in entries:
+        key, values = entry.key, entry.values
+        if entry.type != _STRING or len(values) != 1:
+            return None
+        value = values[0]
+        if not key or len(key) > MAX_CONTEXT_KEY_CHARS or len(value) > max_chars:
+            return None
+        total += len(key) + len(value)
+        low = key.lower()
+        if total > limits.max_context_bytes or low in out or max_values < 1:
+            return None
+        out[low] = value
+    return out
 
 
 class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
