@@ -28,7 +28,7 @@ from typing import TypeAlias
 from authz.engine.decision import Decision
 from authz.iam.conditions import TIME_VARYING_KEYS
 from authz.iam.model import Caller, ContextValue, Policy
-from authz.sizedcache import SizedLRU, approx_size
+from authz.sizedcache import OBJECT_OVERHEAD, SizedLRU, approx_size
 
 Shape: TypeAlias = tuple[Hashable, ...]
 Keys: TypeAlias = frozenset[str]
@@ -125,12 +125,12 @@ class DecisionCache:
             if not referenced <= known[0]:
                 keys = known[0] | referenced
                 known = (keys, tuple(sorted(keys)), bool(keys & TIME_VARYING_KEYS))
-            shape_bytes = approx_size(shape)
-            self._referenced.put(shape, known, size=shape_bytes + approx_size(known))
+            shape_bytes = shape_size(shape)
+            self._referenced.put(shape, known, size=shape_bytes + known_size(known))
         if decision.errors or known[2]:
             return
         projection = _projection(context, known[1])
-        size = shape_bytes + approx_size(projection) + _decision_bytes(decision)
+        size = shape_bytes + projection_size(projection) + _decision_bytes(decision)
         self._entries.put((shape, known[0], projection), decision, size=size)
 
     def repeatable(self, shape: Shape | None) -> bool:
@@ -156,5 +156,68 @@ class DecisionCache:
 
 def _decision_bytes(decision: Decision) -> int:
     """Decisions are shared between entries; charge the matched statements (the rest is a
-    fixed part)."""
-    return 128 + sum(approx_size(m) for m in decision.matched)
+    fixed part). Remembered per Decision object (equal evaluations share one)."""
+    found = _DECISION_BYTES.get(id(decision))
+    if found is not None and found[0] is decision:
+        return found[1]
+    size = 128 + sum(approx_size(m) for m in decision.matched)
+    if len(_DECISION_BYTES) >= _MEMO_SIZE:
+        _DECISION_BYTES.clear()
+    _DECISION_BYTES[id(decision)] = (decision, size)
+    return size
+
+
+# The sizes below are ``approx_size`` of the decision cache's own keys, computed from their
+# known layout (tests/unit/test_decision_cache.py checks them against ``approx_size``): the
+# general walk costs ~20,000 instructions for a shape, on every decision stored.
+_MEMO_SIZE = 4096
+_CALLER_BYTES: dict[int, tuple[Caller, int]] = {}  # id -> (caller, its size in a shape)
+_DECISION_BYTES: dict[int, tuple[Decision, int]] = {}
+
+
+def shape_size(shape: Shape) -> int:
+    """``approx_size(shape)`` of a ``request_shape`` tuple; the caller's part remembered per
+    Caller object (frozen)."""
+    if len(shape) != 5:
+        return approx_size(shape)
+    caller, action, resource, session, tags = shape
+    if type(action) is not str or type(resource) is not str:
+        return approx_size(shape)
+    found = _CALLER_BYTES.get(id(caller))
+    if found is None or found[0] is not caller:
+        if not isinstance(caller, Caller):
+            return approx_size(shape)
+        found = (caller, approx_size(caller, 1))
+        if len(_CALLER_BYTES) >= _MEMO_SIZE:
+            _CALLER_BYTES.clear()
+        _CALLER_BYTES[id(caller)] = found
+    session_bytes = OBJECT_OVERHEAD if session == () else approx_size(session, 1)
+    tags_bytes = OBJECT_OVERHEAD if tags == () else approx_size(tags, 1)
+    return (
+        OBJECT_OVERHEAD + found[1] + len(action) + len(resource) + 98 + session_bytes + tags_bytes
+    )
+
+
+def known_size(known: _Known) -> int:
+    """``approx_size(known)``: (keys, the same keys sorted, a flag)."""
+    keys, ordered, clock = known
+    text = 0
+    for key in ordered:
+        if type(key) is not str:
+            return approx_size(known)
+        text += len(key) + 49
+    if type(keys) is not frozenset or len(keys) != len(ordered) or type(clock) is not bool:
+        return approx_size(known)
+    return 3 * OBJECT_OVERHEAD + 16 + 2 * text
+
+
+def projection_size(projection: _Projection) -> int:
+    """``approx_size(projection)``: (key, value) pairs of strings or tuples of strings."""
+    total = OBJECT_OVERHEAD
+    for pair in projection:
+        if type(pair) is not tuple or len(pair) != 2 or type(pair[0]) is not str:
+            return approx_size(projection)
+        value = pair[1]
+        total += OBJECT_OVERHEAD + len(pair[0]) + 49  # the pair and its key
+        total += len(value) + 49 if type(value) is str else approx_size(value, 2)
+    return total
