@@ -15,16 +15,16 @@ nowhere else. Must not import grpc or cedarpy.
     authz keys list       --dir D | --state-url URL [--state-key-file F] [--json]
     authz keys prune      --dir D | --state-url URL [--state-key-file F]
     authz keys jwks       --dir D | --state-url URL [--state-key-file F]
-    authz keys create     --store FILE --user ARN [--profile NAME [--credentials-path FILE]]
-    authz keys activate | deactivate | delete --store FILE --access-key-id ID
-    authz keys list-access-keys --store FILE [--user ARN]
-    authz keys migrate    --store FILE
+    authz keys create     [STATE] --user ARN [--profile NAME [--credentials-path FILE]]
+    authz keys activate | deactivate | delete [STATE] --access-key-id ID
+    authz keys list-access-keys [STATE] [--user ARN]
     authz keys create-mfa [STATE] --user ARN --name NAME
     authz keys list-mfa   [STATE] [--user ARN]
     authz keys deactivate-mfa | delete-mfa [STATE] --serial-number ARN
 
-STATE: ``--state-url URL --state-key-file FILE`` (the state database and the key that seals
-MFA seeds in it; defaults: the server's defaults, a local SQLite file).
+STATE: ``[--config F] [--state-url URL] [--state-key-file FILE]`` (the state database and the
+key that seals the secrets in it; defaults like ``authz serve``: a local SQLite file, whose key
+is created when missing; ``authz.cli_state``).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from authz.cli_state import add_state_arguments, open_cli_state, state_settings
 from authz.errors import ValidationError
 from authz.sts.credentials import ACTIVE, INACTIVE, CredentialStore
 from authz.sts.keys import DEFAULT_MAX_TOKEN_TTL, DEFAULT_SKEW, KeyInfo, KeyRing
@@ -157,10 +158,16 @@ def cmd_jwks(args: argparse.Namespace) -> int:
 # -- access keys --------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _credentials(args: argparse.Namespace) -> Iterator[CredentialStore]:
+    with open_cli_state(state_settings(args)) as state:
+        yield CredentialStore.for_database(state.db, state.sealer)
+
+
 def cmd_create(args: argparse.Namespace) -> int:
-    store = CredentialStore(args.store)
-    key_id, secret = store.create(args.user, args.user_id)
-    info = next(i for i in store.list() if i.access_key_id == key_id)
+    with _credentials(args) as store:
+        key_id, secret = store.create(args.user, args.user_id)
+        info = next(i for i in store.list(args.user) if i.access_key_id == key_id)
     if args.profile is None:
         _print_json({"AccessKey": {**info.to_aws(), "SecretAccessKey": secret}})
         return 0
@@ -182,7 +189,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def _status_handler(status: str) -> Handler:
     def handler(args: argparse.Namespace) -> int:
-        info = CredentialStore(args.store).set_status(args.access_key_id, status)
+        with _credentials(args) as store:
+            info = store.set_status(args.access_key_id, status)
         print(f"access key {info.access_key_id} is now {info.status}")
         return 0
 
@@ -190,42 +198,16 @@ def _status_handler(status: str) -> Handler:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    CredentialStore(args.store).delete(args.access_key_id)
+    with _credentials(args) as store:
+        store.delete(args.access_key_id)
     print(f"access key {args.access_key_id} deleted")
     return 0
 
 
 def cmd_list_access_keys(args: argparse.Namespace) -> int:
-    infos = CredentialStore(args.store).list(args.user)
+    with _credentials(args) as store:
+        infos = store.list(args.user)
     _print_json({"AccessKeyMetadata": [i.to_aws() for i in infos]})
-    return 0
-
-
-def cmd_migrate(args: argparse.Namespace) -> int:
-    """Make sure the key-encryption key exists and list the keys stored only hashed (from
-    before secrets were encrypted): they cannot sign requests and their secret cannot be
-    recovered, so each must be re-issued (``create`` for the user, hand out the new secret,
-    then ``delete`` the old key)."""
-    store = CredentialStore(args.store)
-    key_file = store.ensure_key()
-    hashed = store.hashed_keys()
-    _print_json(
-        {
-            "key_file": str(key_file),
-            "encrypted": len(store.list()) - len(hashed),
-            "must_reissue": [
-                {"AccessKeyId": i.access_key_id, "UserArn": i.user_arn, "Status": i.status}
-                for i in hashed
-            ],
-        }
-    )
-    for info in hashed:
-        print(
-            f"re-issue {info.access_key_id}: authz keys create --store {args.store} "
-            f"--user {info.user_arn}, then authz keys delete --store {args.store} "
-            f"--access-key-id {info.access_key_id}",
-            file=sys.stderr,
-        )
     return 0
 
 
@@ -233,27 +215,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _mfa_store(args: argparse.Namespace, *, create_key: bool = False) -> Iterator[MfaStore]:
-    """The MFA store in the state database of ``--state-url``, sealed with ``--state-key-file``
-    (created by ``create-mfa`` only for a local SQLite state: replicas share one key)."""
-    from authz.state import open_database
-    from authz.state.sealing import Sealer, SealError
-
-    db = open_database(args.state_url)
-    try:
-        try:
-            sealer = Sealer.from_key_file(
-                Path(args.state_key_file), create=create_key and db.dialect == "sqlite"
-            )
-        except SealError as err:
-            raise ValidationError(err.message) from err
-        yield MfaStore(db, sealer)
-    finally:
-        db.close()
+def _mfa_store(args: argparse.Namespace) -> Iterator[MfaStore]:
+    """The MFA store in the state database of the state options, sealed with the state key
+    (created only for a local SQLite state: replicas share one key)."""
+    with open_cli_state(state_settings(args)) as state:
+        yield MfaStore(state.db, state.sealer)
 
 
 def cmd_create_mfa(args: argparse.Namespace) -> int:
-    with _mfa_store(args, create_key=True) as store:
+    with _mfa_store(args) as store:
         serial, seed, uri = store.create(args.user, args.name)
         info = next(i for i in store.list() if i.serial_number == serial)
     device = {**info.to_aws(), "Base32StringSeed": seed, "OtpauthUri": uri}
@@ -351,7 +321,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     with_dir(add("jwks", cmd_jwks, "print the public JWK Set"))
 
     def with_store(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        parser.add_argument("--store", required=True, help="credentials store file")
+        add_state_arguments(parser, config=True)
         return parser
 
     create = with_store(add("create", cmd_create, "create an access key (prints the secret once)"))
@@ -382,10 +352,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         p.add_argument("--access-key-id", required=True, help="the access key id (AKIA…)")
     lak = with_store(add("list-access-keys", cmd_list_access_keys, "list access keys"))
     lak.add_argument("--user", default=None, help="only this user's keys")
-    with_store(add("migrate", cmd_migrate, "encrypt-at-rest check: list keys to re-issue"))
 
     def with_mfa_store(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        add_state_arguments(parser)
+        add_state_arguments(parser, config=True)
         return parser
 
     cmfa = with_mfa_store(
@@ -398,20 +367,3 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for name, handler in (("deactivate-mfa", cmd_deactivate_mfa), ("delete-mfa", cmd_delete_mfa)):
         p = with_mfa_store(add(name, handler, f"{name.split('-')[0]} a virtual MFA device"))
         p.add_argument("--serial-number", required=True, help="the device ARN")
-
-
-def add_state_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--state-url`` and ``--state-key-file``, defaulting to the server's settings."""
-    from authz.config import Settings
-
-    defaults = Settings()
-    parser.add_argument(
-        "--state-url",
-        default=str(getattr(defaults, "state_url", "sqlite:///.authz-local/state.db")),
-        help="the state database (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--state-key-file",
-        default=str(getattr(defaults, "state_key_file", ".authz-local/state.key")),
-        help="the key sealing secrets in the state database (default: %(default)s)",
-    )

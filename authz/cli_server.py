@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from authz.cli_output import EXIT_OTHER
+from authz.cli_state import add_state_arguments
 from authz.config import StartupError, check_paths, load_settings
 from authz.server.logs import configure_logging
 from authz.server.workers import run_workers
-from authz.wiring import open_keyring, worker
+from authz.wiring import open_keyring, open_runtime_state, worker
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -63,6 +64,7 @@ def _serve_checked(args: argparse.Namespace) -> int:
     check_paths(settings)
     configure_logging(logging.INFO)
     open_keyring(settings)  # once, before any worker: every worker then loads the same ring
+    open_runtime_state(settings).close()  # reachable, key usable, migrated once, before workers
     logging.getLogger("authz").info(
         "serving %s on %s with %d worker(s)", settings.repo, settings.listen, settings.workers
     )
@@ -93,21 +95,6 @@ def port_taken(listen: str) -> str | None:
     return None
 
 
-def add_state_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--state-url`` and ``--state-key-file``, shared by every command using the state."""
-    parser.add_argument(
-        "--state-url",
-        help="run-time state database: sqlite:///PATH or postgresql://… "
-        "(default sqlite:///.authz-local/state.db)",
-    )
-    parser.add_argument(
-        "--state-key-file",
-        type=Path,
-        help="key sealing the secrets in the state database (default .authz-local/state.key; "
-        "created for SQLite only)",
-    )
-
-
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("serve", help="serve a policy repository over gRPC")
     p.add_argument("--repo", type=Path, help="policy repository (default: policies)")
@@ -118,7 +105,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", type=Path, help="TOML settings file (flags override it)")
     p.add_argument("--keys-dir", type=Path, help="signing keys (default .authz-local/keys)")
     add_state_arguments(p)
-    p.add_argument("--credentials-file", type=Path, help="access-key store (encrypted secrets)")
+    p.add_argument(
+        "--credentials-file",
+        type=Path,
+        help="access-key JSON file of an earlier release: only warned about until imported "
+        "(`authz state migrate`)",
+    )
     p.add_argument("--metrics-listen", help="Prometheus endpoint host:port (default: off)")
     p.add_argument("--aws-listen", help="AWS-compatible STS/IAM HTTP host:port (default: off)")
     p.add_argument(

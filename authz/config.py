@@ -18,6 +18,7 @@ from authz.errors import ValidationError
 from authz.limits import RequestLimits
 from authz.state.db import redact_url
 from authz.state.runtime import is_local_url
+from authz.state.sealing import Sealer, SealError
 from authz.sts.assume_role import TtlPolicy
 
 SAN_TYPES = ("uri", "dns", "email", "ip")
@@ -313,12 +314,16 @@ def check_paths(s: Settings) -> None:
         _check_writable_file(s.audit_log, "audit log")
     if s.keys_dir.exists() and not s.keys_dir.is_dir():
         raise StartupError(f"keys directory `{s.keys_dir}` is not a directory")
-    for label, path in (("credentials file", s.credentials_file), ("MFA file", s.mfa_file)):
-        if path.exists() and not _readable(path):
-            raise StartupError(f"{label} `{path}` is not readable")
+    if s.mfa_file.exists() and not _readable(s.mfa_file):
+        raise StartupError(f"MFA file `{s.mfa_file}` is not readable")
     key = s.state_key_file
     if key.exists() and not (key.is_file() and _readable(key)):
         raise StartupError(f"state_key_file `{key}` is not a readable file")
+    if key.exists():
+        try:
+            Sealer.from_key_file(key, create=False)
+        except SealError as err:
+            raise StartupError(f"state_key_file: {err.message}") from err
     if not key.exists() and not is_local_url(s.state_url):
         raise StartupError(
             f"state_key_file `{key}` does not exist: with a shared state database every node "

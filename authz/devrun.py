@@ -1,7 +1,9 @@
 """``make run``: set up a local playground once, then serve the example repository.
 
 Creates, in the git-ignored ``.authz-local/``, an access key for the example user Bob (the
-server stores it encrypted under ``credentials.json.key``; Bob's client-side copy goes to
+server keeps it in the SQLite state database ``state.db``, sealed under ``state.key``: no
+database server is needed; a playground of an earlier release, ``credentials.json``, is
+imported first, as ``authz state migrate`` does; Bob's client-side copy goes to
 ``.authz-local/bob.credentials.json`` with mode 0600, like ``~/.aws/credentials``) and a
 throw-away CA with a certificate for 127.0.0.1 (``.authz-local/tls/``), prints copy-paste
 commands that assume role ``foo`` as Bob and use the session — with authz's own CLI and with
@@ -38,7 +40,7 @@ from authz import cli
 from authz.cli_client import refusal_text
 from authz.cli_devissuer import ensure_issuer
 from authz.oidc.devissuer import JwksServer
-from authz.sts.credentials import CredentialStore
+from authz.sts.credentials import open_credentials
 
 LOCAL = Path(".authz-local")
 BOB = "arn:aws:iam::111122223333:user/Bob"
@@ -47,13 +49,35 @@ EXPORTER = "arn:aws:iam::444455556666:role/reports-exporter"
 ISSUER_PORT = 50052  # the JWKS URL of policies/.../oidc-providers/dev-cluster.json
 
 
+def state_url(local: Path = LOCAL) -> str:
+    """The SQLite state database of ``make run`` (no database server needed)."""
+    return f"sqlite:///{local / 'state.db'}"
+
+
+def _import_legacy(local: Path) -> None:
+    from authz.cli_state import IMPORTERS
+    from authz.state.importing import Sources
+    from authz.state.runtime import open_state
+
+    state = open_state(state_url(local), local / "state.key")
+    try:
+        with state.db.transaction() as tx:
+            for importer in IMPORTERS:
+                importer(tx, state.sealer, Sources(local / "credentials.json", local / "mfa.json"))
+    finally:
+        state.close()
+
+
 def ensure_playground(local: Path = LOCAL) -> Path:
     """Bob's access key, created on the first run only. Returns Bob's file. (The signing keys
     are created by the server itself: ``--dev-generate-keys``, a development-only setting.)"""
     local.mkdir(mode=0o700, exist_ok=True)
+    if (local / "credentials.json").exists():  # a playground of an earlier release
+        _import_legacy(local)
     bob = local / "bob.credentials.json"
     if not bob.exists():
-        key_id, secret = CredentialStore(local / "credentials.json").create(BOB)
+        with open_credentials(state_url(local), local / "state.key") as store:
+            key_id, secret = store.create(BOB)
         fd = os.open(bob, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump({"AccessKeyId": key_id, "SecretAccessKey": secret}, out)
@@ -276,7 +300,8 @@ def _serve(args: argparse.Namespace, tls: Path) -> int:
             "--listen", args.listen,
             "--aws-listen", args.aws_listen,
             "--keys-dir", str(LOCAL / "keys"),
-            "--credentials-file", str(LOCAL / "credentials.json"),
+            "--state-url", state_url(),
+            "--state-key-file", str(LOCAL / "state.key"),
             "--audit-log", str(LOCAL / "audit.jsonl"),
             "--dev-generate-keys",
             "--drain-seconds", "0",

@@ -166,12 +166,19 @@ def _assemble(
         mfa_limiter=SharedAttemptLimiter(state.db, mfa_limits),
         web_identity=web_identity_verifier(settings),
     )
+    credentials = CredentialStore(state.db, state.sealer, state.watcher)
+    if settings.credentials_file.exists() and not credentials.list():
+        log.warning(
+            "%s holds access keys of an earlier release that the state database lacks: "
+            "import them with `authz state migrate`",
+            settings.credentials_file,
+        )
     backend = AuthzBackend(
         reloader,
         sts,
         verifier,
         keyring,
-        CredentialStore(settings.credentials_file),
+        credentials,
         settings.service_principals,
         audit_log=settings.audit_log,
         state=state,

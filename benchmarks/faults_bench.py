@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from grpc_health.v1 import health_pb2  # noqa: E402
 
 from authz._gen.authz.v1 import authorizer_pb2  # noqa: E402
-from authz.sts.credentials import CredentialStore  # noqa: E402
+from authz.sts.credentials import open_credentials  # noqa: E402
 from authz.sts.keys import KeyRing  # noqa: E402
 from tests.integration import faultkit as fk  # noqa: E402
 
@@ -56,11 +56,13 @@ def _setup(work: Path) -> tuple[list[str], tuple[tuple[str, str], ...]]:
     repo = work / "policies"
     shutil.copytree(ROOT / "policies", repo)
     KeyRing.generate(work / "keys")
-    key_id, secret = CredentialStore(work / "credentials.json").create(BOB)
+    state_url, state_key = f"sqlite:///{work / 'state.db'}", work / "state.key"
+    with open_credentials(state_url, state_key) as store:
+        key_id, secret = store.create(BOB)
     (work / "authz.toml").write_text(CONFIG, encoding="utf-8")
     args = ["-m", "authz.cli", "serve", "--repo", str(repo), "--no-watch",
-            "--keys-dir", str(work / "keys"), "--credentials-file", str(work / "credentials.json"),
-            "--config", str(work / "authz.toml")]  # fmt: skip
+            "--keys-dir", str(work / "keys"), "--state-url", state_url,
+            "--state-key-file", str(state_key), "--config", str(work / "authz.toml")]  # fmt: skip
     metadata = (("x-authz-access-key-id", key_id), ("x-authz-secret-access-key", secret))
     return args, metadata
 

@@ -67,7 +67,12 @@ class _Context:
 def _handlers() -> tuple[dict[str, Callable[[Any], Any]], str]:
     fx = authz_server.fixture()
     settings = load_settings(
-        None, repo=fx.repo, keys_dir=fx.keys, credentials_file=fx.credentials, watch=False
+        None,
+        repo=fx.repo,
+        keys_dir=fx.keys,
+        state_url=fx.state_url,
+        state_key_file=fx.state_key,
+        watch=False,
     )
     backend = build_backend(settings)
     info = json.loads(fx.info.read_text())

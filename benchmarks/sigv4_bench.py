@@ -62,7 +62,7 @@ import grpc  # noqa: E402
 from authz._gen.authz.v1 import authorizer_pb2, sts_pb2  # noqa: E402
 from authz.client.credentials import AccessKeyCredentials  # noqa: E402
 from authz.client.signing import signed_metadata  # noqa: E402
-from authz.sts.credentials import CredentialStore  # noqa: E402
+from authz.sts.credentials import open_credentials  # noqa: E402
 from authz.sts.keys import KeyRing  # noqa: E402
 
 BOB = "arn:aws:iam::111122223333:user/Bob"
@@ -96,11 +96,14 @@ def start_authz(work: Path) -> tuple[subprocess.Popen[bytes], int, int, AccessKe
     repo = work / "policies"
     shutil.copytree(ROOT / "policies", repo)
     KeyRing.generate(work / "keys")
-    key_id, secret = CredentialStore(work / "credentials.json").create(BOB)
+    state_url, state_key = f"sqlite:///{work / 'state.db'}", work / "state.key"
+    with open_credentials(state_url, state_key) as store:
+        key_id, secret = store.create(BOB)
     grpc_port, aws_port = free_port(), free_port()
     argv = [sys.executable, "-m", "authz.cli", "serve", "--repo", str(repo), "--no-watch",
             "--listen", f"127.0.0.1:{grpc_port}", "--aws-listen", f"127.0.0.1:{aws_port}",
-            "--keys-dir", str(work / "keys"), "--credentials-file", str(work / "credentials.json"),
+            "--keys-dir", str(work / "keys"), "--state-url", state_url,
+            "--state-key-file", str(state_key),
             "--drain-seconds", "0", "--allow-plaintext-secret"]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(grpc_port, proc)
@@ -250,7 +253,8 @@ def micro(rounds: int, calls: int = 2000) -> list[dict[str, float]]:
     from authz.config import load_settings
 
     settings = load_settings(None, repo=work / "policies", keys_dir=work / "keys",
-                             credentials_file=work / "credentials.json", generate_keys=True,
+                             state_url=f"sqlite:///{work / 'state.db'}",
+                             state_key_file=work / "state.key", generate_keys=True,
                              watch=False, mfa_file=work / "mfa.json")  # fmt: skip
     backend = build_backend(settings)
     key_id, secret = backend.credentials.create(BOB)
@@ -285,7 +289,7 @@ def micro(rounds: int, calls: int = 2000) -> list[dict[str, float]]:
             "both_sides_signing_cost_of_authorize": round((sign + verify - plain) / decide, 3),
         })  # fmt: skip
         print(json.dumps({"micro": out[-1]}), flush=True)
-    backend.reloader.close()
+    backend.close()
     shutil.rmtree(work, ignore_errors=True)
     return out
 

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from authz.client import AccessKeyCredentials, AuthzClient
 from authz.errors import AuthzError
-from authz.sts.credentials import CredentialStore
+from authz.sts.credentials import open_credentials
 from authz.sts.keys import KeyRing
 from benchmarks.gen_repo import generate
 
@@ -112,11 +112,14 @@ def prepare(
     }
     (repo / "accounts" / ACCOUNT / "users" / "soak.json").write_text(json.dumps(user))
     KeyRing.generate(work / "keys")
-    key_id, secret = CredentialStore(work / "credentials.json").create(SOAK_USER)
+    state_url, state_key = f"sqlite:///{work / 'state.db'}", work / "state.key"
+    with open_credentials(state_url, state_key) as store:
+        key_id, secret = store.create(SOAK_USER)
     values = {
         "repo": str(repo),
         "keys_dir": str(work / "keys"),
-        "credentials_file": str(work / "credentials.json"),
+        "state_url": state_url,
+        "state_key_file": str(state_key),
         "mfa_file": str(work / "mfa.json"),
         **settings,
     }

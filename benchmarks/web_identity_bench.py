@@ -41,7 +41,7 @@ from authz.client import AccessKeyCredentials, AuthzClient  # noqa: E402
 from authz.config import load_settings  # noqa: E402
 from authz.oidc.devissuer import DevIssuer  # noqa: E402
 from authz.server.ports import AssumeRoleParams, CallOrigin, WebIdentityParams  # noqa: E402
-from authz.sts.credentials import CredentialStore  # noqa: E402
+from authz.sts.credentials import open_credentials  # noqa: E402
 from authz.wiring import build_backend  # noqa: E402
 
 ACCOUNT = "444455556666"
@@ -127,8 +127,10 @@ def spawn_server(repo: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
             f"127.0.0.1:{port}",
             "--keys-dir",
             str(work / "keys"),
-            "--credentials-file",
-            str(work / "credentials.json"),
+            "--state-url",
+            f"sqlite:///{work / 'state.db'}",
+            "--state-key-file",
+            str(work / "state.key"),
             "--dev-generate-keys",
             "--no-watch",
             "--drain-seconds",
@@ -163,13 +165,16 @@ def main(argv: list[str] | None = None) -> int:
         repo = work / "repo"
         issuers = build_repo(repo)
         tokens = {alg: i.mint("bench", "worker", lifetime=86400) for alg, i in issuers.items()}
-        key_id, secret = CredentialStore(work / "credentials.json").create(BOB)
+        state_url, state_key = f"sqlite:///{work / 'state.db'}", work / "state.key"
+        with open_credentials(state_url, state_key) as store:
+            key_id, secret = store.create(BOB)
         settings = load_settings(
             None,
             repo=repo,
             keys_dir=work / "keys",
             generate_keys=True,
-            credentials_file=work / "credentials.json",
+            state_url=state_url,
+            state_key_file=state_key,
             watch=False,
             audit_log=None,
             metrics_listen=None,
@@ -195,9 +200,11 @@ def main(argv: list[str] | None = None) -> int:
                 web("ES256"), origin
             ),
         }
-        # the spawned server has its own credentials file: a key for Bob there, made first
-        (work / "served").mkdir()
-        served_key = CredentialStore(work / "served" / "credentials.json").create(BOB)
+        # the spawned server has its own state database: a key for Bob there, made first
+        served = work / "served"
+        served.mkdir()
+        with open_credentials(f"sqlite:///{served / 'state.db'}", served / "state.key") as store:
+            served_key = store.create(BOB)
         proc, target = spawn_server(repo, work / "served")
         signed = AuthzClient(target, AccessKeyCredentials(*served_key), timeout=10)
         anonymous = AuthzClient(target, None, timeout=10)
@@ -251,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps({"calls_per_variant_per_round": args.calls, "rounds": rounds}, indent=2)
         )
         print(f"wrote {path}")
-        backend.reloader.close()
+        backend.close()
         return 0
     finally:
         if proc is not None:

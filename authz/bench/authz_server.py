@@ -134,14 +134,19 @@ class Fixture:
     directory: Path
     repo: Path
     keys: Path
-    credentials: Path
+    state_db: Path  # the SQLite state database holding the access key
+    state_key: Path
     info: Path  # the JSON the clients read (FIXTURE_ENV)
+
+    @property
+    def state_url(self) -> str:
+        return f"sqlite:///{self.state_db}"
 
 
 @functools.cache
 def fixture() -> Fixture:
     """Create the fixture once per process; removed at exit. Sets ``FIXTURE_ENV``."""
-    from authz.sts.credentials import CredentialStore
+    from authz.sts.credentials import open_credentials
     from authz.sts.keys import KeyRing
 
     directory = Path(tempfile.mkdtemp(prefix="authz-bench-"))
@@ -149,8 +154,9 @@ def fixture() -> Fixture:
     repo = write_repo(directory / "repo")
     keys = directory / "keys"
     KeyRing.generate(keys)
-    credentials = directory / "credentials.json"
-    key_id, secret = CredentialStore(credentials).create(USER_ARN)
+    state_db, state_key = directory / "state.db", directory / "state.key"
+    with open_credentials(f"sqlite:///{state_db}", state_key) as store:
+        key_id, secret = store.create(USER_ARN)
     info = directory / "fixture.json"
     info.write_text(
         json.dumps(
@@ -165,7 +171,7 @@ def fixture() -> Fixture:
     )
     info.chmod(0o600)
     os.environ[FIXTURE_ENV] = str(info)
-    return Fixture(directory, repo, keys, credentials, info)
+    return Fixture(directory, repo, keys, state_db, state_key, info)
 
 
 def read_fixture() -> dict[str, str]:
@@ -190,7 +196,8 @@ def server_argv(
         "--listen", f"127.0.0.1:{port}",
         "--workers", str(workers),
         "--keys-dir", str(fx.keys),
-        "--credentials-file", str(fx.credentials),
+        "--state-url", fx.state_url,
+        "--state-key-file", str(fx.state_key),
     ]  # fmt: skip
     if touch_ms:
         argv += ["--touch-every-ms", str(touch_ms)]
@@ -223,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", required=True)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--keys-dir", type=Path, required=True)
-    parser.add_argument("--credentials-file", type=Path, required=True)
+    parser.add_argument("--state-url", required=True)
+    parser.add_argument("--state-key-file", type=Path, required=True)
     parser.add_argument("--touch-every-ms", type=int, default=0)
     parser.add_argument("--pin-workers", action="store_true")
     args = parser.parse_args(argv)
@@ -237,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         ).start()
     serve = ["serve", "--repo", str(args.repo), "--listen", args.listen]
     serve += ["--workers", str(args.workers), "--keys-dir", str(args.keys_dir)]
-    serve += ["--credentials-file", str(args.credentials_file)]
+    serve += ["--state-url", args.state_url, "--state-key-file", str(args.state_key_file)]
     serve += ["--drain-seconds", "0"]  # no load balancer to tell: SIGTERM stops at once
     # the load generators send fixed metadata (pre-serialized bodies, no per-call signing): a
     # loopback experiment; the signed path is measured by benchmarks/sigv4_bench.py

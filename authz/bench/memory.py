@@ -69,14 +69,15 @@ def authz_serve(
     workdir: Path, repo: Path, settings: Mapping[str, object] | None = None
 ) -> Iterator[ServerProcess]:
     """``authz serve`` on a copy of ``repo`` in a subprocess; stopped for sure afterwards."""
-    from authz.sts.credentials import CredentialStore
+    from authz.sts.credentials import open_credentials
 
     workdir.mkdir(parents=True, exist_ok=True)
     copy = workdir / "repo"
     if not copy.exists():
         shutil.copytree(repo, copy)
-    credentials = workdir / "credentials.json"
-    key_id, secret = CredentialStore(credentials).create(OPERATOR_ARN)
+    state_url, state_key = f"sqlite:///{workdir / 'state.db'}", workdir / "state.key"
+    with open_credentials(state_url, state_key) as store:
+        key_id, secret = store.create(OPERATOR_ARN)
     config = workdir / "authz.toml"
     config.write_text(
         "".join(f"{k} = {json.dumps(v)}\n" for k, v in (settings or {}).items()),
@@ -87,7 +88,8 @@ def authz_serve(
         sys.executable, "-c", "import sys; from authz.cli import main; sys.exit(main())",
         "serve", "--repo", str(copy), "--listen", f"127.0.0.1:{port}", "--no-watch",
         "--config", str(config), "--keys-dir", str(workdir / "keys"),
-        "--credentials-file", str(credentials), "--dev-generate-keys", "--drain-seconds", "0",
+        "--state-url", state_url, "--state-key-file", str(state_key), "--dev-generate-keys",
+        "--drain-seconds", "0",
     ]  # fmt: skip
     proc = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(workdir)

@@ -32,7 +32,8 @@ def _restore_logging() -> Iterator[None]:
 
 def _serve(tmp_path: Path, *extra: str) -> list[str]:
     return ["serve", "--repo", str(POLICIES), "--listen", "127.0.0.1:0", "--no-watch",
-            "--credentials-file", str(tmp_path / "c.json"), *extra]  # fmt: skip
+            "--state-url", f"sqlite:///{tmp_path / 's.db'}",
+            "--state-key-file", str(tmp_path / "s.key"), *extra]  # fmt: skip
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -116,3 +117,28 @@ def test_unreadable_tls_file_is_one_line(
     )
     assert cli.main([*argv, "--config", str(config)]) == EXIT_OTHER
     assert "tls_key" in _one_line_error(capsys)
+
+
+def test_a_shared_state_database_without_its_key_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "absent.key"
+    argv = ["serve", "--repo", str(POLICIES), "--listen", "127.0.0.1:0", "--no-watch",
+            "--keys-dir", str(tmp_path / "keys"), "--dev-generate-keys",
+            "--state-url", "postgresql://authz@127.0.0.1:1/authz",
+            "--state-key-file", str(key)]  # fmt: skip
+    assert cli.main(argv) == EXIT_OTHER
+    err = _one_line_error(capsys)
+    assert f"state_key_file `{key}` does not exist" in err and "authz state keygen" in err
+    assert not key.exists()  # never created for a shared database
+
+
+def test_a_bad_state_key_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = tmp_path / "s.key"
+    key.write_text("not a key\n")
+    key.chmod(0o600)
+    argv = _serve(tmp_path, "--keys-dir", str(tmp_path / "keys"), "--dev-generate-keys")
+    argv[argv.index("--state-key-file") + 1] = str(key)
+    assert cli.main(argv) == EXIT_OTHER
+    err = _one_line_error(capsys)
+    assert f"state_key_file: state key file `{key}` line 1: not a Fernet key" in err

@@ -207,7 +207,7 @@ def test_a_taken_port_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: 
             "--repo", "policies",
             "--listen", f"127.0.0.1:{port}",
             "--keys-dir", str(tmp_path / "keys"),
-            "--credentials-file", str(tmp_path / "creds.json"),
+            "--state-url", f"sqlite:///{tmp_path / 's.db'}",
             "--no-watch",
         )  # fmt: skip
     assert code == 255

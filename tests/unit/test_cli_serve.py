@@ -23,8 +23,8 @@ def test_serve_refuses_a_broken_repository_with_every_problem(
     bob.write_text(bob.read_text().replace('"Version"', '"Versio"', 1))
     code = cli.main(
         ["serve", "--repo", str(repo), "--listen", "127.0.0.1:0", "--no-watch",
-         "--keys-dir", str(tmp_path / "keys"), "--credentials-file", str(tmp_path / "c.json"),
-         "--dev-generate-keys"]
+         "--keys-dir", str(tmp_path / "keys"), "--state-url", f"sqlite:///{tmp_path / 's.db'}",
+         "--state-key-file", str(tmp_path / "s.key"), "--dev-generate-keys"]
     )  # fmt: skip
     assert code == 2
     err = capsys.readouterr().err

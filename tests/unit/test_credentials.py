@@ -1,4 +1,6 @@
-"""CredentialStore: hashed at rest, uniform refusals, constant-time compare, reload, CLI."""
+"""CredentialStore on the state database (SQLite and PostgreSQL): sealed at rest, uniform
+refusals, constant-time compare, changes seen by every node within the stated bound, failing
+closed, and the ``authz keys`` CLI."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ import base64
 import hmac
 import json
 import re
-import stat
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 from authz.cli import main as run
 from authz.errors import InvalidClientTokenId, NoSuchEntity, ServiceUnavailable, ValidationError
 from authz.sts.credentials import CredentialStore
+from tests.state_nodes import Node, open_node, shared_key
 
 ALICE = "arn:aws:iam::111122223333:user/alice"
 BOB = "arn:aws:iam::111122223333:user/dev/bob"
@@ -21,8 +25,15 @@ INVALID = "The security token included in the request is invalid."
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> CredentialStore:
-    return CredentialStore(tmp_path / "secrets" / "credentials.json", clock=lambda: 1_700_000_000)
+def node(state_url: str, tmp_path: Path) -> Iterator[Node]:
+    n = open_node(state_url, shared_key(tmp_path), wall_clock=lambda: 1_700_000_000)
+    yield n
+    n.close()
+
+
+@pytest.fixture
+def store(node: Node) -> CredentialStore:
+    return node.credentials
 
 
 def refused(store: CredentialStore, key_id: str, secret: str) -> InvalidClientTokenId:
@@ -41,30 +52,44 @@ def test_create_and_authenticate(store: CredentialStore) -> None:
     assert store.authenticate(key_id, secret).user_arn == ALICE  # cached path
 
 
-def test_secret_never_stored_in_plaintext(store: CredentialStore) -> None:
-    key_id, secret = store.create(ALICE)
-    text = store.path.read_text()
-    assert secret not in text
-    assert base64.b64encode(secret.encode()).decode() not in text
-    assert secret.encode().hex() not in text
-    entry = json.loads(text)["access_keys"][key_id]
-    assert set(entry) == {"user_arn", "status", "created_at", "alg", "secret"}
-    assert entry["alg"] == "fernet"  # encrypted: SigV4 verification needs the secret
-    for leftover in store.path.parent.iterdir():  # no temp file holds it either
-        assert secret not in leftover.read_text(errors="replace")
+def test_secret_is_sealed_in_the_database(node: Node) -> None:
+    key_id, secret = node.credentials.create(ALICE)
+    with node.db.transaction(write=False) as tx:
+        rows = tx.execute("SELECT * FROM access_keys WHERE access_key_id = ?", (key_id,))
+    text = repr(rows)
+    for form in (secret, base64.b64encode(secret.encode()).decode(), secret.encode().hex()):
+        assert form not in text
+    with node.db.transaction(write=False) as tx:
+        [(alg, sealed)] = tx.execute(
+            "SELECT alg, secret FROM access_keys WHERE access_key_id = ?", (key_id,)
+        )
+    assert alg == "fernet"  # sealed, not hashed: SigV4 verification needs the secret
+    assert node.sealer.unseal(sealed) == secret.encode()
 
 
-def test_file_is_private(store: CredentialStore) -> None:
-    store.create(ALICE)
-    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(store.path.parent.stat().st_mode) == 0o700
+def test_secret_bytes_are_not_in_the_sqlite_files(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    node = open_node(url, shared_key(tmp_path))
+    try:
+        secrets = [node.credentials.create(ALICE)[1] for _ in range(3)]
+        node.credentials.set_status(node.credentials.list()[0].access_key_id, "Inactive")
+    finally:
+        node.close()
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("state.db")]
+    assert files  # the database (and any -wal / -shm left)
+    blob = b"".join(p.read_bytes() for p in files)
+    for secret in secrets:
+        assert secret.encode() not in blob
+        assert base64.b64encode(secret.encode()) not in blob
+    assert b"AKIA" in blob  # the rows are there: the grep looks at the right bytes
 
 
-def test_sealed_secrets_differ_per_key(store: CredentialStore) -> None:
-    store.create(ALICE)
-    store.create(ALICE)
-    entries = json.loads(store.path.read_text())["access_keys"].values()
-    assert len({e["secret"] for e in entries}) == 2
+def test_sealed_secrets_differ_per_key(node: Node) -> None:
+    node.credentials.create(ALICE)
+    node.credentials.create(ALICE)
+    with node.db.transaction(write=False) as tx:
+        sealed = {row[0] for row in tx.execute("SELECT secret FROM access_keys")}
+    assert len(sealed) == 2
 
 
 def test_wrong_secret_unknown_and_inactive_look_the_same(store: CredentialStore) -> None:
@@ -114,18 +139,42 @@ def test_deactivation_beats_the_cache(store: CredentialStore) -> None:
     assert store.authenticate(key_id, secret).user_arn == ALICE
 
 
-def test_deactivation_by_another_process_is_seen_within_the_recheck_interval(
-    tmp_path: Path,
+def test_deactivation_on_one_node_is_refused_on_another_within_the_bound(
+    state_url: str, tmp_path: Path
 ) -> None:
-    now = [100.0]
-    store = CredentialStore(tmp_path / "credentials.json", monotonic=lambda: now[0])
-    key_id, secret = store.create(ALICE)
-    assert store.authenticate(key_id, secret).user_arn == ALICE  # cached here
-    CredentialStore(store.path).set_status(key_id, "Inactive")  # e.g. `authz keys deactivate`
-    now[0] += 0.5
-    assert store.authenticate(key_id, secret).user_arn == ALICE  # not re-checked yet (< 1 s)
-    now[0] += 0.5
-    refused(store, key_id, secret)
+    """Node A deactivates; node B (its own pool and watcher thread, default 0.25 s poll)
+    refuses within poll_seconds + one reload: the documented bound is ~0.5 s."""
+    key = shared_key(tmp_path)
+    a = open_node(state_url, key)
+    b = open_node(state_url, key, start=True)
+    try:
+        key_id, secret = a.credentials.create(ALICE)
+        deadline = time.monotonic() + 5
+        while True:  # B learns of the new key the same way
+            try:
+                b.credentials.authenticate(key_id, secret)
+                break
+            except InvalidClientTokenId:
+                assert time.monotonic() < deadline, "node B never saw the new key"
+                time.sleep(0.005)
+        assert b.credentials.authenticate(key_id, secret).user_arn == ALICE  # now cached on B
+        started = time.monotonic()
+        a.credentials.set_status(key_id, "Inactive")
+        while True:
+            try:
+                b.credentials.authenticate(key_id, secret)
+            except InvalidClientTokenId as err:
+                assert err.details["reason"] == "inactive_key"
+                break
+            assert time.monotonic() - started < 5, "node B still accepts the deactivated key"
+            time.sleep(0.005)
+        elapsed = time.monotonic() - started
+        print(f"deactivation on A refused on B after {elapsed * 1000:.0f} ms")
+        # bound: poll 0.25 s + reload; generous margin for a loaded CI machine
+        assert elapsed < 0.25 + 1.0
+    finally:
+        b.close()
+        a.close()
 
 
 def test_delete(store: CredentialStore) -> None:
@@ -164,68 +213,140 @@ def test_list_never_shows_secrets(store: CredentialStore) -> None:
     assert next(i for i in infos if i.access_key_id == b).user_name == "bob"
 
 
-def test_empty_and_corrupt_store(tmp_path: Path) -> None:
-    assert CredentialStore(tmp_path / "none.json").list() == []
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"version": 1, "access_keys": {"AKIA": {}}}')
-    with pytest.raises(ValidationError, match="credentials store"):
-        CredentialStore(bad)
-
-
-def test_cli_access_key_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = str(tmp_path / "creds.json")
-    assert run(["keys", "create", "--store", path, "--user", ALICE]) == 0
+def test_cli_access_key_lifecycle(
+    state_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = ["--state-url", state_url, "--state-key-file", str(shared_key(tmp_path))]
+    assert run(["keys", "create", *state, "--user", ALICE]) == 0
     key = json.loads(capsys.readouterr().out)["AccessKey"]
     assert set(key) == {
         "UserName", "UserArn", "AccessKeyId", "Status", "SecretAccessKey", "CreateDate"
     }  # fmt: skip
     assert (key["UserName"], key["Status"]) == ("alice", "Active")
-    found = CredentialStore(path).authenticate(key["AccessKeyId"], key["SecretAccessKey"])
-    assert found.user_arn == ALICE
-
-    assert run(["keys", "deactivate", "--store", path, "--access-key-id", key["AccessKeyId"]]) == 0
-    assert run(["keys", "list-access-keys", "--store", path]) == 0
-    out = capsys.readouterr().out
-    assert key["SecretAccessKey"] not in out
-    assert json.loads(out.split("\n", 1)[1])["AccessKeyMetadata"][0]["Status"] == "Inactive"
-    assert run(["keys", "activate", "--store", path, "--access-key-id", key["AccessKeyId"]]) == 0
-    assert run(["keys", "delete", "--store", path, "--access-key-id", key["AccessKeyId"]]) == 0
-    capsys.readouterr()
-    assert run(["keys", "delete", "--store", path, "--access-key-id", key["AccessKeyId"]]) == 2
-    assert json.loads(capsys.readouterr().err)["Error"]["Code"] == "NoSuchEntity"
-
-
-def test_unreadable_store_fails_closed_and_recovers(tmp_path: Path) -> None:
-    now = [100.0]
-    store = CredentialStore(tmp_path / "credentials.json", monotonic=lambda: now[0])
-    key_id, secret = store.create(ALICE)
-    assert store.authenticate(key_id, secret).user_arn == ALICE
-    store.path.write_text("{broken")
-    now[0] += 1.0
-    for _ in range(3):
-        with pytest.raises(ServiceUnavailable) as raised:
-            store.authenticate(key_id, secret)
-        assert str(tmp_path) not in raised.value.message
-        assert "line" not in raised.value.message
-    assert store.unavailable_refusals == 3
-    store.path.write_text('{"version": 1, "access_keys": {}}\n')
-    now[0] += 0.5
-    with pytest.raises(ServiceUnavailable):  # re-tried at most once per recheck interval
-        store.authenticate(key_id, secret)
-    now[0] += 0.5
-    refused(store, key_id, secret)  # readable again: the key is gone
+    node = open_node(state_url, shared_key(tmp_path))  # the server's view
+    try:
+        found = node.credentials.authenticate(key["AccessKeyId"], key["SecretAccessKey"])
+        assert found.user_arn == ALICE
+        kid = ["--access-key-id", key["AccessKeyId"]]
+        assert run(["keys", "deactivate", *state, *kid]) == 0
+        assert run(["keys", "list-access-keys", *state]) == 0
+        out = capsys.readouterr().out
+        assert key["SecretAccessKey"] not in out
+        assert json.loads(out.split("\n", 1)[1])["AccessKeyMetadata"][0]["Status"] == "Inactive"
+        node.watcher.poll_once()  # what the server's watcher thread does every 0.25 s
+        refused(node.credentials, key["AccessKeyId"], key["SecretAccessKey"])
+        assert run(["keys", "activate", *state, *kid]) == 0
+        assert run(["keys", "delete", *state, *kid]) == 0
+        capsys.readouterr()
+        assert run(["keys", "delete", *state, *kid]) == 2
+        assert json.loads(capsys.readouterr().err)["Error"]["Code"] == "NoSuchEntity"
+    finally:
+        node.close()
 
 
-def test_user_id_is_recorded_and_bound_once(tmp_path: Path) -> None:
-    store = CredentialStore(tmp_path / "credentials.json")
-    key_id, secret = store.create(ALICE, "AIDAALICE000000000001")
-    assert store.authenticate(key_id, secret).user_id == "AIDAALICE000000000001"
-    legacy, legacy_secret = store.create(ALICE)
-    assert store.authenticate(legacy, legacy_secret).user_id is None
-    assert store.bind_user_id(legacy, "AIDAALICE000000000001") == "AIDAALICE000000000001"
-    assert store.bind_user_id(legacy, "AIDAOTHER000000000002") == "AIDAALICE000000000001"
-    assert CredentialStore(store.path).authenticate(legacy, legacy_secret).user_id == (
-        "AIDAALICE000000000001"
-    )
-    with pytest.raises(ValidationError):
-        store.create(ALICE, "not an id!")
+def test_cli_refuses_a_missing_shared_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "absent.key"
+    code = run(["keys", "list-access-keys", "--state-url", "postgresql://authz@127.0.0.1:1/x",
+                "--state-key-file", str(missing)])  # fmt: skip
+    assert code == 2
+    assert "absent.key` does not exist" in json.loads(capsys.readouterr().err)["Error"]["Message"]
+    assert not missing.exists()
+
+
+def test_stale_watcher_fails_closed_and_recovers(state_url: str, tmp_path: Path) -> None:
+    now = [1000.0]
+    node = open_node(state_url, shared_key(tmp_path), stale_after=5.0, clock=lambda: now[0])
+    try:
+        key_id, secret = node.credentials.create(ALICE)
+        assert node.credentials.authenticate(key_id, secret).user_arn == ALICE
+        now[0] += 5.5  # no successful poll for longer than stale_after
+        for _ in range(3):
+            with pytest.raises(ServiceUnavailable) as raised:
+                node.credentials.authenticate(key_id, secret)
+            assert raised.value.message == (
+                "The service cannot check credentials right now. Try again later."
+            )
+        with pytest.raises(ServiceUnavailable):
+            node.credentials.signing_secret(key_id)
+        assert node.credentials.unavailable_refusals == 4
+        node.watcher.poll_once()  # the database answers again
+        assert node.credentials.authenticate(key_id, secret).user_arn == ALICE
+    finally:
+        node.close()
+
+
+def test_closed_database_fails_closed(state_url: str, tmp_path: Path) -> None:
+    now = [1000.0]
+    node = open_node(state_url, shared_key(tmp_path), clock=lambda: now[0])
+    key_id, secret = node.credentials.create(ALICE)
+    node.db.close()  # every later query fails (the database is unreachable)
+    node.watcher.poll_once()
+    assert node.watcher.failures == 1
+    assert node.credentials.authenticate(key_id, secret).user_arn == ALICE  # within stale_after
+    now[0] += 6
+    node.watcher.poll_once()
+    with pytest.raises(ServiceUnavailable) as raised:
+        node.credentials.authenticate(key_id, secret)
+    assert "sqlite" not in raised.value.message and "postgres" not in raised.value.message
+    with pytest.raises(ServiceUnavailable):
+        node.credentials.create(ALICE)  # writes fail closed too
+
+
+def test_failed_reload_refuses_until_a_reload_succeeds(state_url: str, tmp_path: Path) -> None:
+    key = shared_key(tmp_path)
+    a, b = open_node(state_url, key), open_node(state_url, key)
+    try:
+        key_id, secret = a.credentials.create(ALICE)
+        b.watcher.poll_once()
+        assert b.credentials.authenticate(key_id, secret).user_arn == ALICE
+        real = b.credentials.reload
+        calls = [0]
+
+        def failing() -> None:
+            calls[0] += 1
+            from authz.state import StateUnavailable
+
+            raise StateUnavailable("simulated: the SELECT failed")
+
+        b.credentials.reload = failing  # type: ignore[method-assign]
+        a.credentials.set_status(key_id, "Inactive")
+        b.watcher.poll_once()  # versions() answered, the reload did not
+        assert calls[0] == 1 and b.watcher.fresh()
+        with pytest.raises(ServiceUnavailable):
+            b.credentials.authenticate(key_id, secret)  # never the old Active copy
+        b.credentials.reload = real  # type: ignore[method-assign]
+        b.watcher.poll_once()  # retried at the next poll
+        refused(b.credentials, key_id, secret)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_user_id_is_recorded_and_bound_once(state_url: str, tmp_path: Path) -> None:
+    key = shared_key(tmp_path)
+    a, b = open_node(state_url, key), open_node(state_url, key)
+    try:
+        key_id, secret = a.credentials.create(ALICE, "AIDAALICE000000000001")
+        assert a.credentials.authenticate(key_id, secret).user_id == "AIDAALICE000000000001"
+        legacy, legacy_secret = a.credentials.create(ALICE)
+        assert a.credentials.authenticate(legacy, legacy_secret).user_id is None
+        b.watcher.poll_once()
+        # node B binds first; node A, still holding "unbound", learns B's binding
+        assert b.credentials.bind_user_id(legacy, "AIDAALICE000000000001") == (
+            "AIDAALICE000000000001"
+        )
+        assert a.credentials.bind_user_id(legacy, "AIDAOTHER000000000002") == (
+            "AIDAALICE000000000001"
+        )
+        assert a.credentials.authenticate(legacy, legacy_secret).user_id == (
+            "AIDAALICE000000000001"
+        )
+        with pytest.raises(NoSuchEntity):
+            a.credentials.bind_user_id("AIDAAAAAAAAAAAAAAAAA", "AIDAALICE000000000001")
+        with pytest.raises(ValidationError):
+            a.credentials.create(ALICE, "not an id!")
+    finally:
+        a.close()
+        b.close()

@@ -45,10 +45,12 @@ def test_keys_create_profile_is_read_by_boto3_and_the_client(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    store = tmp_path / "store.json"
+    state = {"state_url": f"sqlite:///{tmp_path / 'state.db'}",
+             "state_key_file": tmp_path / "state.key"}  # fmt: skip
     shared = tmp_path / "aws" / "credentials"
     code, out, err = _run(
-        capsys, "keys", "create", "--store", str(store), "--user", BOB,
+        capsys, "keys", "create", "--state-url", state["state_url"],
+        "--state-key-file", str(state["state_key_file"]), "--user", BOB,
         "--profile", "bob", "--credentials-path", str(shared),
     )  # fmt: skip
     assert code == 0 and "SecretAccessKey" not in out and "AWS_PROFILE=bob" in err
@@ -60,7 +62,7 @@ def test_keys_create_profile_is_read_by_boto3_and_the_client(
     resolved = botocore_session.get_session().get_credentials()
     assert resolved is not None and resolved.access_key == key_id  # boto3 reads the same entry
 
-    env = start_server(example_repo, credentials_file=store)
+    env = start_server(example_repo, **state)
     code, out, _ = _run(capsys, "sts", "get-caller-identity", "--target", env.target)
     assert code == 0 and json.loads(out)["Arn"] == BOB
     with AuthzClient.from_environment(env.target) as client:

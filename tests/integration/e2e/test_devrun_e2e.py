@@ -31,7 +31,8 @@ def test_the_printed_commands_work_over_tls(
     env = start_server(
         example_repo,
         keys_dir=local / "keys",
-        credentials_file=local / "credentials.json",
+        state_url=devrun.state_url(local),
+        state_key_file=local / "state.key",
         tls_cert=tls / "server.crt",
         tls_key=tls / "server.key",
     )
@@ -88,7 +89,8 @@ def test_the_printed_aws_cli_lines_work_verbatim(
     env = start_server(
         example_repo,
         keys_dir=local / "keys",
-        credentials_file=local / "credentials.json",
+        state_url=devrun.state_url(local),
+        state_key_file=local / "state.key",
         tls_cert=tls / "server.crt",
         tls_key=tls / "server.key",
         aws_listen="127.0.0.1:0",
