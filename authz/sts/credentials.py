@@ -213,6 +213,12 @@ class CredentialStore:
         self.reload()  # at start-up: a database error propagates
         watcher.subscribe(TOPIC, self._on_change)
 
+    @classmethod
+    def for_database(cls, db: Database, sealer: Sealer) -> CredentialStore:
+        """A store for a tool that only administers keys (its watcher is never started, so
+        it never authenticates)."""
+        return cls(db, sealer, StateWatcher(db))
+
     # -- the request path ---------------------------------------------------------------
 
     def authenticate(self, access_key_id: str, secret: str) -> AccessKeyInfo:
@@ -457,6 +463,6 @@ def open_credentials(state_url: str, key_file: Path) -> Iterator[CredentialStore
     ``make run``'s set-up, benchmarks): its watcher is never started; closed at the end."""
     state = open_state(state_url, key_file)
     try:
-        yield CredentialStore(state.db, state.sealer, state.watcher)
+        yield CredentialStore.for_database(state.db, state.sealer)
     finally:
         state.close()
