@@ -4,15 +4,24 @@ same database behave like two replicas (or two ``--workers``)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from authz.state import StateWatcher, open_database
 from authz.state.db import Database
 from authz.state.sealing import Sealer, new_key_line
 from authz.sts.credentials import CredentialStore
+
+
+def error_json(stderr: str) -> dict[str, Any]:
+    """The AWS error JSON ``authz`` prints last on stderr (log lines of the in-process state
+    code may come before it when an earlier test pointed the ``authz`` loggers at stderr)."""
+    parsed: dict[str, Any] = json.loads(stderr[stderr.rindex('{\n  "Error"') :])
+    return parsed
 
 
 def shared_key(directory: Path) -> Path:

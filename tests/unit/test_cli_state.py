@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from authz import cli
 from authz.state.sealing import Sealer
-from tests.state_nodes import open_node, shared_key
+from tests.state_nodes import error_json, open_node, shared_key
 
 
 def test_keygen_writes_a_private_key_once(
@@ -119,7 +119,7 @@ def test_migrate_is_all_or_nothing(
     key = shared_key(tmp_path)
     code, _, err = migrate(capsys, state_url, key, store)
     assert code == 2
-    message = json.loads(err)["Error"]["Message"]
+    message = error_json(err)["Error"]["Message"]
     assert f"credentials store `{store}`" in message and SEALED_ID in message
     node = open_node(state_url, key)
     try:

@@ -17,7 +17,7 @@ import pytest
 from authz.cli import main as run
 from authz.errors import InvalidClientTokenId, NoSuchEntity, ServiceUnavailable, ValidationError
 from authz.sts.credentials import CredentialStore
-from tests.state_nodes import Node, open_node, shared_key
+from tests.state_nodes import Node, error_json, open_node, shared_key
 
 ALICE = "arn:aws:iam::111122223333:user/alice"
 BOB = "arn:aws:iam::111122223333:user/dev/bob"
@@ -239,7 +239,7 @@ def test_cli_access_key_lifecycle(
         assert run(["keys", "delete", *state, *kid]) == 0
         capsys.readouterr()
         assert run(["keys", "delete", *state, *kid]) == 2
-        assert json.loads(capsys.readouterr().err)["Error"]["Code"] == "NoSuchEntity"
+        assert error_json(capsys.readouterr().err)["Error"]["Code"] == "NoSuchEntity"
     finally:
         node.close()
 
@@ -251,7 +251,7 @@ def test_cli_refuses_a_missing_shared_key(
     code = run(["keys", "list-access-keys", "--state-url", "postgresql://authz@127.0.0.1:1/x",
                 "--state-key-file", str(missing)])  # fmt: skip
     assert code == 2
-    assert "absent.key` does not exist" in json.loads(capsys.readouterr().err)["Error"]["Message"]
+    assert "absent.key` does not exist" in error_json(capsys.readouterr().err)["Error"]["Message"]
     assert not missing.exists()
 
 
