@@ -117,7 +117,12 @@ def _server() -> tuple[Callable[[str, bytes], bytes], Any]:
 
     fx = authz_server.fixture()
     settings = load_settings(
-        None, repo=fx.repo, keys_dir=fx.keys, credentials_file=fx.credentials, watch=False
+        None,
+        repo=fx.repo,
+        keys_dir=fx.keys,
+        state_url=fx.state_url,
+        state_key_file=fx.state_key,
+        watch=False,
     )
     backend = build_backend(settings)
     info = json.loads(fx.info.read_text())
