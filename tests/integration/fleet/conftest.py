@@ -1,6 +1,6 @@
 """The fleet: three ``authz serve`` processes over one PostgreSQL state database (the session's
 throwaway server, ``tests/postgres_server.py``; missing binaries are an error, not a skip —
-``make test`` installs them) and one policy repository, started once for the module."""
+``make test`` installs them) and one policy repository, started once for the package."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tests.integration.fleet.harness import Fleet, start_fleet
 from tests.postgres_server import PostgresServer
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def fleet(
     postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:

@@ -270,6 +270,19 @@ class Fleet:
             state.close()
         return new, info.active_from
 
+    def create_mfa_device(self, user_arn: str, name: str) -> tuple[str, str]:
+        """A virtual MFA device of ``user_arn`` in the state database (as ``authz keys
+        create-mfa --state-url`` makes it); its serial number and base32 seed."""
+        from authz.state.runtime import open_state
+        from authz.sts.mfa import MfaStore
+
+        state = open_state(self.state_url, self.key_file)
+        try:
+            serial, seed, _ = MfaStore(state.db, state.sealer).create(user_arn, name)
+        finally:
+            state.close()
+        return serial, seed
+
     def restart(self, node: Node, timeout: float = 60.0) -> None:
         node.stop()
         node.spawn()
