@@ -9,7 +9,9 @@ import pyotp
 import pytest
 
 from authz.errors import AuthzError
-from tests.integration.fleet.harness import ROLE_ARN, USER_ARN, Fleet
+from tests.integration.fleet.harness import POLL_MS, ROLE_ARN, USER_ARN, Fleet
+
+BOUND = POLL_MS / 1000 + 0.5  # a change reaches every node: one poll + the reload
 
 
 def _code(err: AuthzError) -> str:
@@ -19,6 +21,7 @@ def _code(err: AuthzError) -> str:
 def test_an_mfa_code_used_on_a_is_refused_on_b(fleet: Fleet) -> None:
     serial, seed = fleet.create_mfa_device(USER_ARN, "fleet-phone")
     totp = pyotp.TOTP(seed)
+    time.sleep(BOUND)  # every node has loaded the new device
     # a fresh code, far enough from the end of its 30 s step to be used twice in it
     while totp.interval - time.time() % totp.interval < 5:
         time.sleep(0.5)
