@@ -11,8 +11,8 @@ interleaved, every round reported.
     file        the revision before the state database (``--baseline``, default 1db3baf),
                 exported with ``git archive`` into a temporary directory and run from there:
                 access keys in the JSON credentials file (``--credentials-file``)
-    sqlite      this checkout, ``--state-url sqlite:///…`` (one file, WAL)
-    postgresql  this checkout, ``--state-url postgresql://…`` on a throwaway PostgreSQL server
+    sqlite      this checkout (or ``--revision``), ``--state-url sqlite:///…`` (one file, WAL)
+    postgresql  the same code, ``--state-url postgresql://…`` on a throwaway PostgreSQL server
                 (``tests/postgres_server.py``: loopback, trust authentication, fsync off)
 
 In each round every scenario (``authorize``: a distinct Authorize each call; ``assume-role``:
@@ -46,6 +46,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -132,16 +133,14 @@ STATE_SETUP = """
 import json, sys
 from pathlib import Path
 from authz.sts.keys import KeyRing
-from authz.state import open_database
 from authz.state.sealing import Sealer
-from authz.sts.credentials import CredentialStore
+from authz.sts.credentials import open_credentials
 keys, url, key_file, user = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4]
 if not (keys / "index.json").exists():
     KeyRing.generate(keys)
-sealer = Sealer.from_key_file(key_file, create=True)
-db = open_database(url)
-key_id, secret = CredentialStore.for_database(db, sealer).create(user)
-db.close()
+Sealer.from_key_file(key_file, create=True)  # one key for both state databases
+with open_credentials(url, key_file) as store:
+    key_id, secret = store.create(user)
 print(json.dumps([key_id, secret]))
 """
 
@@ -175,10 +174,20 @@ def file_variant(work: Path, revision: str, repo: Path) -> Variant:
     return Variant("file", code, commit, args, tuple(key))
 
 
-def state_variant(name: str, work: Path, url: str, repo: Path, keys: Path) -> Variant:
+def state_code(work: Path, revision: str) -> tuple[Path, str]:
+    """The code of the state variants: this checkout, or ``revision`` exported."""
+    if revision == "HEAD":
+        return ROOT, _git("rev-parse", "HEAD")
+    code = work / "current"
+    return code, export_revision(revision, code)
+
+
+def state_variant(
+    name: str, work: Path, url: str, repo: Path, keys: Path, code: tuple[Path, str]
+) -> Variant:
     key_file = work / "state.key"
     key = json.loads(
-        run_code(ROOT, STATE_SETUP, str(keys), url, str(key_file), authz_server.USER_ARN)
+        run_code(code[0], STATE_SETUP, str(keys), url, str(key_file), authz_server.USER_ARN)
     )
     args = [
         "--repo",
@@ -190,7 +199,7 @@ def state_variant(name: str, work: Path, url: str, repo: Path, keys: Path) -> Va
         "--state-key-file",
         str(key_file),
     ]
-    return Variant(name, ROOT, _git("rev-parse", "HEAD"), args, tuple(key))
+    return Variant(name, code[0], code[1], args, tuple(key))
 
 
 def _copy(src: Path, dest: Path) -> Path:
@@ -447,18 +456,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with running_server() as pg:
             repo = authz_server.write_repo(work / "repo")
             keys = work / "keys"
+            code = state_code(work, args.revision)
+            sqlite_url = f"sqlite:///{work / 'state.db'}"
             variants = [
                 file_variant(work, args.baseline, repo),
                 state_variant(
-                    "sqlite",
-                    work,
-                    f"sqlite:///{work / 'state.db'}",
-                    _copy(repo, work / "sqlite-repo"),
-                    keys,
+                    "sqlite", work, sqlite_url, _copy(repo, work / "r-sqlite"), keys, code
                 ),
-                state_variant(
-                    "postgresql", work, pg.create_database(), _copy(repo, work / "pg-repo"), keys
-                ),
+                state_variant("postgresql", work, pg.create_database(), repo, keys, code),
             ]
             pg_variant = variants[2]
             report["revisions"] = {v.name: v.revision for v in variants}
@@ -600,7 +605,7 @@ def markdown(report: dict[str, Any], stamp: str) -> str:
         "",
         f"Command: `{report['command']}`  ",
         f"Revisions: file store = `{rev['file'][:12]}` (exported with git archive), sqlite / "
-        f"postgresql = `{rev['sqlite'][:12]}` (this checkout). Machine: {report['cpus']} CPUs, "
+        f"postgresql = `{rev['sqlite'][:12]}`. Machine: {report['cpus']} CPUs, "
         f"load average at start {report['loadavg_start']}, at end {report['loadavg_end']}.  ",
         f"Load: closed loop, {report['load']['connections']} connections × "
         f"{report['load']['streams']} streams, {report['load']['warmup_s']} s warm-up + "
@@ -655,6 +660,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--connections", type=int, default=6, help="multiple of 3 (default 6)")
     parser.add_argument("--baseline", default="1db3baf", help="the file-store revision")
+    parser.add_argument(
+        "--revision", default="HEAD", help="the state-database revision (default: this checkout)"
+    )
     parser.add_argument("--lock", type=Path, default=Path("/tmp/authz-quiet.lock"))
     parser.add_argument("--max-load", type=float, default=1.5)
     parser.add_argument("--quiet-wait", type=float, default=300.0)
@@ -663,6 +671,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.rounds <= 20 or not 0 < args.duration <= 60 or args.connections % 3:
         parser.error("--rounds 1..20, --duration (0, 60], --connections a multiple of 3")
+    # SIGTERM unwinds like an error: servers and PostgreSQL are stopped, temporaries removed
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     report = run(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
