@@ -457,9 +457,34 @@ def markdown(result: dict[str, Any]) -> str:
         f" (**{r['near_reload_p99_ratio']}x** steady). Worst minute after warm-up (minute 1)"
         f" p99 / steady p99 = **{r['worst_minute_p99_ratio']}** (target <= 3 for both). RSS"
         f" after warm-up (minute 2 -> last): {r['rss_drift_mb']:+.1f} MB"
-        f" ({r['rss_drift_mb_per_minute']:+.2f} MB/min).\n"
+        f" ({r['rss_drift_mb_per_minute']:+.2f} MB/min)."
     )
+    if "rss_second_half_mb_per_minute" in r:
+        low, high = r["rss_second_half_range_mb"]
+        tail += (
+            f" Second half: RSS {low}-{high} MB, slope"
+            f" {r['rss_second_half_mb_per_minute']:+.3f} MB/min."
+        )
+    if r.get("server_log"):
+        tail += f" Server log with errors kept: `{r['server_log']}`."
+    tail += "\n"
     return head + "\n".join(rows) + "\n" + tail
+
+
+def keep_server_log(log: Path, out: Path, name: str) -> Path | None:
+    """Copy the server's log next to the results when it recorded an error (an INTERNAL
+    answer, a traceback), since the work directory is removed: the evidence of a failure
+    must outlive the run. The copy's path, or None."""
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if "Traceback" not in text and " ERROR " not in text:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    kept = out / f"{name}-server.log"
+    kept.write_text(text, encoding="utf-8")
+    return kept
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -479,10 +504,15 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--seconds must be 1..3600 and --rate 1..2000")
     work = Path(tempfile.mkdtemp(prefix=f"authz-{args.mode}-"))
     started = datetime.now(UTC)
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    kept: Path | None = None
     try:
         result = run_soak(args, work) if args.mode == "soak" else run_storm(args, work)
     finally:
+        kept = keep_server_log(work / "server.log", args.out, f"{args.mode}{args.tag}-{stamp}")
         shutil.rmtree(work, ignore_errors=True)
+    if kept is not None:
+        result["server_log"] = str(kept)
     result.update(
         started=started.isoformat(timespec="seconds"),
         command=" ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
@@ -505,12 +535,23 @@ def main(argv: list[str] | None = None) -> int:
         result["rss_drift_mb_per_minute"] = (
             round(result["rss_drift_mb"] / (len(rss) - 2), 2) if len(rss) > 2 else 0.0
         )
+        # Warm-up of the allocators takes longer than the first minute (a 30-minute soak:
+        # +0.9 MB/min over minutes 2-10, ~0.1 over 10-30), so the second half's trend is
+        # reported too: a least-squares slope and the range.
+        half = result["minutes"][len(result["minutes"]) // 2 :]
+        points = [(m["minute"], m["rss_mb"]) for m in half if m["rss_mb"] is not None]
+        if len(points) >= 3:
+            fit = statistics.linear_regression([p[0] for p in points], [p[1] for p in points])
+            result["rss_second_half_mb_per_minute"] = round(fit.slope, 3)
+            result["rss_second_half_range_mb"] = [
+                min(p[1] for p in points),
+                max(p[1] for p in points),
+            ]
         result["met"] = (
             not result["overall"]["errors"]
             and result["worst_minute_p99_ratio"] <= 3.0
             and result["near_reload_p99_ratio"] <= 3.0
         )
-    stamp = started.strftime("%Y%m%d-%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
     name = f"{args.mode}{args.tag}-{stamp}"
     (args.out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")

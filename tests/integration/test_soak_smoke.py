@@ -29,3 +29,26 @@ def test_a_short_soak_with_reloads_has_no_errors(tmp_path: Path) -> None:
     assert result["reloads"]["reload_failed"] == 0
     minute = result["minutes"][0]
     assert minute["rss_mb"] > 0 and minute["threads"] > 0 and minute["fds"] > 0
+
+
+def test_a_server_log_with_errors_outlives_the_run(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("soak", ROOT / "benchmarks" / "soak.py")
+    assert spec is not None and spec.loader is not None
+    soak = importlib.util.module_from_spec(spec)
+    sys.modules["soak"] = soak  # its dataclasses look their module up
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec.loader.exec_module(soak)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+        del sys.modules["soak"]
+    quiet, failed = tmp_path / "quiet.log", tmp_path / "failed.log"
+    quiet.write_text("2026-12-06 INFO authz.reload activated\n")
+    failed.write_text("2026-12-06 ERROR authz.edge INTERNAL\nTraceback (most recent call last):\n")
+    out = tmp_path / "out"
+    assert soak.keep_server_log(quiet, out, "soak-x") is None
+    assert soak.keep_server_log(tmp_path / "missing.log", out, "soak-y") is None
+    kept = soak.keep_server_log(failed, out, "soak-z")
+    assert kept == out / "soak-z-server.log" and "Traceback" in kept.read_text()
