@@ -29,11 +29,12 @@ from authz.state.importing import Importer, ImportResult, Sources
 from authz.state.runtime import RuntimeState, open_state
 from authz.state.sealing import SealError, new_key_line
 from authz.sts.credentials_legacy import import_access_keys
+from authz.sts.mfa import import_mfa_devices
 
 __all__ = ["IMPORTERS", "add_state_arguments", "open_cli_state", "register", "state_settings"]
 
 # What `authz state migrate` imports, in order, in one transaction.
-IMPORTERS: list[Importer] = [import_access_keys]
+IMPORTERS: list[Importer] = [import_access_keys, import_mfa_devices]
 
 
 def add_state_arguments(parser: argparse.ArgumentParser, *, config: bool = False) -> None:

@@ -25,7 +25,7 @@ no driver message; both logged) — a code is never accepted unrecorded.
 ``hmac.compare_digest`` against all three candidates (a dummy seed for unknown devices, to keep
 timing even). Wrong code, unknown device, another user's device, an inactive device and a reused
 code all return ``False``; only the log line says which. Attempt limits are
-``authz.sts.mfa_limits``. Never logs a seed or a code. ``import_mfa_file`` moves the JSON store
+``authz.sts.mfa_limits``. Never logs a seed or a code. ``import_mfa_devices`` moves the JSON store
 of earlier releases (``mfa.json`` + ``mfa.json.key``) into the database. Must not import grpc
 or cedarpy.
 """
@@ -54,9 +54,10 @@ from authz.errors import (
     ValidationError,
 )
 from authz.state import Database, StateConflict, StateUnavailable, StateWatcher, Tx
+from authz.state.importing import ImportResult, Sources
 from authz.state.sealing import Sealer, SealError
 
-__all__ = ["ACTIVE", "INACTIVE", "TOPIC", "MfaDeviceInfo", "MfaStore", "import_mfa_file"]
+__all__ = ["ACTIVE", "INACTIVE", "TOPIC", "MfaDeviceInfo", "MfaStore", "import_mfa_devices"]
 
 log = logging.getLogger("authz.sts.mfa")
 
@@ -378,12 +379,27 @@ class MfaStore:
 # -- migration from the JSON store of earlier releases (authz state migrate) -------------------
 
 
-def import_mfa_file(db: Database, sealer: Sealer, path: Path) -> builtins.list[str]:
-    """Copy the devices of the JSON store ``path`` (seeds sealed with ``<path>.key``) into the
-    database, re-sealed under the state key, in one transaction. Idempotent: a device already
-    in the database is left as it is. Returns one line per device (what was done); a store
+def import_mfa_devices(tx: Tx, sealer: Sealer, sources: Sources) -> ImportResult:
+    """The importer of ``authz state migrate`` for MFA devices: the JSON store
+    ``sources.mfa_file`` (seeds sealed with ``<mfa_file>.key``) into the database, seeds
+    re-sealed under the state key, the last accepted step kept (a code used before the move is
+    still refused). Idempotent: a device already in the database is left as it is; a store
     that does not exist imports nothing. ``ValidationError`` names the file when it cannot be
-    read or its key cannot unseal a seed (then nothing is imported)."""
+    read or its key cannot open a seed (then the whole migration is rolled back)."""
+    path = sources.mfa_file
+    result = ImportResult(TOPIC, str(path) if path.exists() else "")
+    for device, last_step in _read_legacy_store(path, sealer):
+        serial = device.info.serial_number
+        if tx.execute("SELECT 1 FROM mfa_devices WHERE serial_number = ?", (serial,)):
+            result.present += 1
+            continue
+        MfaStore._insert(tx, device, last_step)
+        result.imported += 1
+    return result
+
+
+def _read_legacy_store(path: Path, sealer: Sealer) -> builtins.list[tuple[_Device, int | None]]:
+    """The devices of an old JSON store, their seeds re-sealed under ``sealer``."""
     from cryptography.fernet import Fernet, InvalidToken
 
     try:
@@ -414,16 +430,7 @@ def import_mfa_file(db: Database, sealer: Sealer, path: Path) -> builtins.list[s
                 f"MFA store `{path}`: `{key_path}` cannot decrypt the seed of `{serial}`"
             ) from None
         devices.append((_Device(info, sealer.seal(seed)), last_step))
-    done: builtins.list[str] = []
-    with db.transaction() as tx:
-        for device, last_step in devices:
-            serial = device.info.serial_number
-            if tx.execute("SELECT 1 FROM mfa_devices WHERE serial_number = ?", (serial,)):
-                done.append(f"MFA device {serial}: already in the state database, kept")
-                continue
-            MfaStore._insert(tx, device, last_step)
-            done.append(f"MFA device {serial} ({device.info.status}): imported, seed re-sealed")
-    return done
+    return devices
 
 
 def _legacy_record(serial: str, raw: Any) -> tuple[MfaDeviceInfo, str, int | None]:

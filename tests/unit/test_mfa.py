@@ -21,6 +21,7 @@ import pytest
 from authz import cli_keys
 from authz.errors import EntityAlreadyExists, LimitExceeded, NoSuchEntity, ValidationError
 from authz.state import Database, open_database
+from authz.state.importing import ImportResult, Sources
 from authz.state.sealing import Sealer
 from authz.sts.mfa import MfaStore
 from authz.sts.service import session_context
@@ -248,42 +249,69 @@ def _legacy_store(path: Path, devices: dict[str, tuple[str, str, int | None]]) -
     path.write_text(json.dumps(doc))
 
 
+def import_mfa(db: Database, sealer: Sealer, path: Path) -> ImportResult:
+    from authz.sts.mfa import import_mfa_devices
+
+    with db.transaction() as tx:
+        return import_mfa_devices(tx, sealer, Sources(path.with_name("creds.json"), path))
+
+
 def test_import_of_the_json_store_reseals_seeds_and_is_idempotent(
     db: Database, sealer: Sealer, tmp_path: Path, clock: Clock
 ) -> None:
-    from authz.sts.mfa import import_mfa_file
-
     seed = pyotp.random_base32()
     serial = f"arn:aws:iam::{ACCOUNT}:mfa/old"
     used = int(clock.now // 30)  # the current step was accepted by the old store
     path = tmp_path / "mfa.json"
     _legacy_store(path, {serial: (ALICE, seed, used)})
-    lines = import_mfa_file(db, sealer, path)
-    assert lines == [f"MFA device {serial} (Active): imported, seed re-sealed"]
-    assert import_mfa_file(db, sealer, path) == [
-        f"MFA device {serial}: already in the state database, kept"
-    ]
+    first, again = import_mfa(db, sealer, path), import_mfa(db, sealer, path)
+    assert (first.imported, first.present, again.imported, again.present) == (1, 0, 0, 1)
+    assert first.store == "mfa_devices" and first.source == str(path)
     store = MfaStore(db, sealer, clock=clock)
     assert [i.serial_number for i in store.list(ALICE)] == [serial]
     assert not store.verify(serial, ALICE, code_at(seed, clock.now))  # used before the move
     clock.now += 30
     assert store.verify(serial, ALICE, code_at(seed, clock.now))
-    assert import_mfa_file(db, sealer, tmp_path / "absent.json") == []
+    absent = import_mfa(db, sealer, tmp_path / "absent.json")
+    assert (absent.imported, absent.present, absent.source) == (0, 0, "")
 
 
 def test_import_refuses_a_store_its_key_cannot_open(
     db: Database, sealer: Sealer, tmp_path: Path
 ) -> None:
-    from authz.sts.mfa import import_mfa_file
-
     path = tmp_path / "mfa.json"
     _legacy_store(path, {f"arn:aws:iam::{ACCOUNT}:mfa/a": (ALICE, pyotp.random_base32(), None)})
     from cryptography.fernet import Fernet
 
     path.with_name("mfa.json.key").write_bytes(Fernet.generate_key())
     with pytest.raises(ValidationError, match="cannot decrypt the seed"):
-        import_mfa_file(db, sealer, path)
+        import_mfa(db, sealer, path)
     path.write_text("{not json")
     with pytest.raises(ValidationError, match=r"mfa\.json"):
-        import_mfa_file(db, sealer, path)
+        import_mfa(db, sealer, path)
     assert MfaStore(db, sealer).list() == []
+
+
+def test_authz_state_migrate_imports_the_mfa_store(
+    state_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], clock: Clock
+) -> None:
+    from authz import cli
+
+    key = tmp_path / "state.key"
+    Sealer.from_key_file(key, create=True)
+    seed, serial = pyotp.random_base32(), f"arn:aws:iam::{ACCOUNT}:mfa/old"
+    _legacy_store(tmp_path / "mfa.json", {serial: (ALICE, seed, None)})
+    argv = ["state", "migrate", "--state-url", state_url, "--state-key-file", str(key),
+            "--credentials-file", str(tmp_path / "none.json"),
+            "--mfa-file", str(tmp_path / "mfa.json")]  # fmt: skip
+    for imported, present in ((1, 0), (0, 1)):  # idempotent
+        assert cli.main(argv) == 0
+        [mfa] = [r for r in json.loads(capsys.readouterr().out)["imports"]
+                 if r["store"] == "mfa_devices"]  # fmt: skip
+        assert (mfa["imported"], mfa["already_present"]) == (imported, present)
+    db = open_database(state_url)
+    try:
+        store = MfaStore(db, Sealer.from_key_file(key, create=False), clock=clock)
+        assert store.verify(serial, ALICE, code_at(seed, clock.now))
+    finally:
+        db.close()
