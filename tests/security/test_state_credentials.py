@@ -45,7 +45,7 @@ def build_repo(root: Path) -> Path:
 
 
 def shared_state(tmp_path: Path, state_url: str) -> dict[str, Any]:
-    key = tmp_path / "shared" / "state.key"
+    key = tmp_path / "common" / "state.key"
     key.parent.mkdir(parents=True, exist_ok=True)
     if not key.exists():
         key.write_bytes(new_key_line())
@@ -155,7 +155,7 @@ def test_node_cut_off_from_the_database_stops_serving_its_stale_copy(
 
 
 def test_stolen_database_copy_yields_no_secret(start_server: ServerFactory, tmp_path: Path) -> None:
-    db_path = tmp_path / "shared" / "state.db"
+    db_path = tmp_path / "common" / "state.db"
     state = shared_state(tmp_path, f"sqlite:///{db_path}")
     env = start_server(build_repo(tmp_path / "repo"), **state)
     alice = env.access_key(ALICE)
