@@ -97,6 +97,19 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
+BUMP_SQL = (
+    "INSERT INTO state_versions (topic, version) VALUES (?, 1) "
+    "ON CONFLICT (topic) DO UPDATE SET version = state_versions.version + 1"
+)
+
+
+def read_versions(db: Database) -> dict[str, int]:
+    """Every topic's version (the body of both backends' ``versions``)."""
+    with db.transaction(write=False) as tx:
+        rows = tx.execute("SELECT topic, version FROM state_versions")
+        return {topic: int(v) for topic, v in rows}
+
+
 def check_topic(topic: str) -> str:
     if not _TOPIC.fullmatch(topic):
         raise ValueError(f"bad state topic `{topic}`")

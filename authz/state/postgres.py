@@ -22,6 +22,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from authz.state.db import (
+    BUMP_SQL,
     STATE_UNAVAILABLE,
     Dialect,
     Params,
@@ -29,6 +30,7 @@ from authz.state.db import (
     StateConflict,
     StateUnavailable,
     check_topic,
+    read_versions,
     redact_url,
 )
 
@@ -52,11 +54,7 @@ class _PgTx:
         return [tuple(r) for r in cur.fetchall()] if cur.description is not None else []
 
     def bump(self, topic: str) -> None:
-        self._conn.execute(
-            "INSERT INTO state_versions (topic, version) VALUES (%s, 1) "
-            "ON CONFLICT (topic) DO UPDATE SET version = state_versions.version + 1",
-            (check_topic(topic),),
-        )
+        self.execute(BUMP_SQL, (check_topic(topic),))
 
 
 class PostgresDatabase:
@@ -115,11 +113,7 @@ class PostgresDatabase:
             raise StateUnavailable(STATE_UNAVAILABLE) from err
 
     def versions(self) -> dict[str, int]:
-        with self.transaction(write=False) as tx:
-            return {
-                topic: int(v)
-                for topic, v in tx.execute("SELECT topic, version FROM state_versions")
-            }
+        return read_versions(self)
 
     def close(self) -> None:
         self._pool.close()

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from authz.state.db import (
+    BUMP_SQL,
     STATE_UNAVAILABLE,
     Dialect,
     Params,
@@ -29,6 +30,7 @@ from authz.state.db import (
     StateConflict,
     StateUnavailable,
     check_topic,
+    read_versions,
 )
 
 __all__ = ["SqliteDatabase"]
@@ -46,11 +48,7 @@ class _SqliteTx:
         return self._conn.execute(sql, tuple(params)).fetchall()
 
     def bump(self, topic: str) -> None:
-        self._conn.execute(
-            "INSERT INTO state_versions (topic, version) VALUES (?, 1) "
-            "ON CONFLICT (topic) DO UPDATE SET version = state_versions.version + 1",
-            (check_topic(topic),),
-        )
+        self.execute(BUMP_SQL, (check_topic(topic),))
 
 
 class SqliteDatabase:
@@ -140,11 +138,7 @@ class SqliteDatabase:
             raise StateUnavailable(STATE_UNAVAILABLE) from err
 
     def versions(self) -> dict[str, int]:
-        with self.transaction(write=False) as tx:
-            return {
-                topic: int(v)
-                for topic, v in tx.execute("SELECT topic, version FROM state_versions")
-            }
+        return read_versions(self)
 
     def close(self) -> None:
         with self._lock:
