@@ -56,9 +56,13 @@ _LAYER = {
     PolicyType.BOUNDARY: "boundary",
     PolicyType.SESSION: "session",
     PolicyType.SCP: "scp",
+    PolicyType.RCP: "rcp",
     PolicyType.RESOURCE: "resource",
     PolicyType.TRUST: "trust",
 }
+# A policy type added to the model without a layer here would crash the fuzzer only when a
+# seed happens to draw it: fail at import instead.
+assert set(_LAYER) == set(PolicyType), set(PolicyType) - set(_LAYER)
 
 
 _KIND = {PolicyType.RESOURCE: "resource", PolicyType.TRUST: "trust"}  # others: identity-like
@@ -102,6 +106,8 @@ def check_policy(value: tuple[Any, PolicyType, str, str]) -> Any:
         layers = PolicyLayers(boundary=policy)
     elif ptype is PolicyType.SCP:
         layers = PolicyLayers(scp=((policy,),))
+    elif ptype is PolicyType.RCP:
+        layers = PolicyLayers(rcp=((policy,),))
     request = AuthRequest(caller=_USER, action=action, resource=resource, resource_account=None)
     decision = EVALUATOR.evaluate(layers, request, trust=trust)
     if decision.errors:
