@@ -1,11 +1,13 @@
 """The typed Cedar request context of one partition: only the keys and representations the
 partition's policies read (design note §6: every unused key costs 1-10 µs per call).
 
-A condition key's raw value goes to ``context["<key>"]`` when it is single-valued; each operator
-family reads its own typed copy (``num``, ``date``, ``ip``, ``bool``, ``arn``, ``ci``), so a key
-used by two families works and a value a family cannot parse has no copy (it never matches).
-Multivalued values (lists, even of one element) only get the set copies ``mv``/``mvci``.
-IPv4-mapped IPv6 addresses are sent as IPv4 (Cedar rejects them).
+A condition key's raw value goes to ``context["s.<key>"]`` when it is single-valued; each
+operator family reads its own typed copy (``num.<key>``, ``date.<key>``, ``ip.<key>``,
+``bool.<key>``, ``arn.<key>``, ``ci.<key>``), so a key used by two families works and a value a
+family cannot parse has no copy (it never matches). Multivalued values (lists, even of one
+element) only get the set copies ``mv.<key>`` / ``mvci.<key>``. IPv4-mapped IPv6 addresses are
+sent as IPv4 (Cedar rejects them). The names are ``authz.cedar.emit.attribute``'s: no condition
+key can land on a fixed field.
 
 Owns context construction. Must not import cedarpy.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from authz.cedar import values as val
-from authz.cedar.emit import ARN_FIELDS
+from authz.cedar.emit import ARN_FIELDS, attribute
 from authz.iam.model import ContextValue
 
 JsonValue = object
@@ -28,12 +30,16 @@ _SCALAR_REPS = ("s", "ci", "num", "date", "ip", "bool", "arn")
 class ContextPlan:
     """What one partition reads from the request."""
 
-    uses: tuple[tuple[str, str], ...]  # (representation, key), sorted
+    slots: tuple[tuple[str, str, str], ...]  # (representation, key, attribute), sorted
+    keys: tuple[str, ...]  # keys whose presence is read (``context.keys``), sorted
+    reads_keys: bool
     flags: frozenset[str]
 
     @classmethod
     def of(cls, uses: frozenset[tuple[str, str]], flags: frozenset[str]) -> ContextPlan:
-        return cls(tuple(sorted(uses)), flags)
+        slots = tuple((rep, key, attribute(rep, key)) for rep, key in sorted(uses) if rep != "keys")
+        keys = tuple(sorted(key for rep, key in uses if rep == "keys"))
+        return cls(slots, keys, bool(keys), flags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,24 +71,16 @@ def build_context(plan: ContextPlan, req: RequestFacts, oracle: list[str]) -> di
         out["pids"] = list(req.pids)
     if "pself" in flags:
         out["pself"] = list(req.pself)
-    records: dict[str, dict[str, JsonValue]] = {}
-    keys: list[str] = []
-    for rep, key in plan.uses:
-        value = req.context.get(key)
-        if rep == "keys":
-            if value is not None:
-                keys.append(key)
-            continue
-        record = records.setdefault(rep, {}) if rep != "s" else out
+    context = req.context
+    for rep, key, name in plan.slots:
+        value = context.get(key)
         if value is None:
             continue
         typed = typed_copy(rep, key, value)
         if typed is not None:
-            record[key] = typed
-    if any(rep == "keys" for rep, _ in plan.uses):
-        out["keys"] = keys
-    for rep, record in records.items():
-        out[rep] = record
+            out[name] = typed
+    if plan.reads_keys:
+        out["keys"] = [key for key in plan.keys if context.get(key) is not None]
     return out
 
 

@@ -13,8 +13,15 @@ Context layout (only what a partition references is sent):
     keys        Set<String>       condition keys present (for negated / IfExists / Null)
     pids        Set<String>       every identifier of the caller (Principal matching)
     pself       Set<String>       the caller's most specific identifiers (NotPrincipal)
-    "<key>"     String?           raw single value of a condition key
-    ci / mv / mvci / num / date / ip / bool / arn   records of typed copies, by key
+    "<rep>.<key>"                 one representation of a condition key's value (``attribute``):
+                                  ``s`` the raw single value, ``ci`` / ``mv`` / ``mvci`` / ``num``
+                                  / ``date`` / ``ip`` / ``bool`` / ``arn`` typed copies
+
+Condition values sit at the top level (a nested record costs the native call ~30k instructions
+to parse, ``benchmarks/cedar_context_instr.py``) under a name that cannot collide: every
+condition attribute contains a ``.`` after its representation, no fixed name above contains one,
+and no representation name contains one. A policy's condition key is any string the author chose
+(``pids``, ``ip``, ``iam_action`` ...); it must never read or replace the layout's own fields.
 """
 
 from __future__ import annotations
@@ -75,6 +82,11 @@ _FAMILY_OF_REP = {
 Lookup = Callable[[str], "str | bool | None"]
 
 
+def attribute(rep: str, key: str) -> str:
+    """The context attribute holding representation ``rep`` of condition key ``key``."""
+    return f"{rep}.{key}"
+
+
 def is_compile_time(key: str) -> bool:
     return key in COMPILE_TIME_KEYS or key.startswith("aws:principaltag/")
 
@@ -97,15 +109,11 @@ class Emitter:
     def access(self, key: str, rep: str) -> str:
         self.uses.add((rep, key))
         self.families.setdefault(key, set()).add(rep)
-        if rep == "s":
-            return f"context[{cedar_string(key)}]"
-        return f"context.{rep}[{cedar_string(key)}]"
+        return f"context[{cedar_string(attribute(rep, key))}]"
 
     def guard(self, key: str, rep: str) -> str:
         self.uses.add((rep, key))
-        if rep == "s":
-            return f"context has {cedar_string(key)}"
-        return f"context.{rep} has {cedar_string(key)}"
+        return f"context has {cedar_string(attribute(rep, key))}"
 
     def presence(self, key: str) -> str:
         self.uses.add(("keys", key))

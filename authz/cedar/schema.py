@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import cedarpy
 
-from authz.cedar.emit import ARN_FIELDS, REPRESENTATIONS
+from authz.cedar.emit import ARN_FIELDS, REPRESENTATIONS, attribute
 from authz.cedar.pattern import cedar_string
 from authz.cedar.translate import Translation
 
@@ -28,19 +28,10 @@ _BASE_FIELDS = (
 
 def render_schema(uses: frozenset[tuple[str, str]]) -> str:
     """A schema declaring every context attribute the translation reads (all optional)."""
-    by_rep: dict[str, set[str]] = {}
-    for rep, key in uses:
-        if rep != "keys":
-            by_rep.setdefault(rep, set()).add(key)
     fields = list(_BASE_FIELDS)
-    for key in sorted(by_rep.pop("s", set())):
-        fields.append(f"{cedar_string(key)}?: String")
-    for rep in sorted(REPRESENTATIONS):
-        if rep == "s":
-            continue
-        typ = REPRESENTATIONS[rep]
-        attrs = ", ".join(f"{cedar_string(k)}?: {typ}" for k in sorted(by_rep.get(rep, ())))
-        fields.append(f'"{rep}": {{{attrs}}}')
+    for rep, key in sorted(uses):
+        if rep != "keys":
+            fields.append(f"{cedar_string(attribute(rep, key))}?: {REPRESENTATIONS[rep]}")
     context = ",\n    ".join(fields)
     return (
         "namespace Iam {\n"

@@ -143,6 +143,11 @@ STRING_KEYS = (
     "aws:RequestTag/team",
     "aws:ResourceTag/env",
     "aws:ResourceTag/team",
+    # Keys without a vendor prefix spelled like fields of the Cedar request context: a key's
+    # name must never change what a condition compares (tests/cases/data/context-key-names.json).
+    "iam_action",
+    "pids",
+    "ip",
 )
 PRINCIPAL_KEYS = ("aws:PrincipalAccount", "aws:PrincipalType", "aws:userid", "aws:PrincipalArn")
 MULTI_KEYS = ("aws:TagKeys",)
