@@ -16,9 +16,10 @@ ratios compare calls made seconds apart on the same machine:
   than the signing cost on a shared host;
 * ``grpc-assume-plain`` / ``-signed``: AssumeRole, the same way;
 * ``http-assume-lean`` / ``moto-assume-lean``: AssumeRole over HTTP, signed by botocore's
-  ``SigV4Auth`` and sent on one kept-alive ``http.client`` connection (a cheap client, so the
-  server's cost shows); ``http-assume-boto3`` / ``moto-assume-boto3``: the same through a
-  boto3 client (what users run; boto3's own per-call work dominates);
+  ``SigV4Auth`` before the timer starts (a fresh signature per call, as a load generator sends
+  pre-built requests) and sent on one kept-alive ``http.client`` connection (a cheap client,
+  so the server's cost shows); ``http-assume-boto3`` / ``moto-assume-boto3``: the same through
+  a boto3 client, everything timed (what users run; boto3's own per-call work dominates);
 * ``trivial-lean``: the lean client against ``trivial_http.py`` (a fixed answer, no work):
   the client's own ceiling. ``*_server_time`` ratios subtract its median from both sides,
   and ``server_cpu_us`` (HTTP variants) is the server process's CPU time per call, read from
@@ -28,9 +29,9 @@ Writes ``benchmarks/results/sigv4-<timestamp>.json`` with every round's rate and
 percentiles, and the per-round ratios of median latencies (``*_overhead``: signed / plain − 1;
 ``http_vs_grpc_assume_latency``: HTTP / signed gRPC; ``http_vs_moto_*_throughput``: moto's
 median latency / authz's, i.e. how many times faster authz answers one client — the headline,
-client cost included on both sides; ``http_vs_moto_lean_server_time``: the same with the
-client floor subtracted; ``http_vs_moto_lean_server_cpu``: moto's server CPU per call /
-authz's).
+the lean client's send and read included on both sides; ``http_vs_moto_lean_server_time``:
+the same with the client floor subtracted; ``http_vs_moto_lean_server_cpu``: moto's server CPU
+per call / authz's).
 """
 
 from __future__ import annotations
@@ -136,19 +137,28 @@ def start_moto() -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
+# A variant is ``prepare(i) -> call``: ``prepare`` runs before the timer starts, ``call`` is
+# what is timed.
+Call = Callable[[], None]
+Variant = Callable[[int], Call]
+
+
 def grpc_variant(
     channel: grpc.Channel, method: str, build: Callable[[int], bytes], key: AccessKeyCredentials,
     *, signed: bool,
-) -> Callable[[int], None]:  # fmt: skip
+) -> Variant:  # fmt: skip
     call = channel.unary_unary(method, None, None)
     plain = (("x-authz-access-key-id", key.key_id), ("x-authz-secret-access-key", key.secret))
 
-    def run(i: int) -> None:
-        body = build(i)
-        metadata = signed_metadata(key, method, body) if signed else plain
-        call(body, metadata=metadata, timeout=10)
+    def prepare(i: int) -> Call:
+        def run() -> None:  # the client's signing is timed: it is part of what signing costs
+            body = build(i)
+            metadata = signed_metadata(key, method, body) if signed else plain
+            call(body, metadata=metadata, timeout=10)
 
-    return run
+        return run
+
+    return prepare
 
 
 def authorize_body(i: int) -> bytes:
@@ -163,12 +173,16 @@ def assume_body(i: int) -> bytes:
     return request.SerializeToString()
 
 
-def lean_http(port: int, role: str, key: AccessKeyCredentials) -> Callable[[int], None]:
+def lean_http(port: int, role: str, key: AccessKeyCredentials) -> Variant:
+    """A distinct AssumeRole signed by botocore before the timer starts (as a load generator
+    sends pre-built requests; each call still carries a fresh signature, so replay refusal
+    does not apply), then sent on one kept-alive ``http.client`` connection: the timed part is
+    the request on the wire, the server's work and reading the answer."""
     creds = botocore.credentials.Credentials(key.key_id, key.secret)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     url = f"http://127.0.0.1:{port}/"
 
-    def run(i: int) -> None:
+    def prepare(i: int) -> Call:
         body = (f"Action=AssumeRole&Version=2011-06-15&RoleArn={role}"
                 f"&RoleSessionName=bench-{i}&DurationSeconds=900")  # fmt: skip
         request = botocore.awsrequest.AWSRequest("POST", url, data=body.encode(),
@@ -176,21 +190,24 @@ def lean_http(port: int, role: str, key: AccessKeyCredentials) -> Callable[[int]
         botocore.auth.SigV4Auth(creds, "sts", "us-east-1").add_auth(request)
         prepared = request.prepare()
         headers = dict(prepared.headers.items())
+        return lambda: send(prepared.body, headers)
+
+    def send(body: Any, headers: dict[str, str]) -> None:
         try:
-            conn.request("POST", "/", body=prepared.body, headers=headers)
+            conn.request("POST", "/", body=body, headers=headers)
             response = conn.getresponse()
         except (ConnectionError, http.client.HTTPException):  # idle connection closed
             conn.close()  # by the server between rounds: reconnect (the request never arrived)
-            conn.request("POST", "/", body=prepared.body, headers=headers)
+            conn.request("POST", "/", body=body, headers=headers)
             response = conn.getresponse()
         data = response.read()
         if response.status != 200:
             raise RuntimeError(f"HTTP {response.status}: {data[:200]!r}")
 
-    return run
+    return prepare
 
 
-def boto3_http(port: int, role: str, key: AccessKeyCredentials) -> Callable[[int], None]:
+def boto3_http(port: int, role: str, key: AccessKeyCredentials) -> Variant:
     client = boto3.client(
         "sts",
         endpoint_url=f"http://127.0.0.1:{port}",
@@ -199,25 +216,28 @@ def boto3_http(port: int, role: str, key: AccessKeyCredentials) -> Callable[[int
         aws_secret_access_key=key.secret,
     )
 
-    def run(i: int) -> None:
-        client.assume_role(RoleArn=role, RoleSessionName=f"bench-{i}", DurationSeconds=900)
+    def prepare(i: int) -> Call:  # everything boto3 does per call is timed
+        return lambda: client.assume_role(
+            RoleArn=role, RoleSessionName=f"bench-{i}", DurationSeconds=900
+        )
 
-    return run
+    return prepare
 
 
 def measure(
-    runs: list[Callable[[int], None]], seconds: float, start: int, pid: int | None = None
+    runs: list[Variant], seconds: float, start: int, pid: int | None = None
 ) -> list[dict[str, Any]]:
     """Each of ``runs`` called in turn (one call each, round robin) for ``seconds``; their
-    latency statistics, and with ``pid`` that server's CPU time per call."""
+    latency statistics (of the timed part), and with ``pid`` that server's CPU time per call."""
     latencies: list[list[float]] = [[] for _ in runs]
     cpu_start = cpu_seconds(pid) if pid is not None else 0.0
     end = time.monotonic() + seconds
     i = start
     while time.monotonic() < end:
-        for run, out in zip(runs, latencies, strict=True):
+        for prepare, out in zip(runs, latencies, strict=True):
+            call = prepare(i)
             t0 = time.perf_counter()
-            run(i)
+            call()
             out.append(time.perf_counter() - t0)
             i += 1
     cpu = cpu_seconds(pid) - cpu_start if pid is not None else 0.0
@@ -236,6 +256,10 @@ def _stats(latencies: list[float], cpu: float | None) -> dict[str, Any]:
     if cpu is not None:
         stats["server_cpu_us"] = round(cpu / len(latencies) * 1e6, 1)
     return stats
+
+
+WARM_UP_CALLS = 200  # per variant, before the first round
+MICRO_WARM_UP = 500  # calls of each micro step, before the first round
 
 
 def micro(rounds: int, calls: int = 2000) -> list[dict[str, float]]:
@@ -264,6 +288,13 @@ def micro(rounds: int, calls: int = 2000) -> list[dict[str, float]]:
     assert identity.method is AuthMethod.ACCESS_KEY
     out = []
     counter = 0
+    for _ in range(MICRO_WARM_UP):  # untimed: the first round was ~2x slower on every step
+        body = authorize_body(counter)
+        signed.authenticate(dict(signed_metadata(key, AUTHORIZE, body)), AUTHORIZE, body)
+        backend.authenticate_access_key(key_id, secret)
+        resource = f"arn:aws:s3:::example-reports/warm/{counter}.csv"
+        backend.authorize(identity, AuthorizeParams("s3:GetObject", resource))
+        counter += 1
     for _ in range(rounds):
         bodies = [authorize_body(counter + i) for i in range(calls)]
         t0 = time.thread_time()
@@ -330,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
     moto_key = AccessKeyCredentials("AKIABENCHDUMMY000000", "bench-dummy-secret-not-real")
     # (names, runs, server pid for CPU time): a pair alternates call by call
-    slots: list[tuple[tuple[str, ...], list[Callable[[int], None]], int | None]] = [
+    slots: list[tuple[tuple[str, ...], list[Variant], int | None]] = [
         (("grpc-authorize-plain", "grpc-authorize-signed"),
          [grpc_variant(channel, AUTHORIZE, authorize_body, key, signed=False),
           grpc_variant(channel, AUTHORIZE, authorize_body, key, signed=True)], None),
@@ -346,10 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     rounds: list[dict[str, Any]] = []
     counter = 0
     try:
-        for _, runs, _ in slots:  # warm-up: connections, caches, imports
-            for run in runs:
-                for _ in range(20):
-                    run(counter)
+        for _, runs, _ in slots:  # warm-up: connections, caches, imports, allocator
+            for prepare in runs:
+                for _ in range(WARM_UP_CALLS):
+                    prepare(counter)()
                     counter += 1
         for number in range(args.rounds):
             results = {}
