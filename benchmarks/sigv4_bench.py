@@ -24,6 +24,9 @@ ratios compare calls made seconds apart on the same machine:
   the client's own ceiling. ``*_server_time`` ratios subtract its median from both sides,
   and ``server_cpu_us`` (HTTP variants) is the server process's CPU time per call, read from
   ``/proc`` around the window — the two ways of seeing the servers without the client.
+  The three lean variants alternate call by call in one window (authz, moto, trivial, …), and
+  so do the two boto3 ones, like the gRPC pairs: each server's CPU time per call is its
+  process's CPU over the window divided by its own calls (each server is a separate process).
 
 Writes ``benchmarks/results/sigv4-<timestamp>.json`` with every round's rate and latency
 percentiles, and the per-round ratios of median latencies (``*_overhead``: signed / plain − 1;
@@ -225,12 +228,13 @@ def boto3_http(port: int, role: str, key: AccessKeyCredentials) -> Variant:
 
 
 def measure(
-    runs: list[Variant], seconds: float, start: int, pid: int | None = None
+    runs: list[Variant], seconds: float, start: int, pids: list[int | None]
 ) -> list[dict[str, Any]]:
     """Each of ``runs`` called in turn (one call each, round robin) for ``seconds``; their
-    latency statistics (of the timed part), and with ``pid`` that server's CPU time per call."""
+    latency statistics (of the timed part), and where ``pids`` names a variant's server (a
+    different process for each), that server's CPU time per call of that variant."""
     latencies: list[list[float]] = [[] for _ in runs]
-    cpu_start = cpu_seconds(pid) if pid is not None else 0.0
+    cpu_start = [cpu_seconds(pid) if pid is not None else 0.0 for pid in pids]
     end = time.monotonic() + seconds
     i = start
     while time.monotonic() < end:
@@ -240,8 +244,11 @@ def measure(
             call()
             out.append(time.perf_counter() - t0)
             i += 1
-    cpu = cpu_seconds(pid) - cpu_start if pid is not None else 0.0
-    return [_stats(sorted(values), cpu if pid is not None else None) for values in latencies]
+    cpu = [
+        cpu_seconds(pid) - before if pid is not None else None
+        for pid, before in zip(pids, cpu_start, strict=True)
+    ]
+    return [_stats(sorted(v), c) for v, c in zip(latencies, cpu, strict=True)]
 
 
 def _stats(latencies: list[float], cpu: float | None) -> dict[str, Any]:
@@ -360,19 +367,24 @@ def main(argv: list[str] | None = None) -> int:
     trivial_proc, trivial_port = start_trivial()
     channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
     moto_key = AccessKeyCredentials("AKIABENCHDUMMY000000", "bench-dummy-secret-not-real")
-    # (names, runs, server pid for CPU time): a pair alternates call by call
-    slots: list[tuple[tuple[str, ...], list[Variant], int | None]] = [
+    # (names, runs, server pid of each for CPU time): the variants of a slot alternate call by
+    # call in one window, so every ratio compares calls made microseconds apart (measured one
+    # after the other, windows two seconds apart drifted by more than the differences on a
+    # shared host)
+    slots: list[tuple[tuple[str, ...], list[Variant], list[int | None]]] = [
         (("grpc-authorize-plain", "grpc-authorize-signed"),
          [grpc_variant(channel, AUTHORIZE, authorize_body, key, signed=False),
-          grpc_variant(channel, AUTHORIZE, authorize_body, key, signed=True)], None),
+          grpc_variant(channel, AUTHORIZE, authorize_body, key, signed=True)], [None, None]),
         (("grpc-assume-plain", "grpc-assume-signed"),
          [grpc_variant(channel, ASSUME, assume_body, key, signed=False),
-          grpc_variant(channel, ASSUME, assume_body, key, signed=True)], None),
-        (("http-assume-lean",), [lean_http(aws_port, FOO, key)], authz_proc.pid),
-        (("moto-assume-lean",), [lean_http(moto_port, MOTO_ROLE, moto_key)], moto_proc.pid),
-        (("trivial-lean",), [lean_http(trivial_port, FOO, key)], trivial_proc.pid),
-        (("http-assume-boto3",), [boto3_http(aws_port, FOO, key)], authz_proc.pid),
-        (("moto-assume-boto3",), [boto3_http(moto_port, MOTO_ROLE, moto_key)], moto_proc.pid),
+          grpc_variant(channel, ASSUME, assume_body, key, signed=True)], [None, None]),
+        (("http-assume-lean", "moto-assume-lean", "trivial-lean"),
+         [lean_http(aws_port, FOO, key), lean_http(moto_port, MOTO_ROLE, moto_key),
+          lean_http(trivial_port, FOO, key)],
+         [authz_proc.pid, moto_proc.pid, trivial_proc.pid]),
+        (("http-assume-boto3", "moto-assume-boto3"),
+         [boto3_http(aws_port, FOO, key), boto3_http(moto_port, MOTO_ROLE, moto_key)],
+         [authz_proc.pid, moto_proc.pid]),
     ]  # fmt: skip
     rounds: list[dict[str, Any]] = []
     counter = 0
@@ -384,8 +396,8 @@ def main(argv: list[str] | None = None) -> int:
                     counter += 1
         for number in range(args.rounds):
             results = {}
-            for names, runs, pid in slots:
-                for name, stats in zip(names, measure(runs, args.seconds, counter, pid),
+            for names, runs, pids in slots:
+                for name, stats in zip(names, measure(runs, args.seconds, counter, pids),
                                        strict=True):  # fmt: skip
                     results[name] = stats
                     counter += stats["calls"]
