@@ -24,9 +24,9 @@ ratios compare calls made seconds apart on the same machine:
   the client's own ceiling. ``*_server_time`` ratios subtract its median from both sides,
   and ``server_cpu_us`` (HTTP variants) is the server process's CPU time per call, read from
   ``/proc`` around the window — the two ways of seeing the servers without the client.
-  The three lean variants alternate call by call in one window (authz, moto, trivial, …), and
-  so do the two boto3 ones, like the gRPC pairs: each server's CPU time per call is its
-  process's CPU over the window divided by its own calls (each server is a separate process).
+  The three lean variants take turns of half a second in one window (authz, moto, trivial,
+  authz, …) until each has had ``--seconds``, and so do the two boto3 ones; each server's CPU
+  time per call is its process's CPU during its turns divided by its calls.
 
 Writes ``benchmarks/results/sigv4-<timestamp>.json`` with every round's rate and latency
 percentiles, and the per-round ratios of median latencies (``*_overhead``: signed / plain − 1;
@@ -124,9 +124,16 @@ def start_trivial() -> tuple[subprocess.Popen[bytes], int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (every thread), from ``/proc/<pid>/stat``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of a process's living threads in nanosecond resolution (the first field of
+    each ``/proc/<pid>/task/<tid>/schedstat``; ``/proc/<pid>/stat`` counts in 10 ms ticks,
+    too coarse for a turn of a second). The servers keep their connection threads alive."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, IndexError, ValueError):  # the thread ended meanwhile
+            continue
+    return total / 1e9
 
 
 def start_moto() -> tuple[subprocess.Popen[bytes], int]:
@@ -228,27 +235,45 @@ def boto3_http(port: int, role: str, key: AccessKeyCredentials) -> Variant:
 
 
 def measure(
-    runs: list[Variant], seconds: float, start: int, pids: list[int | None]
+    runs: list[Variant],
+    seconds: float,
+    start: int,
+    pids: list[int | None],
+    block: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Each of ``runs`` called in turn (one call each, round robin) for ``seconds``; their
-    latency statistics (of the timed part), and where ``pids`` names a variant's server (a
-    different process for each), that server's CPU time per call of that variant."""
+    """Each of ``runs`` for ``seconds``: with no ``block``, called in turn (one call each,
+    round robin; for variants of one server); else in turns of ``block`` seconds each until
+    every variant has had ``seconds`` (for different servers: each answers a steady stream in
+    its turn, as it would alone, and a change of load on the host spreads over all of them).
+    Returns their latency statistics (of the timed part) and, where ``pids`` names a
+    variant's server, that server's CPU time per call of that variant (its process's CPU
+    during the variant's turns)."""
     latencies: list[list[float]] = [[] for _ in runs]
-    cpu_start = [cpu_seconds(pid) if pid is not None else 0.0 for pid in pids]
-    end = time.monotonic() + seconds
+    cpu: list[float | None] = [0.0 if pid is not None else None for pid in pids]
     i = start
-    while time.monotonic() < end:
-        for prepare, out in zip(runs, latencies, strict=True):
-            call = prepare(i)
-            t0 = time.perf_counter()
-            call()
-            out.append(time.perf_counter() - t0)
-            i += 1
-    cpu = [
-        cpu_seconds(pid) - before if pid is not None else None
-        for pid, before in zip(pids, cpu_start, strict=True)
-    ]
+    turns = [(list(range(len(runs))), seconds)]
+    if block is not None:
+        turns = [([k], block) for _ in range(max(1, round(seconds / block)))
+                 for k in range(len(runs))]  # fmt: skip
+    for members, length in turns:
+        before = [_cpu_or_zero(pids[k]) for k in members]
+        end = time.monotonic() + length
+        while time.monotonic() < end:
+            for k in members:
+                call = runs[k](i)
+                t0 = time.perf_counter()
+                call()
+                latencies[k].append(time.perf_counter() - t0)
+                i += 1
+        for k, was in zip(members, before, strict=True):
+            pid, used = pids[k], cpu[k]
+            if pid is not None and used is not None:
+                cpu[k] = used + cpu_seconds(pid) - was
     return [_stats(sorted(v), c) for v, c in zip(latencies, cpu, strict=True)]
+
+
+def _cpu_or_zero(pid: int | None) -> float:
+    return cpu_seconds(pid) if pid is not None else 0.0
 
 
 def _stats(latencies: list[float], cpu: float | None) -> dict[str, Any]:
@@ -265,6 +290,7 @@ def _stats(latencies: list[float], cpu: float | None) -> dict[str, Any]:
     return stats
 
 
+TURN = 0.5  # seconds: one server's turn in a window shared by several servers
 WARM_UP_CALLS = 200  # per variant, before the first round
 MICRO_WARM_UP = 500  # calls of each micro step, before the first round
 
@@ -367,37 +393,38 @@ def main(argv: list[str] | None = None) -> int:
     trivial_proc, trivial_port = start_trivial()
     channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
     moto_key = AccessKeyCredentials("AKIABENCHDUMMY000000", "bench-dummy-secret-not-real")
-    # (names, runs, server pid of each for CPU time): the variants of a slot alternate call by
-    # call in one window, so every ratio compares calls made microseconds apart (measured one
-    # after the other, windows two seconds apart drifted by more than the differences on a
-    # shared host)
-    slots: list[tuple[tuple[str, ...], list[Variant], list[int | None]]] = [
+    # (names, runs, server pid of each for CPU time, turn length): the variants of one server
+    # alternate call by call; different servers take turns of TURN seconds (measured one after
+    # the other in windows seconds apart, the ratios drifted with the host's load; call by
+    # call, each server answered from caches the other had just evicted)
+    slots: list[tuple[tuple[str, ...], list[Variant], list[int | None], float | None]] = [
         (("grpc-authorize-plain", "grpc-authorize-signed"),
          [grpc_variant(channel, AUTHORIZE, authorize_body, key, signed=False),
-          grpc_variant(channel, AUTHORIZE, authorize_body, key, signed=True)], [None, None]),
+          grpc_variant(channel, AUTHORIZE, authorize_body, key, signed=True)], [None, None],
+         None),
         (("grpc-assume-plain", "grpc-assume-signed"),
          [grpc_variant(channel, ASSUME, assume_body, key, signed=False),
-          grpc_variant(channel, ASSUME, assume_body, key, signed=True)], [None, None]),
+          grpc_variant(channel, ASSUME, assume_body, key, signed=True)], [None, None], None),
         (("http-assume-lean", "moto-assume-lean", "trivial-lean"),
          [lean_http(aws_port, FOO, key), lean_http(moto_port, MOTO_ROLE, moto_key),
           lean_http(trivial_port, FOO, key)],
-         [authz_proc.pid, moto_proc.pid, trivial_proc.pid]),
+         [authz_proc.pid, moto_proc.pid, trivial_proc.pid], TURN),
         (("http-assume-boto3", "moto-assume-boto3"),
          [boto3_http(aws_port, FOO, key), boto3_http(moto_port, MOTO_ROLE, moto_key)],
-         [authz_proc.pid, moto_proc.pid]),
+         [authz_proc.pid, moto_proc.pid], TURN),
     ]  # fmt: skip
     rounds: list[dict[str, Any]] = []
     counter = 0
     try:
-        for _, runs, _ in slots:  # warm-up: connections, caches, imports, allocator
+        for _, runs, _, _ in slots:  # warm-up: connections, caches, imports, allocator
             for prepare in runs:
                 for _ in range(WARM_UP_CALLS):
                     prepare(counter)()
                     counter += 1
         for number in range(args.rounds):
             results = {}
-            for names, runs, pids in slots:
-                for name, stats in zip(names, measure(runs, args.seconds, counter, pids),
+            for names, runs, pids, turn in slots:
+                for name, stats in zip(names, measure(runs, args.seconds, counter, pids, turn),
                                        strict=True):  # fmt: skip
                     results[name] = stats
                     counter += stats["calls"]
