@@ -1,6 +1,12 @@
 """A compiled partition: the cedarpy ``PolicySet`` and ``Entities`` handles of one layer for one
 service prefix, its oracle fact table and context plan, and ``decide`` → ``LayerResult``.
 
+A partition whose every statement is unconditional (``when { true }``: no action, resource,
+principal or condition test — an SCP level holding only ``FullAWSAccess``, for one) has the same
+answer for every request: ``constant`` holds it, computed as Cedar would (a forbid wins; the
+matched ids sorted), and ``decide`` returns it without a native call (~30k instructions of
+call overhead each, two per Authorize under a default organisation).
+
 Fail closed: a Cedar error, a ``NoDecision`` or an exception is reported in ``errors`` and the
 layer neither allows nor counts as a match; the combiner turns any error into a deny.
 
@@ -19,6 +25,7 @@ import cedarpy
 from authz.cedar.context import ContextPlan, RequestFacts, build_context
 from authz.cedar.oracle import FactTable, Probe
 from authz.cedar.translate import CedarStatement, Translation, TranslationError
+from authz.iam.model import Effect
 
 _PRINCIPAL = {"type": "Iam::Principal", "id": "caller"}
 # Contexts are fresh trees of dicts, lists and strings: no cycle check, no spaces (a quarter
@@ -55,6 +62,7 @@ class Partition:
         self._policy_set: cedarpy.PolicySet | None = None
         self._entities: cedarpy.Entities | None = None
         self.text_chars = 0  # size of the Cedar text (what byte-bounded caches charge for)
+        self.constant = constant_result(translation.statements)
         if self.statements:
             text = translation.text()
             self.text_chars = len(text)
@@ -69,6 +77,8 @@ class Partition:
         return len(self.statements)
 
     def decide(self, req: RequestFacts) -> LayerResult:
+        if self.constant is not None:
+            return self.constant
         request = self.request(req)
         return EMPTY if request is None else self.decide_one(request)
 
@@ -123,6 +133,16 @@ class Partition:
             except Exception:
                 results = [self.decide_one(r) for r in unique]
         return [results[slot] for slot in slots]
+
+
+def constant_result(statements: tuple[CedarStatement, ...]) -> LayerResult | None:
+    """The result every request gets when every statement is unconditional, else None."""
+    if not statements or any(s.action or s.body for s in statements):
+        return None
+    forbids = tuple(sorted(s.policy_id for s in statements if s.effect is Effect.DENY))
+    if forbids:
+        return LayerResult(False, True, forbids)
+    return LayerResult(True, False, tuple(sorted(s.policy_id for s in statements)))
 
 
 def _is_authorized(

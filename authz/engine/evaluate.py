@@ -447,8 +447,9 @@ def policy_variables(policy: Policy) -> frozenset[str]:
 
 @dataclass(slots=True)
 class _Step:
-    """One layer of a deferred run: its partition and native request (None: empty partition
-    or a partition error), the error message of a failed partition, then its result."""
+    """One layer of a deferred run: its partition and native request (None: an empty or
+    constant partition, or a partition error), the error message of a failed partition, then
+    its result (a constant partition's from the start)."""
 
     layer: Layer
     partition: Partition | None
@@ -531,7 +532,10 @@ class _Run:
         self.statements.update(part.statements)
         self.keys |= part.keys
         if self.deferred:
-            self.steps.append(_Step(layer, part, part.request(self.facts), EMPTY))
+            if part.constant is not None:  # known without a native call
+                self.steps.append(_Step(layer, part, None, part.constant))
+            else:
+                self.steps.append(_Step(layer, part, part.request(self.facts), EMPTY))
             return EMPTY
         result = part.decide(self.facts)
         if result.errors:
