@@ -202,12 +202,28 @@ def _arn_test(x: str, pattern: Pattern) -> str:
 
 def arn_components(x: str, comps: list[Pattern]) -> str:
     """Per-component ARN match on an ``ArnParts`` record; whole-component ``*`` is dropped."""
-    tests = []
-    for name, comp in zip(ARN_FIELDS, comps, strict=True):
-        if is_star(comp):
-            continue
-        if has_wildcard(comp):
-            tests.append(f"{x}.{name} like {cedar_like(comp)}")
-        else:
-            tests.append(f"{x}.{name} == {cedar_string(literal_text(comp))}")
+    tests = [_component_test(f"{x}.{name}", comp) for name, comp in _tested(comps)]
     return "(" + " && ".join(tests) + ")" if tests else "true"
+
+
+def flat_arn_components(prefix: str, comps: list[Pattern]) -> str:
+    """The same match on components sent as top-level attributes ``"<prefix><field>"`` (all
+    six, or none when the value is not an ARN): each tested one guarded; with none tested,
+    the value must still be an ARN."""
+    tests = []
+    for name, comp in _tested(comps):
+        attr = cedar_string(prefix + name)
+        tests.append(f"(context has {attr} && {_component_test(f'context[{attr}]', comp)})")
+    if not tests:
+        return f"(context has {cedar_string(prefix + ARN_FIELDS[0])})"
+    return "(" + " && ".join(tests) + ")"
+
+
+def _tested(comps: list[Pattern]) -> list[tuple[str, Pattern]]:
+    return [(n, c) for n, c in zip(ARN_FIELDS, comps, strict=True) if not is_star(c)]
+
+
+def _component_test(access: str, comp: Pattern) -> str:
+    if has_wildcard(comp):
+        return f"{access} like {cedar_like(comp)}"
+    return f"{access} == {cedar_string(literal_text(comp))}"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from authz.cedar import values as val
-from authz.cedar.emit import ARN_FIELDS, attribute
+from authz.cedar.emit import ARN_FIELDS, RES_ATTRIBUTES, attribute
 from authz.iam.model import ContextValue
 
 JsonValue = object
@@ -64,7 +64,7 @@ def build_context(plan: ContextPlan, req: RequestFacts, oracle: list[str]) -> di
     if "res" in flags:
         parts = val.parse_arn(req.resource)
         if parts is not None:
-            out["res"] = dict(zip(ARN_FIELDS, parts, strict=True))
+            out.update(zip(RES_ATTRIBUTES, parts, strict=True))
     if "oracle" in flags:
         out["oracle"] = oracle
     if "pids" in flags:

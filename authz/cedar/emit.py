@@ -8,7 +8,8 @@ Context layout (only what a partition references is sent):
 
     iam_action  String            the IAM action, lowercased
     res_arn     String            the resource ARN as requested
-    res         ArnParts?         its six components (absent when it is not an ARN)
+    res.<field> String?           its six components, ``res.prefix`` … ``res.resource``
+                                  (all absent when it is not an ARN; flat like the values)
     oracle      Set<String>       ids of the oracle facts that hold
     keys        Set<String>       condition keys present (for negated / IfExists / Null)
     pids        Set<String>       every identifier of the caller (Principal matching)
@@ -19,9 +20,10 @@ Context layout (only what a partition references is sent):
 
 Condition values sit at the top level (a nested record costs the native call ~30k instructions
 to parse, ``benchmarks/cedar_context_instr.py``) under a name that cannot collide: every
-condition attribute contains a ``.`` after its representation, no fixed name above contains one,
-and no representation name contains one. A policy's condition key is any string the author chose
-(``pids``, ``ip``, ``iam_action`` ...); it must never read or replace the layout's own fields.
+condition attribute is ``<representation>.<key>``, no representation name contains a ``.``,
+and no fixed name above starts with a representation and a ``.`` (``res`` is not one). A
+policy's condition key is any string the author chose (``pids``, ``ip``, ``iam_action`` ...);
+it must never read or replace the layout's own fields.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ REPRESENTATIONS = {
     "arn": "ArnParts",
 }
 ARN_FIELDS = ("prefix", "partition", "service", "region", "account", "resource")
+RES_PREFIX = "res."  # the resource ARN's components: "res.prefix" ... "res.resource"
+RES_ATTRIBUTES = tuple(RES_PREFIX + f for f in ARN_FIELDS)
 # Variables whose values are known when a principal's partition is compiled (spec §4.6).
 COMPILE_TIME_KEYS = frozenset(
     {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import cedarpy
 
-from authz.cedar.emit import ARN_FIELDS, REPRESENTATIONS, attribute
+from authz.cedar.emit import ARN_FIELDS, REPRESENTATIONS, RES_ATTRIBUTES, attribute
 from authz.cedar.pattern import cedar_string
 from authz.cedar.translate import Translation
 
@@ -18,7 +18,7 @@ _ARN_PARTS = "{" + ", ".join(f'"{f}": String' for f in ARN_FIELDS) + "}"
 _BASE_FIELDS = (
     '"iam_action": String',
     '"res_arn": String',
-    '"res"?: ArnParts',
+    *(f"{cedar_string(name)}?: String" for name in RES_ATTRIBUTES),
     '"oracle": Set<String>',
     '"keys": Set<String>',
     '"pids": Set<String>',

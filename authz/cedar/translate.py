@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from authz import deadline
-from authz.cedar.condition import arn_components, condition_expr
-from authz.cedar.emit import Emitter, Lookup, no_variables
+from authz.cedar.condition import condition_expr, flat_arn_components
+from authz.cedar.emit import RES_PREFIX, Emitter, Lookup, no_variables
 from authz.cedar.oracle import ActionFact, Fact, ResourceFact
 from authz.cedar.pattern import (
     STAR,
@@ -287,7 +287,7 @@ def _resource(pattern: Pattern, em: Emitter) -> str:
             return f"context.res_arn like {cedar_like(pattern)}"
         return f"context.res_arn == {cedar_string(literal_text(pattern))}"
     em.flag("res")
-    return f"(context has res && {arn_components('context.res', comps)})"
+    return flat_arn_components(RES_PREFIX, comps)
 
 
 def _principal(st: Statement, em: Emitter) -> str | None:
