@@ -209,7 +209,9 @@ def _actions(st: Statement, service: str | None, em: Emitter) -> tuple[str, str]
         patterns = [p for p in patterns if service_may_match(p, service)]
     if not patterns:
         return ("", "") if negate else None
-    if "*" in patterns:
+    # Every action asked of a ``service`` partition is ``<service>:<name>`` (the engine routes
+    # an action without a colon to the unfiltered partition): ``<service>:*`` always matches.
+    if "*" in patterns or (service is not None and f"{service}:*" in patterns):
         return None if negate else ("", "")
     exact = [p for p in patterns if "*" not in p and "?" not in p]
     runtime: list[str] = []

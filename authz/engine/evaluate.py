@@ -181,7 +181,7 @@ class Evaluator:
         prepared = self._prepare(request, layers)
         if isinstance(prepared, Decision):
             return replace(prepared, revision=revision), frozenset()
-        run = _Run(self, prepared, prepared.action.split(":", 1)[0], transient=transient)
+        run = _Run(self, prepared, service_of(prepared.action), transient=transient)
         verdicts = self._verdicts(run, layers, request.caller, trust)
         if run.trace is None or run.used_transient:  # no memo
             decision = self._assemble(run, verdicts, request, trust, revision)
@@ -224,7 +224,7 @@ class Evaluator:
             if isinstance(prepared, Decision):
                 runs.append(replace(prepared, revision=revision))
                 continue
-            run = _Run(self, prepared, prepared.action.split(":", 1)[0], deferred=True)
+            run = _Run(self, prepared, service_of(prepared.action), deferred=True)
             self._verdicts(run, layers, request.caller, trust)  # collects run.steps
             runs.append((run, layers, request, trust))
             for step in run.steps:
@@ -327,7 +327,7 @@ class Evaluator:
         self,
         layer: Layer,
         policies: Sequence[Policy],
-        service: str,
+        service: str | None,
         context: Mapping[str, ContextValue],
     ) -> tuple[Partition, tuple[str, ...]]:
         """``partition_and_variables``, answered from a plain dict for policy tuples without
@@ -350,7 +350,7 @@ class Evaluator:
         self,
         layer: Layer,
         policies: Sequence[Policy],
-        service: str,
+        service: str | None,
         context: Mapping[str, ContextValue],
     ) -> tuple[Partition, tuple[str, ...]]:
         """``partition_and_variables`` for caller-supplied policies: cached only in the
@@ -377,7 +377,7 @@ class Evaluator:
         self,
         layer: Layer,
         policies: Sequence[Policy],
-        service: str,
+        service: str | None,
         context: Mapping[str, ContextValue],
     ) -> tuple[Partition, tuple[str, ...]]:
         """The partition and the compile-time variables whose values selected it."""
@@ -445,6 +445,14 @@ def policy_variables(policy: Policy) -> frozenset[str]:
     )
 
 
+def service_of(action: str) -> str | None:
+    """The partition key of a (lowercased) action: its service prefix, or None for an action
+    without one (its partitions keep every statement: a ``<service>:*`` pattern is dropped as
+    always true only where every action asked has that prefix and a colon)."""
+    prefix, colon, _ = action.partition(":")
+    return prefix if colon else None
+
+
 @dataclass(slots=True)
 class _Step:
     """One layer of a deferred run: its partition and native request (None: an empty or
@@ -468,7 +476,7 @@ class _Run:
         self,
         evaluator: Evaluator,
         facts: RequestFacts,
-        service: str,
+        service: str | None,
         *,
         deferred: bool = False,
         transient: frozenset[Layer] = frozenset(),

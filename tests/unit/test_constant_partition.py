@@ -51,6 +51,13 @@ CASES: list[tuple[str, PolicyType, str, list[dict[str, Any]], Any]] = [
         ],
         None,
     ),
+    (
+        "the service's own wildcard",
+        PolicyType.IDENTITY,
+        "identity",
+        [{"Effect": "Allow", "Action": "S3:*", "Resource": "*"}],
+        (True, False, ("identity:p:#0",)),
+    ),
     ("a resource", PolicyType.SCP, "scp", [{**ALLOW_ALL, "Resource": "arn:aws:s3:::b/*"}], None),
     ("an action", PolicyType.SCP, "scp", [{**ALLOW_ALL, "Action": "s3:Get*"}], None),
     (
