@@ -2,12 +2,13 @@
 partition's policies read (design note §6: every unused key costs 1-10 µs per call).
 
 A condition key's raw value goes to ``context["s.<key>"]`` when it is single-valued; each
-operator family reads its own typed copy (``num.<key>``, ``date.<key>``, ``ip.<key>``,
-``bool.<key>``, ``arn.<key>``, ``ci.<key>``), so a key used by two families works and a value a
-family cannot parse has no copy (it never matches). Multivalued values (lists, even of one
-element) only get the set copies ``mv.<key>`` / ``mvci.<key>``. IPv4-mapped IPv6 addresses are
-sent as IPv4 (Cedar rejects them). The names are ``authz.cedar.emit.attribute``'s: no condition
-key can land on a fixed field.
+operator family reads its own typed copy (``num.<key>``, ``date.<key>``, ``ip.<key>`` for an
+IPv6 address, ``ip4.<key>`` for an IPv4 one as its 32-bit number, ``bool.<key>``,
+``arn.<key>``, ``ci.<key>``), so a key used by two families works and a value a family cannot
+parse has no copy (it never matches). Multivalued values (lists, even of one element) only get
+the set copies ``mv.<key>`` / ``mvci.<key>``. IPv4-mapped IPv6 addresses are sent as IPv4
+(Cedar rejects them). The names are ``authz.cedar.emit.attribute``'s: no condition key can
+land on a fixed field.
 
 Owns context construction. Must not import cedarpy.
 """
@@ -23,7 +24,7 @@ from authz.cedar.emit import ARN_FIELDS, RES_ATTRIBUTES, attribute
 from authz.iam.model import ContextValue
 
 JsonValue = object
-_SCALAR_REPS = ("s", "ci", "num", "date", "ip", "bool", "arn")
+_SCALAR_REPS = ("s", "ci", "num", "date", "ip", "ip4", "bool", "arn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +110,12 @@ def _typed_scalar(rep: str, value: str) -> JsonValue | None:
     if rep == "date":
         stamp = val.parse_date(value)
         return _extn("datetime", val.cedar_request_datetime(stamp) if stamp is not None else None)
-    if rep == "ip":
+    if rep == "ip":  # IPv6 only: an IPv4 address travels as ``ip4``
         addr = val.parse_ip(value)
-        return _extn("ip", str(addr) if addr is not None else None)
+        return _extn("ip", str(addr) if addr is not None and addr.version == 6 else None)
+    if rep == "ip4":
+        addr = val.parse_ip(value)
+        return int(addr) if addr is not None and addr.version == 4 else None
     if rep == "bool":
         return val.parse_bool(value)
     if rep == "arn":

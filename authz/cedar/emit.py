@@ -16,7 +16,8 @@ Context layout (only what a partition references is sent):
     pself       Set<String>       the caller's most specific identifiers (NotPrincipal)
     "<rep>.<key>"                 one representation of a condition key's value (``attribute``):
                                   ``s`` the raw single value, ``ci`` / ``mv`` / ``mvci`` / ``num``
-                                  / ``date`` / ``ip`` / ``bool`` / ``arn`` typed copies
+                                  / ``date`` / ``ip`` (IPv6) / ``ip4`` (IPv4 as a Long) /
+                                  ``bool`` / ``arn`` typed copies
 
 Condition values sit at the top level (a nested record costs the native call ~30k instructions
 to parse, ``benchmarks/cedar_context_instr.py``) under a name that cannot collide: every
@@ -43,6 +44,7 @@ REPRESENTATIONS = {
     "num": "decimal",
     "date": "datetime",
     "ip": "ipaddr",
+    "ip4": "Long",
     "bool": "Bool",
     "arn": "ArnParts",
 }
@@ -79,6 +81,7 @@ _FAMILY_OF_REP = {
     "num": "num",
     "date": "date",
     "ip": "ip",
+    "ip4": "ip",
     "bool": "bool",
     "arn": "s",
 }
