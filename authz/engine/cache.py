@@ -84,6 +84,11 @@ class DecisionCache:
         self.hits = 0
         self.misses = 0
         self.bypassed = 0
+        # The size memos of this cache's decisions and callers: per cache, so they go with its
+        # snapshot. Module-wide, they kept each replaced snapshot's Decision objects (~200 per
+        # revision under the soak's traffic) and callers until 4,096 had gathered.
+        self._decision_memo: dict[int, tuple[Decision, int]] = {}
+        self._caller_memo: dict[int, tuple[Caller, int]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -125,12 +130,16 @@ class DecisionCache:
             if not referenced <= known[0]:
                 keys = known[0] | referenced
                 known = (keys, tuple(sorted(keys)), bool(keys & TIME_VARYING_KEYS))
-            shape_bytes = shape_size(shape)
+            shape_bytes = shape_size(shape, self._caller_memo)
             self._referenced.put(shape, known, size=shape_bytes + known_size(known))
         if decision.errors or known[2]:
             return
         projection = _projection(context, known[1])
-        size = shape_bytes + projection_size(projection) + _decision_bytes(decision)
+        size = (
+            shape_bytes
+            + projection_size(projection)
+            + _decision_bytes(decision, self._decision_memo)
+        )
         self._entries.put((shape, known[0], projection), decision, size=size)
 
     def repeatable(self, shape: Shape | None) -> bool:
@@ -154,16 +163,18 @@ class DecisionCache:
             }
 
 
-def _decision_bytes(decision: Decision) -> int:
+def _decision_bytes(decision: Decision, memo: dict[int, tuple[Decision, int]] | None = None) -> int:
     """Decisions are shared between entries; charge the matched statements (the rest is a
-    fixed part). Remembered per Decision object (equal evaluations share one)."""
-    found = _DECISION_BYTES.get(id(decision))
+    fixed part). Remembered per Decision object (equal evaluations share one) in ``memo``
+    (a ``DecisionCache``'s own; the module's by default)."""
+    memo = _DECISION_BYTES if memo is None else memo
+    found = memo.get(id(decision))
     if found is not None and found[0] is decision:
         return found[1]
     size = 128 + sum(approx_size(m) for m in decision.matched)
-    if len(_DECISION_BYTES) >= _MEMO_SIZE:
-        _DECISION_BYTES.clear()
-    _DECISION_BYTES[id(decision)] = (decision, size)
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[id(decision)] = (decision, size)
     return size
 
 
@@ -175,22 +186,23 @@ _CALLER_BYTES: dict[int, tuple[Caller, int]] = {}  # id -> (caller, its size in 
 _DECISION_BYTES: dict[int, tuple[Decision, int]] = {}
 
 
-def shape_size(shape: Shape) -> int:
+def shape_size(shape: Shape, memo: dict[int, tuple[Caller, int]] | None = None) -> int:
     """``approx_size(shape)`` of a ``request_shape`` tuple; the caller's part remembered per
-    Caller object (frozen)."""
+    Caller object (frozen) in ``memo`` (a ``DecisionCache``'s own; the module's by default)."""
+    memo = _CALLER_BYTES if memo is None else memo
     if len(shape) != 5:
         return approx_size(shape)
     caller, action, resource, session, tags = shape
     if type(action) is not str or type(resource) is not str:
         return approx_size(shape)
-    found = _CALLER_BYTES.get(id(caller))
+    found = memo.get(id(caller))
     if found is None or found[0] is not caller:
         if not isinstance(caller, Caller):
             return approx_size(shape)
         found = (caller, approx_size(caller, 1))
-        if len(_CALLER_BYTES) >= _MEMO_SIZE:
-            _CALLER_BYTES.clear()
-        _CALLER_BYTES[id(caller)] = found
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[id(caller)] = found
     session_bytes = OBJECT_OVERHEAD if session == () else approx_size(session, 1)
     tags_bytes = OBJECT_OVERHEAD if tags == () else approx_size(tags, 1)
     return (

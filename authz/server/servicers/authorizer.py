@@ -206,6 +206,15 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
             tuple[Caller, CallOrigin | None, bytes],
             tuple[str, Decision, authorizer_pb2.AuthorizeResponse],
         ] = SizedLRU(repeat_memo_bytes, max_entries=_WIRE_MEMO_SIZE)
+        # The revision each memo's entries belong to: when another one serves, the memo starts
+        # empty. An entry of a replaced revision can never answer again (a lookup needs the
+        # serving revision, or its Decision objects, which a new snapshot does not return)
+        # but stayed until the memo was full, with its response and the old snapshot's
+        # decision, statements and caller: with a reload every 30 s, ~200 new Decision
+        # objects per revision filled ``_wire``'s 4,096 entries over ~10 minutes, RSS
+        # climbing ~0.8 MB a minute with it (docs/operations.md, "RSS under the soak").
+        self._wire_revision = ""
+        self._repeats_revision = ""
         # Enforcement points whose authz:AuthorizeOnBehalf was allowed and repeatable:
         # (caller, origin) -> the revision it holds on (``_may_ask``); cleared when full.
         self._askers: dict[tuple[Caller, CallOrigin | None], str] = {}
@@ -232,10 +241,22 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         # a question asked on behalf of `principalArn` is remembered only when the caller's
         # permission to ask was itself repeatable on the same revision (or needs no IAM check)
         stable = all(r in ("", revision) for _, r in subjects.values())
-        if result.repeatable and revision and stable:
+        if result.repeatable and revision and stable and self._memo_serves(revision):
             size = len(body) + approx_size(ident.caller) + response.ByteSize() + 320
             self._repeats.put(key, (revision, result.decision, response), size=size)
         return response
+
+    def _memo_serves(self, revision: str) -> bool:
+        """May an answer decided on ``revision`` be remembered? Yes while the memo holds that
+        revision; a newer serving revision empties the memo first; an answer of a revision
+        already replaced is not remembered."""
+        if revision == self._repeats_revision:
+            return True
+        if revision != self._backend.current_revision():
+            return False
+        self._repeats.clear()
+        self._repeats_revision = revision
+        return True
 
     def AuthorizeBatch(
         self, request: authorizer_pb2.AuthorizeBatchRequest, context: grpc.ServicerContext
@@ -290,6 +311,10 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         if found is not None and found[0] is decision:
             return found[1]
         response = decision_to_wire(decision, action, principal_arn)
+        revision = decision.revision
+        if revision != self._wire_revision and revision == self._backend.current_revision():
+            self._wire.clear()  # a new revision: the old one's Decision objects never return
+            self._wire_revision = revision
         if len(self._wire) >= _WIRE_MEMO_SIZE:
             self._wire.clear()
         self._wire[key] = (decision, response)
