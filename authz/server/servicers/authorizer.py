@@ -213,7 +213,7 @@ class AuthorizerServicer(authorizer_pb2_grpc.AuthorizerServicer):
         # decision, statements and caller: with a reload every 30 s, ~200 new Decision
         # objects per revision filled ``_wire``'s 4,096 entries over ~10 minutes, RSS
         # climbing ~0.8 MB a minute with it (docs/operations.md, "RSS under the soak").
-        self._wire_revision = ""
+        self._wire_revision: str | None = None
         self._repeats_revision = ""
         # Enforcement points whose authz:AuthorizeOnBehalf was allowed and repeatable:
         # (caller, origin) -> the revision it holds on (``_may_ask``); cleared when full.
