@@ -35,8 +35,9 @@ def test_a_short_soak_with_reloads_has_no_errors(tmp_path: Path) -> None:
     # the allocator probe ran inside the server: pymalloc's arenas and glibc's heap sampled
     assert minute["pymalloc_arenas"] > 0 and minute["pymalloc_live_mb"] > 1, minute
     assert minute["glibc_heap_mb"] > 0, minute
-    assert isinstance(result["rss_flat"], bool) and result["rss_flat_bound_mb_per_minute"] == 0.05
-    assert result["server_cpu_ms_per_request"] is None or result["server_cpu_ms_per_request"] > 0
+    # 15 s: fewer than three whole change cycles in the second half, too few to judge the trend
+    assert result["rss_flat"] is None and result["met"] is False
+    assert result["server_samples"][-1]["cpu_s"] > 0  # the server's CPU, sampled
 
 
 def _load(name: str) -> Any:
@@ -64,17 +65,17 @@ def test_flat_rss_is_judged_on_the_second_half_slope() -> None:
     def sawtooth(t: float) -> float:  # a reload every 30 s: +-2 MB around 180, no trend
         return 180 + 4 * ((t % 30) / 30) - 2
 
-    flat = soak.rss_flatness(samples(sawtooth), 600)
-    assert flat["rss_flat"] is True and abs(flat["rss_second_half_mb_per_minute"]) < 0.05
-    assert flat["rss_second_half_samples"] == 61  # 300 s .. 600 s
+    flat = soak.rss_flatness(samples(sawtooth), 600, 30)
+    assert flat["rss_flat"] is True and abs(flat["rss_second_half_mb_per_minute"]) < 0.005
+    assert flat["rss_second_half_cycles"] == 10  # the whole 30-s cycles from 300 s to 600 s
     # +0.1 MB a minute (6 MB an hour) on the same sawtooth: not flat
-    creeping = soak.rss_flatness(samples(lambda t: sawtooth(t) + 0.1 * t / 60), 600)
+    creeping = soak.rss_flatness(samples(lambda t: sawtooth(t) + 0.1 * t / 60), 600, 30)
     assert creeping["rss_flat"] is False
-    assert abs(creeping["rss_second_half_mb_per_minute"] - 0.1) < 0.02
+    assert abs(creeping["rss_second_half_mb_per_minute"] - 0.1) < 0.005
     # warm-up: a steep first half that then stays put is flat
-    warm = soak.rss_flatness(samples(lambda t: sawtooth(t) + min(t, 300) / 10), 600)
+    warm = soak.rss_flatness(samples(lambda t: sawtooth(t) + min(t, 300) / 10), 600, 30)
     assert warm["rss_flat"] is True
-    assert soak.rss_flatness(samples(sawtooth)[:2], 600) == {"rss_flat": None}
+    assert soak.rss_flatness(samples(sawtooth)[:2], 600, 30) == {"rss_flat": None}
 
 
 def test_the_probe_reads_pymalloc_and_sees_it_off_under_pythonmalloc_malloc() -> None:
