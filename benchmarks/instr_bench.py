@@ -29,6 +29,11 @@ Scenarios (the load generator's own requests, ``authz.bench.api_scenarios``):
     caller-identity  GetCallerIdentity: the edge and authentication alone (in-process floor)
     example          Authorize in the example repository (``policies/``), Bob's own distinct
                      questions: SCP levels, a permissions boundary and a bucket policy apply
+    signed           ``distinct``, each call signed with SigV4 by the client SDK
+                     (``authz.client.signing``, before instrumentation) instead of the
+                     plaintext secret: the server's side of signing is signed - distinct
+    client-sign      the SDK signing one distinct Authorize (no server call): the client's
+                     side of signing, in the same units
 
     python benchmarks/instr_bench.py --label current [--runs 2] [--requests 300]
     python benchmarks/instr_bench.py --label base --pythonpath /tmp/base-tree   # older code
@@ -57,7 +62,16 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("distinct", "repeated", "repeated-self", "batch", "caller-identity", "example")
+SCENARIOS = (
+    "distinct",
+    "repeated",
+    "repeated-self",
+    "batch",
+    "caller-identity",
+    "example",
+    "signed",
+    "client-sign",
+)
 EXAMPLE_CALLER = "arn:aws:iam::111122223333:user/Bob"
 DEFAULT_REQUESTS = 300
 # The state watcher polls on wall-clock time, which valgrind slows ~50x: with the default 5 s
@@ -106,8 +120,12 @@ class _Context:
         raise RuntimeError(f"the call failed: {status}")
 
 
-def _server(example: bool = False) -> tuple[Callable[[str, bytes], bytes], Any]:
-    """``call(method, body) -> response bytes`` through the server stack, and the fixture;
+Call = Callable[..., bytes]  # (method, body[, per-call metadata]) -> response bytes
+
+
+def _server(example: bool = False) -> tuple[Call, dict[str, str]]:
+    """``call(method, body[, calls]) -> response bytes`` through the server stack, and the
+    caller's access key (``access_key_id``, ``secret_access_key``);
     with ``example``, on a copy of the example repository (``policies/``: an organisation with
     SCPs, a permissions boundary, a bucket policy) as Bob with a fresh access key."""
     import grpc
@@ -211,15 +229,43 @@ def _server(example: bool = False) -> tuple[Callable[[str, bytes], bytes], Any]:
     }
     details = {m: _Details(m, metadata) for m in methods}
 
-    def call(method: str, body: bytes) -> bytes:
+    def call(method: str, body: bytes, own: tuple[Any, Any] | None = None) -> bytes:
         # what grpc's server does per call: the interceptor picks the handler, then
-        # deserialize, run (the edge reads the one message of a stream-unary call), serialize
-        handler = edge.intercept_service(lambda d: handlers[d.method], details[method])
+        # deserialize, run (the edge reads the one message of a stream-unary call), serialize.
+        # ``own``: this call's (details, context), built beforehand from its own metadata
+        call_details, call_context = own if own is not None else (details[method], context)
+        handler = edge.intercept_service(lambda d: handlers[d.method], call_details)
         request = handler.request_deserializer(body)
-        response = handler.stream_unary(iter((request,)), context)
+        response = handler.stream_unary(iter((request,)), call_context)
         return bytes(handler.response_serializer(response))
 
-    return call, authz_server
+    return call, info
+
+
+def _signed_calls(
+    call: Call, info: dict[str, str], method: str, bodies: list[bytes]
+) -> list[Callable[[], bytes]]:
+    """One call per body, each with its own SigV4 metadata (signed now, before
+    instrumentation; the server accepts a signature for 5 minutes)."""
+    from authz.client.credentials import AccessKeyCredentials
+    from authz.client.signing import signed_metadata
+
+    key = AccessKeyCredentials(info["access_key_id"], info["secret_access_key"])
+    calls = []
+    for body in bodies:
+        metadata = signed_metadata(key, method, body)
+        own = (_Details(method, metadata), _Context(metadata))
+        calls.append(lambda body=body, own=own: call(method, body, own))
+    return calls
+
+
+def _signings(info: dict[str, str], method: str, bodies: list[bytes]) -> list[Callable[[], Any]]:
+    """The SDK's signing of each body (what a signed call adds on the client)."""
+    from authz.client.credentials import AccessKeyCredentials
+    from authz.client.signing import signed_metadata
+
+    key = AccessKeyCredentials(info["access_key_id"], info["secret_access_key"])
+    return [lambda body=body: signed_metadata(key, method, body) for body in bodies]
 
 
 def _bodies(scenario: str, start: int, count: int) -> tuple[str, list[bytes], int]:
@@ -234,7 +280,7 @@ def _bodies(scenario: str, start: int, count: int) -> tuple[str, list[bytes], in
         authorize_request,
     )
 
-    if scenario == "distinct":
+    if scenario in ("distinct", "signed", "client-sign"):
         bodies = [authorize_request(i).SerializeToString() for i in range(start, start + count)]
         return AUTHORIZE, bodies, 1
     if scenario == "repeated":
@@ -307,18 +353,26 @@ def worker(scenarios: Sequence[str], requests: int, nulls: int, wrap: str | None
 
     if wrap:
         _wrap(wrap)
-    servers: dict[bool, Callable[[str, bytes], bytes]] = {}
-    plan = []
+    servers: dict[bool, tuple[Call, dict[str, str]]] = {}
+    plan: list[tuple[str, list[Callable[[], Any]], int]] = []
     for n, scenario in enumerate(scenarios):
         example = scenario == "example"
         if example not in servers:
-            servers[example] = _server(example)[0]
-        call = servers[example]
-        method, bodies, per = _bodies(scenario, 10_000_000 + n * 100_000, WARM)
-        for body in bodies:  # warm: partitions compiled, memos filled
-            call(method, body)
-        method, bodies, per = _bodies(scenario, 20_000_000 + n * 100_000, requests)
-        plan.append((scenario, call, method, bodies, per))  # (an error status raises)
+            servers[example] = _server(example)
+        call, info = servers[example]
+        for start, measured in ((10_000_000, False), (20_000_000, True)):
+            count = requests if measured else WARM
+            method, bodies, per = _bodies(scenario, start + n * 100_000, count)
+            if scenario == "signed":
+                calls = _signed_calls(call, info, method, bodies)
+            elif scenario == "client-sign":
+                calls = _signings(info, method, bodies)
+            else:
+                calls = [lambda c=call, m=method, b=body: c(m, b) for body in bodies]
+            if not measured:
+                for one in calls:  # warm: partitions compiled, memos filled
+                    one()
+        plan.append((scenario, calls, per))  # (an error status raises)
     tune_collector()  # as `authz serve` does
     gc.collect()
     order: list[dict[str, Any]] = []
@@ -328,11 +382,11 @@ def worker(scenarios: Sequence[str], requests: int, nulls: int, wrap: str | None
     for k in range(nulls):
         _control(f"--dump=null{k}")
         order.append({"dump": f"null{k}"})
-    for scenario, call, method, bodies, per in plan:
-        for body in bodies:
-            call(method, body)
+    for scenario, calls, per in plan:
+        for one in calls:
+            one()
         _control(f"--dump={scenario}")
-        order.append({"dump": scenario, "requests": len(bodies), "per_request": per})
+        order.append({"dump": scenario, "requests": len(calls), "per_request": per})
     _control("-i", "off")
     print("INSTR-PLAN " + json.dumps(order), flush=True)
 

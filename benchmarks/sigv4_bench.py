@@ -28,6 +28,22 @@ ratios compare calls made seconds apart on the same machine:
   authz, …) until each has had ``--seconds``, and so do the two boto3 ones; each server's CPU
   time per call is its process's CPU during its turns divided by its calls.
 
+* ``native-authorize-plain`` / ``-signed`` and ``native-assume-plain`` / ``-signed``: the
+  same questions sent by the C load client (``benchmarks/loadc``, ``make -C benchmarks/loadc``;
+  skipped with a message when it is not built), closed loop (``NATIVE_CONCURRENCY`` calls in
+  flight), the authz server pinned to one core and the client to the other, in
+  ``NATIVE_TURNS`` short turns per round that alternate plain and signed. Every signed
+  message is signed with ``authz.client.signing`` before the run (its own ``authorization`` and
+  ``x-amz-date``; AssumeRole also its nonce, each used once), so the client costs a few µs a
+  call and the server's CPU per call (its process tree, from ``/proc``) is its own: the Python
+  client above spends ~2 ms a call and moves with the host's load by more than signing costs.
+  ``native_authorize_signing_overhead`` is the signed run's server CPU per call / the plain
+  run's − 1 (the server's side of signing: verification, the larger metadata);
+  ``native_authorize_signing_both_sides`` adds the SDK's signing CPU per call measured in this
+  round (``client_sign_us``, this thread's CPU per signature) to the signed side: all the work
+  signing adds to a distinct Authorize, client and server, over the server's work for the
+  plain call. The four variants go in one order in even turns and in the reverse in odd ones.
+
 Writes ``benchmarks/results/sigv4-<timestamp>.json`` with every round's rate and latency
 percentiles, and the per-round ratios of median latencies (``*_overhead``: signed / plain − 1;
 ``http_vs_grpc_assume_latency``: HTTP / signed gRPC; ``http_vs_moto_*_throughput``: moto's
@@ -64,6 +80,8 @@ import botocore.credentials  # noqa: E402
 import grpc  # noqa: E402
 
 from authz._gen.authz.v1 import authorizer_pb2, sts_pb2  # noqa: E402
+from authz.bench import native  # noqa: E402
+from authz.bench.loadgen import LoadConfig  # noqa: E402
 from authz.client.credentials import AccessKeyCredentials  # noqa: E402
 from authz.client.signing import signed_metadata  # noqa: E402
 from authz.sts.credentials import open_credentials  # noqa: E402
@@ -229,6 +247,89 @@ def boto3_http(port: int, role: str, key: AccessKeyCredentials) -> Variant:
     return prepare
 
 
+NATIVE_CONCURRENCY = 8  # calls in flight (2 connections): enough to keep one core busy
+NATIVE_TURNS = 4  # per round: plain and signed alternate this many times (drift averages out)
+NATIVE_SECONDS = 0.6  # each turn's window, after NATIVE_WARM_UP
+NATIVE_WARM_UP = 0.25
+NATIVE_MESSAGES = 4_000  # per file: more than a turn sends, so no question repeats
+NATIVE_BASE = 100_000_000  # native questions never meet the Python client's ones (memos)
+
+
+def native_files(work: Path, key: AccessKeyCredentials, turn: int) -> dict[str, Path]:
+    """The four request files of one turn: questions no other turn asks (so no decision memo
+    answers them and no signed AssumeRole repeats), signed ones signed now (seconds old when
+    sent)."""
+    plain = (("x-authz-access-key-id", key.key_id), ("x-authz-secret-access-key", key.secret))
+    base = NATIVE_BASE + turn * NATIVE_MESSAGES * 2
+    files = {}
+    for name, method, build in (("authorize", AUTHORIZE, authorize_body),
+                                ("assume", ASSUME, assume_body)):  # fmt: skip
+        plain_bodies = [build(base + i) for i in range(NATIVE_MESSAGES)]
+        files[f"native-{name}-plain"] = native.write_request_file(
+            work / f"{name}-plain.bin", native.RequestFile(method, plain, plain_bodies)
+        )
+        bodies = [build(base + NATIVE_MESSAGES + i) for i in range(NATIVE_MESSAGES)]
+        signed = [signed_metadata(key, method, body) for body in bodies]
+        files[f"native-{name}-signed"] = native.write_request_file(
+            work / f"{name}-signed.bin", native.RequestFile(method, (), bodies, signed)
+        )
+    return files
+
+
+NAMES = ("native-authorize-plain", "native-authorize-signed", "native-assume-plain",
+         "native-assume-signed")  # fmt: skip
+
+
+def native_round(
+    work: Path, key: AccessKeyCredentials, target: str, server_pid: int, round_number: int
+) -> dict[str, dict[str, Any]]:
+    """``NATIVE_TURNS`` closed-loop runs of each variant, alternating (the order reversed
+    every other turn); the client on core 1 (the server is pinned to core 0). Per variant:
+    calls, errors and server CPU summed over its turns; rate and percentiles per turn."""
+    config = LoadConfig(concurrency=NATIVE_CONCURRENCY, connections=2,
+                        duration_s=NATIVE_SECONDS, warmup_s=NATIVE_WARM_UP)  # fmt: skip
+    totals: dict[str, dict[str, Any]] = {
+        name: {"calls": 0, "errors": {}, "wrapped": False, "window_s": 0.0, "cpu_s": 0.0,
+               "per_second_turns": [], "p50_us_turns": [], "p99_us_turns": []}
+        for name in NAMES
+    }  # fmt: skip
+    for turn in range(NATIVE_TURNS):
+        files = native_files(work, key, round_number * NATIVE_TURNS + turn)
+        order = NAMES if (round_number + turn) % 2 == 0 else NAMES[::-1]
+        for name in order:
+            result, raw = native.run_loadc(files[name], target, config, scenario=name,
+                                           server_pid=server_pid, cpu=1)  # fmt: skip
+            t = totals[name]
+            t["calls"] += result.requests
+            for code, n in result.errors.items():
+                t["errors"][code] = t["errors"].get(code, 0) + n
+            t["wrapped"] = t["wrapped"] or bool(raw.get("wrapped"))
+            t["window_s"] += result.duration_s
+            t["cpu_s"] += (result.server_cpu_us_per_request or 0.0) * result.requests / 1e6
+            t["per_second_turns"].append(round(result.success_rps, 1))
+            t["p50_us_turns"].append(round(result.latency_us["p50"], 1))
+            t["p99_us_turns"].append(round(result.latency_us["p99"], 1))
+    for t in totals.values():
+        t["per_second"] = round(t["calls"] / t["window_s"], 1) if t["window_s"] else 0.0
+        t["server_cpu_us"] = round(t["cpu_s"] / t["calls"] * 1e6, 1) if t["calls"] else 0.0
+    return totals
+
+
+def pin(pid: int, cpus: str) -> None:
+    """Every thread of ``pid`` onto ``cpus`` (``taskset -a``)."""
+    subprocess.run(["taskset", "-a", "-cp", cpus, str(pid)], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+
+
+def client_sign_us(key: AccessKeyCredentials, calls: int = 2000) -> float:
+    """CPU µs the SDK spends signing one distinct Authorize (this thread's CPU time)."""
+    bodies = [authorize_body(i) for i in range(calls)]
+    start = time.thread_time()
+    for body in bodies:
+        signed_metadata(key, AUTHORIZE, body)
+    return (time.thread_time() - start) / calls * 1e6
+
+
 def measure(
     runs: list[Variant],
     seconds: float,
@@ -354,9 +455,10 @@ def micro(rounds: int, calls: int = 2000) -> list[dict[str, float]]:
 
 
 def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
-    r = {k: v["p50_us"] for k, v in results.items()}  # medians: robust to a busy host
+    # medians: robust to a busy host
+    r = {k: v["p50_us"] for k, v in results.items() if "p50_us" in v}
     floor = r["trivial-lean"]
-    return {
+    out = {
         "authorize_signing_overhead": round(
             r["grpc-authorize-signed"] / r["grpc-authorize-plain"] - 1, 3),
         "assume_signing_overhead": round(r["grpc-assume-signed"] / r["grpc-assume-plain"] - 1, 3),
@@ -371,6 +473,24 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
             r["moto-assume-boto3"] / r["http-assume-boto3"], 2),
         "client_floor_share_of_http_lean": round(floor / r["http-assume-lean"], 2),
     }  # fmt: skip
+    if "native-authorize-plain" in results:
+        cpu = {
+            k: v.get("server_cpu_us", 0.0) for k, v in results.items() if k.startswith("native-")
+        }
+        plain = cpu["native-authorize-plain"]
+        sign = results["native-client-sign"]["client_sign_us"]
+        out.update({
+            "native_authorize_signing_overhead": round(
+                cpu["native-authorize-signed"] / plain - 1, 3),
+            "native_authorize_signing_both_sides": round(
+                (cpu["native-authorize-signed"] + sign) / plain - 1, 3),
+            "native_authorize_throughput_signed_vs_plain": round(
+                results["native-authorize-signed"]["per_second"]
+                / results["native-authorize-plain"]["per_second"], 3),
+            "native_assume_signing_overhead": round(
+                cpu["native-assume-signed"] / cpu["native-assume-plain"] - 1, 3),
+        })  # fmt: skip
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -408,6 +528,12 @@ def main(argv: list[str] | None = None) -> int:
          [boto3_http(aws_port, FOO, key), boto3_http(moto_port, MOTO_ROLE, moto_key)],
          [authz_proc.pid, moto_proc.pid], TURN),
     ]  # fmt: skip
+    try:
+        native.loadc_path()
+        with_native = True
+    except native.NativeUnavailable as err:
+        print(f"native runs skipped: {err}", flush=True)
+        with_native = False
     rounds: list[dict[str, Any]] = []
     counter = 0
     try:
@@ -423,6 +549,14 @@ def main(argv: list[str] | None = None) -> int:
                                        strict=True):  # fmt: skip
                     results[name] = stats
                     counter += stats["calls"]
+            if with_native:
+                results["native-client-sign"] = {"client_sign_us": round(client_sign_us(key), 1)}
+                pin(authz_proc.pid, "0")
+                try:
+                    results.update(native_round(work, key, f"127.0.0.1:{grpc_port}",
+                                                authz_proc.pid, number))  # fmt: skip
+                finally:
+                    pin(authz_proc.pid, f"0-{(os.cpu_count() or 1) - 1}")
             rounds.append({"round": number + 1, "results": results, "ratios": ratios(results)})
             print(json.dumps(rounds[-1]), flush=True)
     finally:

@@ -11,6 +11,12 @@ cycled when a run needs more (``wrapped`` in the result says so):
 
     b"AZLC1\\n"  len path  n_headers (len name len value)*  n_messages (len message)*
 
+or, when each message carries metadata of its own (``message_headers``: a SigV4 signature
+over its body and time, so a signed run costs the client nothing either):
+
+    b"AZLC2\\n"  len path  n_headers (len name len value)*
+    n_messages (n_message_headers (len name len value)* len message)*
+
 (all integers unsigned 32-bit big-endian).
 """
 
@@ -41,6 +47,8 @@ __all__ = [
 ]
 
 MAGIC = b"AZLC1\n"
+MAGIC_PER_MESSAGE = b"AZLC2\n"
+MAX_HEADERS = 32  # the C client's bound: fixed + one message's own
 MAX_MESSAGES = 50_000_000
 MAX_STREAMS = 1000
 LOADC_ENV = "AUTHZ_LOADC"
@@ -58,15 +66,23 @@ class RequestFile:
     path: str
     headers: tuple[tuple[str, str], ...]
     messages: Sequence[bytes]
+    # each message's own metadata, sent after ``headers`` (None: messages have none)
+    message_headers: Sequence[tuple[tuple[str, str], ...]] | None = None
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
             raise ValueError(f"gRPC path `{self.path}` must start with /")
         if not 0 < len(self.messages) <= MAX_MESSAGES:
             raise ValueError(f"a request file holds 1..{MAX_MESSAGES} messages")
-        for name, _value in self.headers:
-            if name != name.lower() or name.startswith(":"):
-                raise ValueError(f"header `{name}`: lower-case metadata names only")
+        own = self.message_headers
+        if own is not None and len(own) != len(self.messages):
+            raise ValueError("message_headers must name one header tuple per message")
+        for headers in (self.headers, *(own or ())):
+            if len(self.headers) + (0 if headers is self.headers else len(headers)) > MAX_HEADERS:
+                raise ValueError(f"at most {MAX_HEADERS} headers per call")
+            for name, _value in headers:
+                if name != name.lower() or name.startswith(":"):
+                    raise ValueError(f"header `{name}`: lower-case metadata names only")
 
 
 def _put(out: list[bytes], data: bytes) -> None:
@@ -74,16 +90,23 @@ def _put(out: list[bytes], data: bytes) -> None:
     out.append(data)
 
 
-def write_request_file(dest: Path, requests: RequestFile) -> Path:
-    """Write ``requests`` to ``dest`` (mode 0600: it may hold credentials)."""
-    out = [MAGIC]
-    _put(out, requests.path.encode())
-    out.append(_U32.pack(len(requests.headers)))
-    for name, value in requests.headers:
+def _put_headers(out: list[bytes], headers: tuple[tuple[str, str], ...]) -> None:
+    out.append(_U32.pack(len(headers)))
+    for name, value in headers:
         _put(out, name.encode())
         _put(out, value.encode())
+
+
+def write_request_file(dest: Path, requests: RequestFile) -> Path:
+    """Write ``requests`` to ``dest`` (mode 0600: it may hold credentials)."""
+    own = requests.message_headers
+    out = [MAGIC if own is None else MAGIC_PER_MESSAGE]
+    _put(out, requests.path.encode())
+    _put_headers(out, requests.headers)
     out.append(_U32.pack(len(requests.messages)))
-    for message in requests.messages:
+    for i, message in enumerate(requests.messages):
+        if own is not None:
+            _put_headers(out, own[i])
         _put(out, message)
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
@@ -94,8 +117,9 @@ def write_request_file(dest: Path, requests: RequestFile) -> Path:
 def read_request_file(src: Path) -> RequestFile:
     """Read a request file back (the C client's parser, in Python: tests and tools)."""
     data = src.read_bytes()
-    if not data.startswith(MAGIC):
+    if not data.startswith((MAGIC, MAGIC_PER_MESSAGE)):
         raise ValueError(f"{src}: not a request file")
+    per_message = data.startswith(MAGIC_PER_MESSAGE)
     pos = len(MAGIC)
 
     def u32() -> int:
@@ -114,12 +138,19 @@ def read_request_file(src: Path) -> RequestFile:
         pos += n
         return data[pos - n : pos]
 
+    def headers() -> tuple[tuple[str, str], ...]:
+        return tuple((chunk().decode(), chunk().decode()) for _ in range(u32()))
+
     path = chunk().decode()
-    headers = tuple((chunk().decode(), chunk().decode()) for _ in range(u32()))
-    messages = [chunk() for _ in range(u32())]
+    fixed = headers()
+    messages, own = [], []
+    for _ in range(u32()):
+        if per_message:
+            own.append(headers())
+        messages.append(chunk())
     if pos != len(data):
         raise ValueError(f"{src}: {len(data) - pos} bytes after the last message")
-    return RequestFile(path, headers, messages)
+    return RequestFile(path, fixed, messages, own if per_message else None)
 
 
 def loadc_path() -> Path:

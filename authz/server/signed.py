@@ -3,8 +3,9 @@ metadata (signed by ``authz.client.signing``).
 
 Owns the mapping of a gRPC call onto a SigV4 request: method ``POST``, path the full gRPC
 method (``/authz.v1.Authorizer/Authorize``), no query, the signed metadata as headers
-(``x-amz-date``, ``x-amz-content-sha256``, ``x-amz-security-token``; gRPC gives the server no
-``host``, so none is required), and the request message's exact wire bytes as the body. The
+(``x-amz-date``, ``x-amz-security-token``, ``x-authz-nonce``; gRPC gives the server no
+``host``, so none is required), and the request message's exact wire bytes as the body, whose
+hash the server computes itself (a signer may also sign ``x-amz-content-sha256``). The
 credential scope's service is ``authz`` and its region one of the server's ``aws_regions``.
 A signed ``AssumeRole`` is accepted once (a replay would mint another session); other calls
 may repeat within the window (a PEP asks the same question twice in one second). The secret
@@ -21,9 +22,9 @@ from authz import errors
 from authz.server.ports import Identity
 from authz.sigv4 import HttpRequest, SigV4Verifier, parse_signature
 from authz.sigv4.canonical import ALGORITHM
+from authz.sigv4.replay import ONCE_METHODS
 
 SERVICE = "authz"
-ONCE_METHODS = frozenset({"/authz.v1.SecurityTokenService/AssumeRole"})
 
 
 class _OneValue(Mapping[str, tuple[str, ...]]):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from authz.errors import IncompleteSignature, MissingAuthenticationToken
 from authz.sigv4.canonical import ALGORITHM, TERMINATOR, HttpRequest, query_pairs
@@ -27,11 +27,16 @@ _SCOPE_PART = re.compile(r"[a-z0-9-]{1,64}")
 _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]{1,128}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _MAX_SIGNED_HEADERS = 64
+# The header as every SDK writes it (``, `` between the three parts, in this order): read with
+# one match; any other spelling goes through the general parser below.
+_USUAL_HEADER = re.compile(
+    ALGORITHM + r" Credential=([^\s,]+), ?SignedHeaders=([^\s,]+), ?Signature=([0-9a-f]{64})"
+)
 
 
-@dataclass(frozen=True, slots=True)
-class SignatureMaterial:
-    """What the caller claims: key id, scope, signed headers, signature, time, token."""
+class SignatureMaterial(NamedTuple):
+    """What the caller claims: key id, scope, signed headers, signature, time, token.
+    (A named tuple: built on every signed request, ~3x cheaper than a frozen dataclass.)"""
 
     access_key_id: str
     scope_date: str  # YYYYMMDD
@@ -68,6 +73,14 @@ def _incomplete(message: str) -> IncompleteSignature:
 def _from_header(request: HttpRequest, header: str, require_host: bool) -> SignatureMaterial:
     if len(header) > 4096:
         raise _incomplete("Authorization header is longer than 4096 characters")
+    usual = _USUAL_HEADER.fullmatch(header)
+    if usual is not None:
+        amz_date = request.header("x-amz-date")
+        if amz_date is None:
+            raise _incomplete("Authorization header requires the `X-Amz-Date` header")
+        credential, signed, signature = usual.groups()
+        return _material(credential, signed, signature, amz_date,
+                         request.header("x-amz-security-token"), require_host)  # fmt: skip
     algorithm, _, rest = header.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise _incomplete(f"Authorization header must use the `{ALGORITHM}` algorithm")
@@ -119,7 +132,7 @@ def _from_query(query: dict[str, str], require_host: bool) -> SignatureMaterial:
         query.get("X-Amz-Security-Token"),
         require_host,
     )
-    return replace(material, presigned=True, expires_seconds=int(expires))
+    return material._replace(presigned=True, expires_seconds=int(expires))
 
 
 def _material(
@@ -137,9 +150,8 @@ def _material(
         raise _incomplete("`X-Amz-Date` must be in the form YYYYMMDDTHHMMSSZ")
     if token is not None and not 0 < len(token) <= MAX_TOKEN_CHARS:
         raise _incomplete(f"`X-Amz-Security-Token` must be 1 to {MAX_TOKEN_CHARS} characters")
-    return SignatureMaterial(
-        key_id, date, region, service, names, signature, amz_date, token, presigned=False
-    )
+    return SignatureMaterial(key_id, date, region, service, names, signature, amz_date, token,
+                             False)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=1024)  # a client sends the same two all day; only valid ones kept

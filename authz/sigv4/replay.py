@@ -17,6 +17,11 @@ import threading
 from authz.errors import RequestExpired, Throttling
 
 DEFAULT_MAX_ENTRIES = 200_000
+# The gRPC methods whose signed call is accepted once (it mints credentials: a replayed
+# AssumeRole would hand the replayer a fresh session). Their signer adds a random
+# ``x-authz-nonce`` so that two equal calls in one second are two signatures; other calls may
+# repeat within the window, as in AWS, and carry no nonce.
+ONCE_METHODS = frozenset({"/authz.v1.SecurityTokenService/AssumeRole"})
 
 
 class ReplayGuard:

@@ -21,6 +21,9 @@
  * Request file (all integers unsigned 32-bit big-endian):
  *   "AZLC1\n"  path_len path  n_headers {name_len name value_len value}*
  *   n_messages {len message}*
+ * or, when every message carries headers of its own (e.g. a SigV4 signature over its body):
+ *   "AZLC2\n"  path_len path  n_headers {name_len name value_len value}*
+ *   n_messages {n_msg_headers {name_len name value_len value}* len message}*
  * Messages are used in order, cycling when the run needs more than the file holds (the
  * report says how many were sent and whether the file wrapped).
  *
@@ -199,6 +202,8 @@ typedef struct {
     char *path;
     int n_headers;
     char *names[MAX_HEADERS], *values[MAX_HEADERS];
+    nghttp2_nv *msg_nv;    /* AZLC2: every message's own headers, back to back */
+    uint64_t *msg_nv_off;  /* n_messages + 1 (NULL for AZLC1) */
     uint32_t n_messages;
     uint8_t *frames;    /* all gRPC frames back to back: 5-byte prefix + message */
     uint64_t *offsets;  /* n_messages + 1 */
@@ -223,7 +228,9 @@ static void load_requests(const char *file, reqfile_t *r) {
     FILE *f = fopen(file, "rb");
     if (!f) die("cannot open %s: %s", file, strerror(errno));
     char magic[6];
-    if (fread(magic, 1, 6, f) != 6 || memcmp(magic, "AZLC1\n", 6)) die("%s: not a request file", file);
+    if (fread(magic, 1, 6, f) != 6 || (memcmp(magic, "AZLC1\n", 6) && memcmp(magic, "AZLC2\n", 6)))
+        die("%s: not a request file", file);
+    int per_message = magic[4] == '2';
     r->path = rdstr(f, 4096);
     r->n_headers = (int)rd32(f);
     if (r->n_headers > MAX_HEADERS) die("request file: %d headers", r->n_headers);
@@ -241,8 +248,30 @@ static void load_requests(const char *file, reqfile_t *r) {
     r->frames = malloc(cap);
     r->offsets = malloc(sizeof(uint64_t) * (r->n_messages + 1));
     if (!r->frames || !r->offsets) die("out of memory");
+    uint64_t nv_cap = 0, nv_n = 0;
+    r->msg_nv = NULL;
+    r->msg_nv_off = NULL;
+    if (per_message) {
+        r->msg_nv_off = malloc(sizeof(uint64_t) * (r->n_messages + 1));
+        if (!r->msg_nv_off) die("out of memory");
+    }
     uint64_t off = 0;
     for (uint32_t i = 0; i < r->n_messages; i++) {
+        if (per_message) {
+            uint32_t k = rd32(f);
+            if ((int)k + r->n_headers > MAX_HEADERS) die("request file: message %u has %u headers", i, k);
+            r->msg_nv_off[i] = nv_n;
+            if (nv_n + k > nv_cap) {
+                nv_cap = (nv_n + k) * 2;
+                r->msg_nv = realloc(r->msg_nv, sizeof(nghttp2_nv) * nv_cap);
+                if (!r->msg_nv) die("out of memory");
+            }
+            for (uint32_t j = 0; j < k; j++) {
+                char *n = rdstr(f, 1024), *v = rdstr(f, 8192);
+                r->msg_nv[nv_n++] = (nghttp2_nv){(uint8_t *)n, (uint8_t *)v, strlen(n), strlen(v),
+                    NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+            }
+        }
         uint32_t len = rd32(f);
         if (off + 5 + len > cap) die("request file: message %u overruns the file", i);
         r->offsets[i] = off;
@@ -254,6 +283,7 @@ static void load_requests(const char *file, reqfile_t *r) {
         off += 5 + len;
     }
     r->offsets[r->n_messages] = off;
+    if (per_message) r->msg_nv_off[r->n_messages] = nv_n;
     fclose(f);
 }
 
@@ -355,7 +385,16 @@ static int submit(conn_t *cn, int64_t t_from) {
     c->grpc_status = -1;
     c->t_from = t_from;
     nghttp2_data_provider prd = {.source.ptr = c, .read_callback = read_body};
-    int32_t id = nghttp2_submit_request(cn->session, NULL, S.nva, S.nvlen, &prd, c);
+    int32_t id;
+    if (S.req.msg_nv_off) { /* the fixed headers, then this message's own (nghttp2 copies the array) */
+        nghttp2_nv nva[7 + MAX_HEADERS];
+        size_t k = (size_t)(S.req.msg_nv_off[m + 1] - S.req.msg_nv_off[m]);
+        memcpy(nva, S.nva, sizeof(nghttp2_nv) * S.nvlen);
+        memcpy(nva + S.nvlen, S.req.msg_nv + S.req.msg_nv_off[m], sizeof(nghttp2_nv) * k);
+        id = nghttp2_submit_request(cn->session, NULL, nva, S.nvlen + k, &prd, c);
+    } else {
+        id = nghttp2_submit_request(cn->session, NULL, S.nva, S.nvlen, &prd, c);
+    }
     if (id < 0) die("submit_request: %s", nghttp2_strerror(id));
     c->stream_id = id;
     c->in_use = 1;

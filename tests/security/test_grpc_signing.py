@@ -186,6 +186,39 @@ def test_captured_signed_calls_cannot_be_altered_redated_or_replayed(server: E2E
     )
 
 
+def test_a_signed_call_carries_only_what_it_needs_and_equal_calls_both_pass(
+    server: E2EServer,
+) -> None:
+    """Authorize: signature and date only (the server hashes the body it received; every
+    metadata entry costs both ends of every call); two byte-identical Authorize calls in one
+    second both answer (a PEP asks twice). AssumeRole: a nonce as well, so two equal calls in
+    one second are two signatures and both mint a session, while a replay of either is not."""
+    key = server.access_key(BOB)
+    authorize = _raw_call(server, AUTHORIZE, authorizer_pb2.AuthorizeResponse)
+    body = READ_REPORT.SerializeToString()
+    now = time.time()
+    metadata = signed_metadata(key, AUTHORIZE, body, now=now)
+    assert [name for name, _ in metadata] == ["authorization", "x-amz-date"]
+    assert "SignedHeaders=x-amz-date," in dict(metadata)["authorization"]
+    first = authorize(body, metadata=metadata, timeout=10)
+    again = authorize(body, metadata=signed_metadata(key, AUTHORIZE, body, now=now), timeout=10)
+    assert first.decision == again.decision and first.principal_arn == BOB  # both answered
+    tampered = authorizer_pb2.AuthorizeRequest(
+        action="s3:GetObject", resource="arn:aws:s3:::example-reports/q2.csv"
+    ).SerializeToString()
+    assert _code(lambda: authorize(tampered, metadata=metadata, timeout=10)) == (
+        "SignatureDoesNotMatch"  # the body is signed though its hash is not sent
+    )
+    assume = _raw_call(server, ASSUME, sts_pb2.AssumeRoleResponse)
+    body = sts_pb2.AssumeRoleRequest(role_arn=FOO, role_session_name="twice").SerializeToString()
+    one, two = (signed_metadata(key, ASSUME, body, now=now) for _ in range(2))
+    assert [name for name, _ in one] == ["authorization", "x-amz-date", "x-authz-nonce"]
+    assert dict(one)["x-authz-nonce"] != dict(two)["x-authz-nonce"]
+    tokens = {assume(body, metadata=m, timeout=10).credentials.session_token for m in (one, two)}
+    assert len(tokens) == 2
+    assert _code(lambda: assume(body, metadata=one, timeout=10)) == "RequestExpired"
+
+
 def test_a_session_needs_its_secret(server: E2EServer) -> None:
     key = server.access_key(BOB)
     with AuthzClient(server.target, key) as client:

@@ -36,6 +36,20 @@ def test_request_file_round_trip(tmp_path: Path) -> None:
         native.read_request_file(path)
 
 
+def test_request_file_with_headers_per_message_round_trip(tmp_path: Path) -> None:
+    own = [(("authorization", "sig 0"), ("x-amz-date", "d0")), (), (("x-n", "2"),)]
+    original = native.RequestFile("/a.B/C", (("x-key", "v"),), [b"0", b"1", b"2"], own)
+    path = native.write_request_file(tmp_path / "r.bin", original)
+    assert path.read_bytes().startswith(native.MAGIC_PER_MESSAGE)
+    again = native.read_request_file(path)
+    assert again.headers == original.headers and list(again.messages) == [b"0", b"1", b"2"]
+    assert again.message_headers == own
+    with pytest.raises(ValueError, match="one header tuple per message"):
+        native.RequestFile("/a.B/C", (), [b"0", b"1"], [()])
+    with pytest.raises(ValueError, match="at most"):
+        native.RequestFile("/a.B/C", (("x-a", "1"),) * 20, [b"0"], [(("x-b", "2"),) * 13])
+
+
 def test_request_file_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match="start with /"):
         native.RequestFile("a.B/C", (), [b""])
@@ -172,3 +186,45 @@ def test_loadc_counts_successes_and_grpc_errors(
     assert result.successes == 0 and result.errors.get("UNIMPLEMENTED", 0) == result.requests > 0
     with pytest.raises(ValueError, match="loopback"):
         native.run_loadc(ok, "10.0.0.1:1", config, scenario="echo")
+
+
+@pytest.fixture
+def body_check_target() -> Iterator[str]:
+    """A server whose one method succeeds only when the call's ``x-body`` metadata is the hex
+    of its request bytes (per-message headers must travel with their own message)."""
+
+    def check(request: bytes, context: grpc.ServicerContext) -> bytes:
+        sent = dict(context.invocation_metadata()).get("x-body")
+        if sent != request.hex():
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"x-body {sent!r}")
+        return b""
+
+    handler = grpc.method_handlers_generic_handler(
+        "t.T", {"Check": grpc.unary_unary_rpc_method_handler(check)}
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), handlers=(handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None).wait(timeout=2.0)
+
+
+def test_loadc_sends_each_message_with_its_own_headers(
+    loadc: Path, body_check_target: str, tmp_path: Path
+) -> None:
+    config = LoadConfig(concurrency=4, connections=2, duration_s=0.4, warmup_s=0.1)
+    messages = [i.to_bytes(2, "big") for i in range(50)]
+    own = [(("x-body", m.hex()),) for m in messages]
+    right = native.write_request_file(
+        tmp_path / "right.bin", native.RequestFile("/t.T/Check", (), messages, own)
+    )
+    result, _raw = native.run_loadc(right, body_check_target, config, scenario="own")
+    assert result.successes == result.requests > 0 and result.errors == {}
+    shifted = own[1:] + own[:1]  # every message with another message's headers
+    wrong = native.write_request_file(
+        tmp_path / "wrong.bin", native.RequestFile("/t.T/Check", (), messages, shifted)
+    )
+    result, _raw = native.run_loadc(wrong, body_check_target, config, scenario="shifted")
+    assert result.successes == 0 and result.errors.get("INVALID_ARGUMENT", 0) == result.requests

@@ -218,3 +218,26 @@ def test_replay_memory_is_bounded_and_fails_closed() -> None:
         guard.admit("a", until=10, now=5)
     guard.admit("c", until=30, now=11)  # "a" expired and made room
     assert len(guard) == 2
+
+
+def test_every_spelling_of_the_header_reads_the_same() -> None:
+    """The usual spelling is read by one match, any other by the general parser: both give
+    the same material, and a spelling that is not the usual one still verifies."""
+    request = signed().as_server_sees()
+    header = request.header("authorization")
+    assert header is not None
+    algorithm, rest = header.split(" ", 1)
+    credential, names, signature = (p.strip() for p in rest.split(","))
+    spellings = [
+        header,  # as botocore writes it
+        f"{algorithm} {credential},{names},{signature}",  # no spaces after the commas
+        f"{algorithm} {signature}, {credential}, {names}",  # another order
+        f"  {header}  ",  # surrounding blanks
+        f"{algorithm} {credential} , {names} ,  {signature}",  # blanks around the commas
+    ]
+    expected = parse_signature(request)
+    for spelling in spellings:
+        variant = dataclasses.replace(request, headers={**request.headers,
+                                                        "authorization": [spelling]})  # fmt: skip
+        assert parse_signature(variant) == expected, spelling
+        assert verifier().verify(variant, "sts", resolve, once=False) == (KEY, None)
