@@ -28,8 +28,7 @@ import grpc
 from authz.client.credentials import AccessKeyCredentials, Credentials, SessionCredentials
 from authz.sigv4.canonical import (
     ALGORITHM,
-    HttpRequest,
-    canonical_request,
+    canonical_uri,
     payload_hash,
     signature,
     signing_key,
@@ -38,6 +37,7 @@ from authz.sigv4.canonical import (
 from authz.sigv4.replay import ONCE_METHODS
 
 SERVICE = "authz"
+AUTHORIZATION = "authorization"
 DEFAULT_REGION = "us-east-1"
 
 
@@ -64,22 +64,21 @@ def signed_metadata(
         return creds.metadata()
     amz_date = _amz_date(int(time.time() if now is None else now))
     date = amz_date[:8]
-    body_hash = payload_hash(body)
-    headers: dict[str, tuple[str, ...]] = {"x-amz-date": (amz_date,)}
+    # (name, value) sorted by name, values as the canonical form has them (trimmed, inner
+    # blanks collapsed): what ``canonical_request`` would build from them, without a request
+    headers = [("x-amz-date", amz_date)]
     if method in ONCE_METHODS:
-        headers["x-authz-nonce"] = (secrets.token_hex(8),)  # two equal calls in one second
+        headers.append(("x-authz-nonce", secrets.token_hex(8)))  # two equal calls, one second
     if token is not None:
-        headers["x-amz-security-token"] = (token,)
-    names = sorted(headers)
-    canonical = canonical_request(HttpRequest("POST", method, "", headers, body), names,
-                                  presigned=False, body_hash=body_hash)  # fmt: skip
+        headers.append(("x-amz-security-token", " ".join(token.split())))
+    names = ";".join(name for name, _ in headers)
+    lines = "".join(f"{name}:{value}\n" for name, value in headers)
+    canonical = f"POST\n{canonical_uri(method)}\n\n{lines}\n{names}\n{payload_hash(body)}"
     scope = f"{date}/{region}/{SERVICE}/aws4_request"
     sig = signature(signing_key(secret, date, region, SERVICE),
                     string_to_sign(amz_date, scope, canonical))  # fmt: skip
-    authorization = (
-        f"{ALGORITHM} Credential={key_id}/{scope}, SignedHeaders={';'.join(names)}, Signature={sig}"
-    )
-    return (("authorization", authorization), *((name, headers[name][0]) for name in names))
+    credential = f"{ALGORITHM} Credential={key_id}/{scope}"
+    return ((AUTHORIZATION, f"{credential}, SignedHeaders={names}, Signature={sig}"), *headers)
 
 
 class _Details(NamedTuple):

@@ -133,6 +133,7 @@ class CountingPool(futures.ThreadPoolExecutor):
         self._quiet_waiters = 0
         self.active = 0
         self.last_arrival = 0.0  # time.monotonic() of the latest submission
+        self.last_done = 0.0  # ... and of the latest end of a call
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> futures.Future[Any]:
         with self._lock:
@@ -162,6 +163,7 @@ class CountingPool(futures.ThreadPoolExecutor):
     def _done(self, _future: object) -> None:
         with self._lock:
             self.active -= 1
+            self.last_done = time.monotonic()
             if self._quiet_waiters:
                 self._quiet.notify_all()
 

@@ -221,14 +221,19 @@ class AuthzServer(grpc.Server):
         return done
 
     def _quiesce(self, limit: float) -> None:
-        """Before gRPC stops accepting: wait (at most ``limit`` s) until no call has arrived for
-        ``_QUIESCE_SECONDS``. Calls that reach gRPC core while it shuts down, before the server
-        has taken them, are cancelled by core (CANCELLED, which clients do not retry); until
-        then the edge answers them UNAVAILABLE, and clients that got it stop sending."""
+        """Before gRPC stops accepting: wait (at most ``limit`` s) until no call is in flight
+        and none has arrived or ended for ``_QUIESCE_SECONDS``. Calls that reach gRPC core
+        while it shuts down, before the server has taken them, are cancelled by core
+        (CANCELLED, which clients do not retry); until then the edge answers them UNAVAILABLE,
+        and clients that got it stop sending. A closed-loop client sends its next call as one
+        ends, so a call still running is a call about to arrive: the quiet period starts
+        after the last call ended, not after the last one arrived."""
+        pools = [pool for pool in self._pools if isinstance(pool, CountingPool)]
         end = time.monotonic() + limit
         while time.monotonic() < end:
-            last = max(pool.last_arrival for pool in self._pools if isinstance(pool, CountingPool))
-            if time.monotonic() - last >= _QUIESCE_SECONDS:
+            busy = any(pool.active for pool in pools)
+            last = max(max(pool.last_arrival, pool.last_done) for pool in pools)
+            if not busy and time.monotonic() - last >= _QUIESCE_SECONDS:
                 return
             time.sleep(_QUIESCE_SECONDS / 5)
 
