@@ -67,10 +67,10 @@ def signed_metadata(
     # (name, value) sorted by name, values as the canonical form has them (trimmed, inner
     # blanks collapsed): what ``canonical_request`` would build from them, without a request
     headers = [("x-amz-date", amz_date)]
-    if method in ONCE_METHODS:
-        headers.append(("x-authz-nonce", secrets.token_hex(8)))  # two equal calls, one second
     if token is not None:
         headers.append(("x-amz-security-token", " ".join(token.split())))
+    if method in ONCE_METHODS:  # (sorted: "x-amz-…" < "x-authz-…")
+        headers.append(("x-authz-nonce", secrets.token_hex(8)))  # two equal calls, one second
     names = ";".join(name for name, _ in headers)
     lines = "".join(f"{name}:{value}\n" for name, value in headers)
     canonical = f"POST\n{canonical_uri(method)}\n\n{lines}\n{names}\n{payload_hash(body)}"

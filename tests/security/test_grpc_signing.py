@@ -217,6 +217,19 @@ def test_a_signed_call_carries_only_what_it_needs_and_equal_calls_both_pass(
     tokens = {assume(body, metadata=m, timeout=10).credentials.session_token for m in (one, two)}
     assert len(tokens) == 2
     assert _code(lambda: assume(body, metadata=one, timeout=10)) == "RequestExpired"
+    # a session (role chaining) signs with its token too: every header in canonical order
+    creds = assume(body, metadata=signed_metadata(key, ASSUME, body), timeout=10).credentials
+    session = SessionCredentials(creds.session_token, creds.expiration.ToDatetime(),
+                                 creds.access_key_id, creds.secret_access_key)  # fmt: skip
+    chained = signed_metadata(session, ASSUME, body)
+    assert [name for name, _ in chained] == [
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-authz-nonce",
+    ]
+    # authenticated, then refused by the decision (foo does not trust its own sessions)
+    assert _code(lambda: assume(body, metadata=chained, timeout=10)) == "AccessDenied"
 
 
 def test_a_session_needs_its_secret(server: E2EServer) -> None:
