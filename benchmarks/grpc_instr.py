@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         help="instructions of one SDK signature (instr_bench client-sign)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--keep", type=Path, help="a directory to keep the callgrind dumps in")
     args = parser.parse_args(argv)
     native.loadc_path()  # fails with the build command when loadc is not built
     work = Path(tempfile.mkdtemp(prefix="grpc-instr-"))
@@ -198,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     dest.write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(reps, indent=2))
     print(f"wrote {dest}")
+    if args.keep is not None:  # e.g. callgrind_annotate --inclusive=yes KEEP/cg.out.2
+        args.keep.mkdir(parents=True, exist_ok=True)
+        for path in work.glob("cg.out*"):
+            shutil.move(path, args.keep / path.name)
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
