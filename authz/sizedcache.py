@@ -151,6 +151,11 @@ class SizedLRU(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def fits(self, size: int) -> bool:
+        """Whether an entry charged ``size`` would be kept (enabled, within the per-entry
+        bound): lets a caller skip building what would not be stored."""
+        return self.max_bytes > 0 and size + OBJECT_OVERHEAD <= self._max_entry
+
     def get(self, key: K) -> V | None:
         with self._lock:
             found = self._entries.get(key)

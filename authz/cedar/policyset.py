@@ -6,7 +6,10 @@ principal or condition test — an SCP level holding only ``FullAWSAccess``, for
 answer for every request: ``constant`` holds it, computed as Cedar would (a forbid wins; the
 matched ids sorted), and ``decide`` returns it without a native call (a native call costs
 ~116k instructions even for an empty context, ``cedar-context-20261206-185556``; a default
-organisation has two such SCP levels per Authorize).
+organisation has two such SCP levels per Authorize). When several non-constant partitions
+apply to one request, the evaluator answers them with one call on a merged set
+(``authz.cedar.merged``), which reuses ``native_request`` and reproduces ``_layer_result``
+per member.
 
 Fail closed: a Cedar error, a ``NoDecision`` or an exception is reported in ``errors`` and the
 layer neither allows nor counts as a match; the combiner turns any error into a deny.
@@ -83,22 +86,17 @@ class Partition:
         request = self.request(req)
         return EMPTY if request is None else self.decide_one(request)
 
+    @property
+    def native(self) -> bool:
+        """Whether ``decide`` makes a native call (not empty, not constant)."""
+        return self._policy_set is not None and self.constant is None
+
     def request(self, req: RequestFacts) -> dict[str, object] | None:
         """The native Cedar request for ``req`` (its context as a JSON string), or None when
         the partition is empty (``decide`` is then ``EMPTY`` without a Cedar call)."""
         if self._policy_set is None or self._entities is None:
             return None
-        oracle = (
-            self.facts.holding(Probe(req.action, req.resource, req.context))
-            if len(self.facts)
-            else []
-        )
-        return {
-            "principal": _PRINCIPAL,
-            "action": {"type": "Iam::Action", "id": req.action},
-            "resource": {"type": "Iam::Resource", "id": req.resource},
-            "context": _CONTEXT_JSON.encode(build_context(self.plan, req, oracle)),
-        }
+        return native_request(self.plan, self.facts, req)
 
     def decide_one(self, request: Mapping[str, object]) -> LayerResult:
         """One Cedar call for a ``request`` of this non-empty partition (fail closed)."""
@@ -119,7 +117,7 @@ class Partition:
         unique: list[dict[str, object]] = []
         slots: list[int] = []
         for request in requests:
-            slot = index.setdefault(_request_key(request), len(unique))
+            slot = index.setdefault(request_key(request), len(unique))
             if slot == len(unique):
                 unique.append(request)
             slots.append(slot)
@@ -134,6 +132,18 @@ class Partition:
             except Exception:
                 results = [self.decide_one(r) for r in unique]
         return [results[slot] for slot in slots]
+
+
+def native_request(plan: ContextPlan, facts: FactTable, req: RequestFacts) -> dict[str, object]:
+    """The native Cedar request of ``req`` for a policy set reading ``plan`` with oracle
+    ``facts``: the context holds only what the plan reads, as a JSON string."""
+    oracle = facts.holding(Probe(req.action, req.resource, req.context)) if len(facts) else []
+    return {
+        "principal": _PRINCIPAL,
+        "action": {"type": "Iam::Action", "id": req.action},
+        "resource": {"type": "Iam::Resource", "id": req.resource},
+        "context": _CONTEXT_JSON.encode(build_context(plan, req, oracle)),
+    }
 
 
 def constant_result(statements: tuple[CedarStatement, ...]) -> LayerResult | None:
@@ -162,7 +172,7 @@ def _is_authorized(
     )
 
 
-def _request_key(request: Mapping[str, Any]) -> tuple[object, ...]:
+def request_key(request: Mapping[str, Any]) -> tuple[object, ...]:
     """A native request of one partition (the principal is always the same)."""
     return (request["action"]["id"], request["resource"]["id"], request["context"])
 

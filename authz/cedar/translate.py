@@ -64,14 +64,15 @@ class CedarStatement:
     body: tuple[str, ...]  # the other conjuncts
 
     def render(self, *, validation: bool = False) -> str:
+        verb = "permit" if self.effect is Effect.ALLOW else "forbid"
+        return f"@id({cedar_string(self.policy_id)})\n{verb} {self.scope(validation=validation)}"
+
+    def scope(self, *, validation: bool = False) -> str:
+        """The policy after its effect: ``(principal, action, resource) when { … };``."""
         action = self.action_validation if validation else self.action
         conjuncts = [c for c in (action, *self.body) if c]
         when = " &&\n  ".join(conjuncts) if conjuncts else "true"
-        verb = "permit" if self.effect is Effect.ALLOW else "forbid"
-        return (
-            f"@id({cedar_string(self.policy_id)})\n"
-            f"{verb} (principal, action, resource)\nwhen {{\n  {when}\n}};"
-        )
+        return f"(principal, action, resource)\nwhen {{\n  {when}\n}};"
 
 
 @dataclass(frozen=True)
@@ -88,19 +89,23 @@ class Translation:
         return "\n\n".join(s.render(validation=validation) for s in self.statements)
 
     def entities(self) -> list[dict[str, object]]:
-        """Action entities: each exact name is a member of the groups that list it."""
-        parents: dict[str, list[str]] = {}
-        for gid, names in sorted(self.groups.items()):
-            for name in names:
-                parents.setdefault(name, []).append(gid)
-        out: list[dict[str, object]] = [
-            {"uid": {"type": "Iam::Action", "id": gid}, "attrs": {}, "parents": []}
-            for gid in sorted(self.groups)
-        ]
-        for name, gids in sorted(parents.items()):
-            ups = [{"type": "Iam::Action", "id": g} for g in gids]
-            out.append({"uid": {"type": "Iam::Action", "id": name}, "attrs": {}, "parents": ups})
-        return out
+        return action_entities(self.groups)
+
+
+def action_entities(groups: Mapping[str, frozenset[str]]) -> list[dict[str, object]]:
+    """Action entities: each exact name is a member of the groups that list it."""
+    parents: dict[str, list[str]] = {}
+    for gid, names in sorted(groups.items()):
+        for name in names:
+            parents.setdefault(name, []).append(gid)
+    out: list[dict[str, object]] = [
+        {"uid": {"type": "Iam::Action", "id": gid}, "attrs": {}, "parents": []}
+        for gid in sorted(groups)
+    ]
+    for name, gids in sorted(parents.items()):
+        ups = [{"type": "Iam::Action", "id": g} for g in gids]
+        out.append({"uid": {"type": "Iam::Action", "id": name}, "attrs": {}, "parents": ups})
+    return out
 
 
 def translate_policies(

@@ -7,6 +7,19 @@ those policies reference. Principals with identical attachments share partitions
 (``aws:PrincipalArn`` = role ARN for sessions, ``aws:PrincipalAccount``, ``aws:PrincipalType``,
 ``aws:username``, ``aws:userid``) are derived from the caller unless the request lists them.
 
+An evaluation runs in three steps: a pass over the layers resolves each one's partition
+(``_Run.layer`` collects ``_Step``s), ``_fill`` decides the partitions that need a native Cedar
+call, and a second pass combines the results. A constant partition (every statement
+unconditional) or an empty one needs no call; when several others apply — an SCP level, the
+identity policies and a bucket policy in the example repository — they are answered by ONE
+native call on a merged policy set (``authz.cedar.merged.MergedSet``: the same per-layer
+results as their own calls; a native call costs ~116k instructions before any policy is
+evaluated). Merged sets are cached by their members' identities (bounded in bytes and
+entries, built on a combination's second sighting; a combination with a caller-supplied
+partition goes to a cache with the caller-policy byte bound, and a caller-supplied partition
+that is not cached itself is called on its own). ``decide_many`` does the same for a batch:
+the runs that need the same merged set or partition share one native call.
+
 Owns request preparation, the partition cache and decision assembly; combination rules live in
 ``authz.engine.combine``. Must not import cedarpy (only ``authz.cedar`` does).
 """
@@ -21,6 +34,7 @@ from functools import lru_cache
 from authz import deadline
 from authz.cedar.context import RequestFacts
 from authz.cedar.emit import is_compile_time
+from authz.cedar.merged import MEMO_BYTES, MergedSet
 from authz.cedar.pattern import parse_pattern, variables_of
 from authz.cedar.policyset import EMPTY, LayerResult, Partition
 from authz.cedar.principals import BOUNDED_MARKER, caller_ids, grant_kinds
@@ -60,11 +74,21 @@ PARTITION_CACHE_BYTES = 256 * 1024 * 1024  # compiled repository partitions per 
 # part.
 PARTITION_BYTES_PER_CHAR = 36
 PARTITION_BYTES_FIXED = 8192
+MERGED_CACHE_BYTES = 64 * 1024 * 1024  # merged policy sets of repository partitions
 
 
 def partition_bytes(partition: Partition) -> int:
     """The approximate memory a compiled partition holds (for byte-bounded caches)."""
     return PARTITION_BYTES_FIXED + PARTITION_BYTES_PER_CHAR * partition.text_chars
+
+
+def merged_bytes(members: Sequence[Partition]) -> int:
+    """The approximate memory a merged set of ``members`` holds: its own text (at most the
+    members' together), policy set and answer memo, and the members (it keeps them alive
+    after their own cache dropped them)."""
+    chars = sum(m.text_chars for m in members)
+    own = PARTITION_BYTES_FIXED + PARTITION_BYTES_PER_CHAR * chars + MEMO_BYTES
+    return own + sum(partition_bytes(m) for m in members)
 
 
 @lru_cache(maxsize=4096)
@@ -104,6 +128,8 @@ class Evaluator:
         cache_size: int = 4096,
         caller_cache_bytes: int = CALLER_POLICY_CACHE_BYTES,
         cache_bytes: int = PARTITION_CACHE_BYTES,
+        merged_cache_bytes: int = MERGED_CACHE_BYTES,
+        merge_sighting: int = 2,
     ) -> None:
         self._lock = threading.Lock()
         # Partitions compiled from caller-supplied policies (simulation inputs, session
@@ -116,6 +142,19 @@ class Evaluator:
             cache_bytes, max_entries=cache_size, max_entry_fraction=1.0
         )
         self._cache_size = cache_size
+        # One policy set for the partitions of a request that make native calls
+        # (``MergedSet``), keyed by the members' identities (the value holds them, so the
+        # ids stay unique). Built on a combination's second sighting (``_seen``), so
+        # combinations that never repeat cost no build. A combination with a caller-supplied
+        # member follows the caller-policy rules: its own LRU with that byte bound.
+        # ``merge_sighting``: the request of a combination that builds its set (1: the first;
+        # the differential and vector tests use 1 so that every input takes the merged path).
+        self._merge_sighting = merge_sighting
+        self._merged: SizedLRU[tuple[int, ...], MergedSet] = SizedLRU(
+            merged_cache_bytes, max_entries=cache_size
+        )
+        self._merged_transient: SizedLRU[tuple[int, ...], MergedSet] = SizedLRU(caller_cache_bytes)
+        self._seen: dict[tuple[int, ...], int] = {}  # sightings, by ids: holds no partition
         self._stats = {"hits": 0, "misses": 0}
         self._variables: dict[str, frozenset[str]] = {}
         self._static: dict[
@@ -127,7 +166,7 @@ class Evaluator:
         # what a decision depends on -> (decision, keys read, the partitions it used).
         self._resolved: dict[tuple[object, ...], tuple[tuple[Policy, ...], Partition]] = {}
         self._decided: dict[
-            tuple[object, ...], tuple[Decision, frozenset[str], tuple[Partition, ...]]
+            tuple[object, ...], tuple[Decision, frozenset[str], tuple[Partition | None, ...]]
         ] = {}
 
     def adopt(self, other: Evaluator) -> None:
@@ -139,6 +178,7 @@ class Evaluator:
         with other._lock:
             variables = dict(other._variables)
         self._cache.adopt(entries)  # the bounds of this cache apply
+        self._merged.adopt(other._merged.items())  # keyed by the adopted partitions
         with self._lock:
             self._variables.update(variables)
 
@@ -153,6 +193,8 @@ class Evaluator:
                 "caller_size": transient["size"],
                 "caller_bytes": transient["bytes"],
                 "caller_evictions": transient["evictions"],
+                "merged_size": len(self._merged) + len(self._merged_transient),
+                "merged_bytes": self._merged.bytes + self._merged_transient.bytes,
             }
 
     def evaluate(
@@ -182,8 +224,11 @@ class Evaluator:
         if isinstance(prepared, Decision):
             return replace(prepared, revision=revision), frozenset()
         run = _Run(self, prepared, service_of(prepared.action), transient=transient)
+        self._verdicts(run, layers, request.caller, trust)  # collects run.steps
+        self._fill([run])
+        run.replay()
         verdicts = self._verdicts(run, layers, request.caller, trust)
-        if run.trace is None or run.used_transient:  # no memo
+        if run.failed() or run.used_transient:  # no memo
             decision = self._assemble(run, verdicts, request, trust, revision)
             return decision, frozenset(run.keys | run.variables)
         # The decision is a function of the caller, the account relation, the per-layer
@@ -194,7 +239,7 @@ class Evaluator:
         context = prepared.context
         missing = tuple(sorted(k for k in run.keys if k not in context))
         required = resource_policy_required(request.resource)
-        key = (caller, same, trust, required, revision, missing, tuple(run.trace))
+        key = (caller, same, trust, required, revision, missing, run.trace())
         found = self._decided.get(key)
         if found is not None:
             return found[0], found[1]
@@ -203,7 +248,7 @@ class Evaluator:
         if not decision.errors:
             if len(self._decided) >= self._cache_size:
                 self._decided.clear()
-            self._decided[key] = (decision, referenced, tuple(run.parts))
+            self._decided[key] = (decision, referenced, run.partitions())
         return decision, referenced
 
     def decide_many(
@@ -213,27 +258,20 @@ class Evaluator:
         revision: str | None = None,
     ) -> list[tuple[Decision, frozenset[str]]]:
         """``decide`` of each (layers, request, trust), with one native Cedar call per
-        partition for all the items that need it (a request asked twice of a partition is
-        sent once), then combined per item exactly as ``decide`` does. Items with the same
-        per-layer results share one ``Decision`` object."""
+        merged set or partition for all the items that need it (``_fill``), then combined
+        per item exactly as ``decide`` does. Items with the same per-layer results share one
+        ``Decision`` object."""
         runs: list[tuple[_Run, PolicyLayers, AuthRequest, bool] | Decision] = []
-        groups: dict[int, tuple[Partition, list[_Step]]] = {}
         for layers, request, trust in items:
             deadline.check("deciding a batch")
             prepared = self._prepare(request, layers)
             if isinstance(prepared, Decision):
                 runs.append(replace(prepared, revision=revision))
                 continue
-            run = _Run(self, prepared, service_of(prepared.action), deferred=True)
+            run = _Run(self, prepared, service_of(prepared.action))
             self._verdicts(run, layers, request.caller, trust)  # collects run.steps
             runs.append((run, layers, request, trust))
-            for step in run.steps:
-                if step.request is not None and step.partition is not None:
-                    groups.setdefault(id(step.partition), (step.partition, []))[1].append(step)
-        for partition, steps in groups.values():
-            results = partition.decide_many([s.request for s in steps if s.request is not None])
-            for step, result in zip(steps, results, strict=True):
-                step.result = result
+        self._fill([entry[0] for entry in runs if not isinstance(entry, Decision)])
         out: list[tuple[Decision, frozenset[str]]] = []
         shared: dict[tuple[object, ...], Decision] = {}  # what a Decision depends on -> it
         for entry in runs:
@@ -259,6 +297,70 @@ class Evaluator:
                 )
             out.append((decision, frozenset(run.keys | run.variables)))
         return out
+
+    def _fill(self, runs: Sequence[_Run]) -> None:
+        """The results of the runs' steps that need a native call. A run with several such
+        partitions has them answered by one merged call (``MergedSet``; a caller-supplied
+        partition that is not cached stays out of it), a run with one by the partition's own
+        call; runs that need the same merged set or partition share one native batch call
+        (a request asked twice is sent once)."""
+        if len(runs) == 1:  # one request, one native partition: its own call, no grouping
+            native = [s for s in runs[0].steps if s.native]
+            if len(native) == 1 and native[0].partition is not None:
+                native[0].result = native[0].partition.decide(runs[0].facts)
+                return
+        singles: dict[int, tuple[Partition, list[tuple[_Step, RequestFacts]]]] = {}
+        merged: dict[int, tuple[MergedSet, list[tuple[list[tuple[_Step, int]], RequestFacts]]]]
+        merged = {}
+        for run in runs:
+            steps = [s for s in run.steps if s.native]
+            group = self._merged_set(steps) if len(steps) > 1 else None
+            if group is not None:
+                slot = {id(m): i for i, m in enumerate(group.members)}
+                inside = [(s, slot[id(s.partition)]) for s in steps if id(s.partition) in slot]
+                merged.setdefault(id(group), (group, []))[1].append((inside, run.facts))
+                steps = [s for s in steps if id(s.partition) not in slot]
+            for step in steps:
+                if step.partition is not None:
+                    entry = singles.setdefault(id(step.partition), (step.partition, []))
+                    entry[1].append((step, run.facts))
+        for group, entries in merged.values():
+            answers = group.decide_many([facts for _, facts in entries])
+            for (inside, _), answer in zip(entries, answers, strict=True):
+                for step, member in inside:
+                    step.result = answer[member]
+        for partition, pending in singles.values():
+            requests = [partition.request(facts) for _, facts in pending]
+            results = partition.decide_many([r for r in requests if r is not None])
+            for (step, _), result in zip(pending, results, strict=True):
+                step.result = result
+
+    def _merged_set(self, steps: Sequence[_Step]) -> MergedSet | None:
+        """The merged set of the distinct partitions of ``steps`` that will be seen again
+        (repository ones, cached caller-supplied ones), or None (fewer than two, first
+        sighting of the combination, or not mergeable)."""
+        members = tuple({id(s.partition): s.partition for s in steps if s.shared}.values())
+        if len(members) < 2:
+            return None
+        parts = tuple(m for m in members if m is not None)
+        key = tuple(map(id, parts))
+        transient = any(s.transient for s in steps if s.shared)
+        cache = self._merged_transient if transient else self._merged
+        found = cache.get(key)
+        if found is None or not all(a is b for a, b in zip(found.members, parts, strict=True)):
+            size = merged_bytes(parts)
+            if not cache.fits(size):  # too large to keep (or a bound of 0): no merging
+                return None
+            sightings = self._seen.get(key, 0) + 1  # (a reused id: one set built early)
+            if sightings < self._merge_sighting:
+                with self._lock:
+                    if len(self._seen) >= self._cache_size:
+                        self._seen.clear()
+                    self._seen[key] = sightings
+                return None
+            found = MergedSet(parts)
+            cache.put(key, found, size=size)
+        return found if found.usable else None
 
     def _prepare(self, request: AuthRequest, layers: PolicyLayers) -> RequestFacts | Decision:
         """The request's facts (caller-derived keys under the request's context), or the
@@ -352,9 +454,10 @@ class Evaluator:
         policies: Sequence[Policy],
         service: str | None,
         context: Mapping[str, ContextValue],
-    ) -> tuple[Partition, tuple[str, ...]]:
-        """``partition_and_variables`` for caller-supplied policies: cached only in the
-        byte-bounded caller-policy LRU (and only when every policy has a content digest)."""
+    ) -> tuple[Partition, tuple[str, ...], bool]:
+        """``partition_and_variables`` for caller-supplied policies, and whether the partition
+        is cached: only in the byte-bounded caller-policy LRU (and only when every policy has
+        a content digest)."""
         referenced = frozenset().union(*(policy_variables(p) for p in policies))
         names = tuple(sorted(k for k in referenced if is_compile_time(k)))
         env = {k: v if isinstance(v := context.get(k), str) else None for k in names}
@@ -363,15 +466,14 @@ class Evaluator:
         key = (static, service, tuple(env.items()))
         found = self._transient.get(key) if keyed else None
         if found is not None:
-            return found, names
+            return found, names, True
 
         def lookup(name: str) -> str | bool | None:
             return env.get(name) if name in env else False
 
         built = Partition(translate_policies(policies, layer.value, service=service, lookup=lookup))
-        if keyed:
-            self._transient.put(key, built, size=partition_bytes(built))
-        return built, names
+        kept = keyed and self._transient.put(key, built, size=partition_bytes(built))
+        return built, names, kept
 
     def partition_and_variables(
         self,
@@ -455,22 +557,27 @@ def service_of(action: str) -> str | None:
 
 @dataclass(slots=True)
 class _Step:
-    """One layer of a deferred run: its partition and native request (None: an empty or
-    constant partition, or a partition error), the error message of a failed partition, then
-    its result (a constant partition's from the start)."""
+    """One layer of a run: its partition (None: it failed to compile, ``message`` says why),
+    whether deciding it takes a native call (``native``: neither empty nor constant), whether
+    the partition will be seen again (``shared``: a repository partition or a cached
+    caller-supplied one; only those join a merged set) and whether it is caller-supplied
+    (``transient``), then its result (a constant partition's from the start)."""
 
     layer: Layer
     partition: Partition | None
-    request: dict[str, object] | None
     result: LayerResult
     message: str | None = None
+    native: bool = False
+    shared: bool = True
+    transient: bool = False
 
 
 class _Run:
     """The state of one evaluation: partitions used, statements seen, errors, keys read.
-    ``deferred``: ``layer`` only collects ``steps`` (partitions and their native requests)
-    and answers ``EMPTY``; after the steps' results are filled in, ``replay`` makes a second
-    pass over the same layers answer with them, recording errors exactly as a direct run."""
+    A first pass of ``Evaluator._verdicts`` over the layers only collects ``steps``
+    (``layer`` answers ``EMPTY``); ``Evaluator._fill`` decides the steps that need a native
+    call (merged into one call where it can); after ``replay`` a second pass over the same
+    layers answers with the steps' results, recording errors in layer order."""
 
     def __init__(
         self,
@@ -478,7 +585,6 @@ class _Run:
         facts: RequestFacts,
         service: str | None,
         *,
-        deferred: bool = False,
         transient: frozenset[Layer] = frozenset(),
     ) -> None:
         self.evaluator = evaluator
@@ -490,16 +596,23 @@ class _Run:
         self.errors: list[str] = []
         self.keys: set[str] = set()
         self.variables: set[str] = set()  # compile-time variables that selected partitions
-        self.deferred = deferred
         self.steps: list[_Step] = []
         self._replaying: int | None = None
-        # direct runs: (layer, partition id, result) per evaluated layer and the partitions
-        # (what ``Evaluator.decide`` memoises on); None once a layer failed to compile
-        self.trace: list[tuple[Layer, int, LayerResult]] | None = []
-        self.parts: list[Partition] = []
 
     def replay(self) -> None:
         self._replaying = 0
+
+    def failed(self) -> bool:
+        """Whether a layer failed to compile (its decision is not memoised)."""
+        return any(s.message is not None for s in self.steps)
+
+    def trace(self) -> tuple[tuple[Layer, int, LayerResult], ...]:
+        """(layer, partition identity, result) per layer: what ``Evaluator.decide`` memoises
+        a decision on (with ``partitions``, which keeps the identities unique)."""
+        return tuple((s.layer, id(s.partition), s.result) for s in self.steps)
+
+    def partitions(self) -> tuple[Partition | None, ...]:
+        return tuple(s.partition for s in self.steps)
 
     def signature(self) -> tuple[object, ...]:
         """What the decision of a replayed run depends on besides caller, trust and context:
@@ -515,43 +628,33 @@ class _Run:
             else:
                 self.errors.extend(f"layer `{layer.value}`: {e}" for e in step.result.errors)
             return step.result
+        transient = layer is Layer.SESSION or layer in self.transient
         try:
-            if layer is Layer.SESSION or layer in self.transient:
+            if transient:
                 self.used_transient = True
-                part, names = self.evaluator.resolve_transient(
+                part, names, shared = self.evaluator.resolve_transient(
                     layer, policies, self.service, self.facts.context
                 )
             else:
                 part, names = self.evaluator.resolve(
                     layer, policies, self.service, self.facts.context
                 )
+                shared = True
             self.variables.update(names)
         except DeadlineExceeded:
             raise
         except AuthzError as err:
             message = f"layer `{layer.value}`: {err.message}"
             failed = LayerResult(False, False, errors=(message,))
-            if self.deferred:
-                self.steps.append(_Step(layer, None, None, failed, message))
-                return EMPTY
-            self.errors.append(message)
-            self.trace = None
-            return failed
+            self.steps.append(_Step(layer, None, failed, message))
+            return EMPTY
         self.statements.update(part.statements)
         self.keys |= part.keys
-        if self.deferred:
-            if part.constant is not None:  # known without a native call
-                self.steps.append(_Step(layer, part, None, part.constant))
-            else:
-                self.steps.append(_Step(layer, part, part.request(self.facts), EMPTY))
-            return EMPTY
-        result = part.decide(self.facts)
-        if result.errors:
-            self.errors.extend(f"layer `{layer.value}`: {e}" for e in result.errors)
-        if self.trace is not None:
-            self.trace.append((layer, id(part), result))
-            self.parts.append(part)
-        return result
+        if part.constant is not None:  # known without a native call
+            self.steps.append(_Step(layer, part, part.constant))
+        else:  # EMPTY stays the answer of an empty partition
+            self.steps.append(_Step(layer, part, EMPTY, None, part.native, shared, transient))
+        return EMPTY
 
     def matched(self, layer: Layer, sid: str) -> MatchedStatement:
         st = self.statements.get(sid)

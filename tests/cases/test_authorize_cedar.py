@@ -21,7 +21,9 @@ from authz.iam.model import (
 from tests.cases.convert import caller_of, layers_for, parse, request_of
 from tests.cases.loader import load_cases
 
-EVALUATOR = Evaluator()
+# merge_sighting=1: every vector with several layers that call Cedar is decided by ONE merged
+# native call (authz.cedar.merged) from its first evaluation.
+EVALUATOR = Evaluator(merge_sighting=1)
 
 
 @pytest.mark.parametrize("case", load_cases("authorize"))

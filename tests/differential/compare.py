@@ -23,7 +23,9 @@ from tests.reference.evaluator import RefDecision
 from tests.reference.evaluator import evaluate as reference_evaluate
 
 DATA = Path(__file__).resolve().parents[1] / "cases" / "data"
-ENGINE = Evaluator()
+# merge_sighting=1: an input with several layers that call Cedar takes ONE merged native call
+# (authz.cedar.merged) from its first evaluation, so the reference checks that path.
+ENGINE = Evaluator(merge_sighting=1)
 
 
 @dataclass(frozen=True)
