@@ -54,8 +54,8 @@ from authz.iam.model import Effect
 
 _ERROR_PREFIX = "error while evaluating policy `policy"
 _METRICS = ',"metrics":'
-_MEMO_SIZE = 64  # answer texts per merged set (cleared when full)
-MEMO_BYTES = _MEMO_SIZE * 1024  # what the memo may hold, for byte-bounded caches
+_MEMO_SIZE = 32  # answer texts per merged set (cleared when full)
+MEMO_BYTES = _MEMO_SIZE * 512  # what the memo may hold (a text is ~300 bytes), for caches
 
 
 class MergedSet:

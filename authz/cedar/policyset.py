@@ -76,6 +76,8 @@ class Partition:
             except ValueError as err:
                 first = str(err).splitlines()[0].lower() if str(err) else "parse error"
                 raise TranslationError(f"cedar rejected the translated policies: {first}") from err
+        # whether ``decide`` makes a native call (neither empty nor constant)
+        self.native = self._policy_set is not None and self.constant is None
 
     def __len__(self) -> int:
         return len(self.statements)
@@ -86,17 +88,19 @@ class Partition:
         request = self.request(req)
         return EMPTY if request is None else self.decide_one(request)
 
-    @property
-    def native(self) -> bool:
-        """Whether ``decide`` makes a native call (not empty, not constant)."""
-        return self._policy_set is not None and self.constant is None
-
     def request(self, req: RequestFacts) -> dict[str, object] | None:
         """The native Cedar request for ``req`` (its context as a JSON string), or None when
         the partition is empty (``decide`` is then ``EMPTY`` without a Cedar call)."""
         if self._policy_set is None or self._entities is None:
             return None
-        return native_request(self.plan, self.facts, req)
+        facts = self.facts
+        oracle = facts.holding(Probe(req.action, req.resource, req.context)) if len(facts) else []
+        return {  # ``native_request``, inlined: this is every single-partition request
+            "principal": _PRINCIPAL,
+            "action": {"type": "Iam::Action", "id": req.action},
+            "resource": {"type": "Iam::Resource", "id": req.resource},
+            "context": _CONTEXT_JSON.encode(build_context(self.plan, req, oracle)),
+        }
 
     def decide_one(self, request: Mapping[str, object]) -> LayerResult:
         """One Cedar call for a ``request`` of this non-empty partition (fail closed)."""

@@ -7,18 +7,18 @@ those policies reference. Principals with identical attachments share partitions
 (``aws:PrincipalArn`` = role ARN for sessions, ``aws:PrincipalAccount``, ``aws:PrincipalType``,
 ``aws:username``, ``aws:userid``) are derived from the caller unless the request lists them.
 
-An evaluation runs in three steps: a pass over the layers resolves each one's partition
-(``_Run.layer`` collects ``_Step``s), ``_fill`` decides the partitions that need a native Cedar
-call, and a second pass combines the results. A constant partition (every statement
-unconditional) or an empty one needs no call; when several others apply — an SCP level, the
-identity policies and a bucket policy in the example repository — they are answered by ONE
-native call on a merged policy set (``authz.cedar.merged.MergedSet``: the same per-layer
-results as their own calls; a native call costs ~116k instructions before any policy is
-evaluated). Merged sets are cached by their members' identities (bounded in bytes and
+An evaluation runs in three steps: ``_collect`` resolves the partition of each layer that
+applies (``_Run.layer`` appends a ``_Step``), ``_fill`` decides the partitions that need a
+native Cedar call, and ``_Run.verdicts`` files the results by layer for ``combine``. A constant
+partition (every statement unconditional) or an empty one needs no call; when several others
+apply — an SCP level, the identity policies and a bucket policy in the example repository — they
+are answered by ONE native call on a merged policy set (``authz.cedar.merged.MergedSet``: the
+same per-layer results as their own calls; a native call costs ~116k instructions before any
+policy is evaluated). Merged sets are cached by their members' identities (bounded in bytes and
 entries, built on a combination's second sighting; a combination with a caller-supplied
 partition goes to a cache with the caller-policy byte bound, and a caller-supplied partition
-that is not cached itself is called on its own). ``decide_many`` does the same for a batch:
-the runs that need the same merged set or partition share one native call.
+that is not cached itself is called on its own). ``decide_many`` does the same for a batch: the
+runs that need the same merged set or partition share one native call.
 
 Owns request preparation, the partition cache and decision assembly; combination rules live in
 ``authz.engine.combine``. Must not import cedarpy (only ``authz.cedar`` does).
@@ -66,6 +66,13 @@ _SIGNED = frozenset(_PRINCIPAL_TYPE) - {CallerKind.ANONYMOUS}
 PartitionKey = tuple[object, ...]
 _BOUNDABLE = (CallerKind.USER, CallerKind.ROLE, CallerKind.ASSUMED_ROLE)
 ALL_LAYERS = frozenset(Layer)
+_SCP, _RCP, _IDENTITY, _BOUNDARY, _SESSION = (
+    Layer.SCP,
+    Layer.RCP,
+    Layer.IDENTITY,
+    Layer.BOUNDARY,
+    Layer.SESSION,
+)
 CALLER_POLICY_CACHE_BYTES = 16 * 1024 * 1024
 PARTITION_CACHE_BYTES = 256 * 1024 * 1024  # compiled repository partitions per snapshot
 # Approximate bytes of a compiled partition per character of its Cedar text (the parsed
@@ -193,8 +200,10 @@ class Evaluator:
                 "caller_size": transient["size"],
                 "caller_bytes": transient["bytes"],
                 "caller_evictions": transient["evictions"],
-                "merged_size": len(self._merged) + len(self._merged_transient),
-                "merged_bytes": self._merged.bytes + self._merged_transient.bytes,
+                "merged_size": len(self._merged),
+                "merged_bytes": self._merged.bytes,
+                "merged_caller_size": len(self._merged_transient),
+                "merged_caller_bytes": self._merged_transient.bytes,
             }
 
     def evaluate(
@@ -224,11 +233,10 @@ class Evaluator:
         if isinstance(prepared, Decision):
             return replace(prepared, revision=revision), frozenset()
         run = _Run(self, prepared, service_of(prepared.action), transient=transient)
-        self._verdicts(run, layers, request.caller, trust)  # collects run.steps
+        self._collect(run, layers, request.caller, trust)
         self._fill([run])
-        run.replay()
-        verdicts = self._verdicts(run, layers, request.caller, trust)
-        if run.failed() or run.used_transient:  # no memo
+        verdicts = run.verdicts(trust)
+        if run.failed or run.used_transient:  # no memo
             decision = self._assemble(run, verdicts, request, trust, revision)
             return decision, frozenset(run.keys | run.variables)
         # The decision is a function of the caller, the account relation, the per-layer
@@ -269,7 +277,7 @@ class Evaluator:
                 runs.append(replace(prepared, revision=revision))
                 continue
             run = _Run(self, prepared, service_of(prepared.action))
-            self._verdicts(run, layers, request.caller, trust)  # collects run.steps
+            self._collect(run, layers, request.caller, trust)
             runs.append((run, layers, request, trust))
         self._fill([entry[0] for entry in runs if not isinstance(entry, Decision)])
         out: list[tuple[Decision, frozenset[str]]] = []
@@ -290,8 +298,7 @@ class Evaluator:
             )
             decision = shared.get(signature)
             if decision is None:
-                run.replay()
-                verdicts = self._verdicts(run, layers, request.caller, trust)
+                verdicts = run.verdicts(trust)
                 decision = shared[signature] = self._assemble(
                     run, verdicts, request, trust, revision
                 )
@@ -304,16 +311,16 @@ class Evaluator:
         partition that is not cached stays out of it), a run with one by the partition's own
         call; runs that need the same merged set or partition share one native batch call
         (a request asked twice is sent once)."""
-        if len(runs) == 1:  # one request, one native partition: its own call, no grouping
-            native = [s for s in runs[0].steps if s.native]
-            if len(native) == 1 and native[0].partition is not None:
-                native[0].result = native[0].partition.decide(runs[0].facts)
-                return
+        if len(runs) == 1 and len(runs[0].native) == 1:  # its own call, no grouping
+            step = runs[0].native[0]
+            if step.partition is not None:
+                step.result = step.partition.decide(runs[0].facts)
+            return
         singles: dict[int, tuple[Partition, list[tuple[_Step, RequestFacts]]]] = {}
         merged: dict[int, tuple[MergedSet, list[tuple[list[tuple[_Step, int]], RequestFacts]]]]
         merged = {}
         for run in runs:
-            steps = [s for s in run.steps if s.native]
+            steps = run.native
             group = self._merged_set(steps) if len(steps) > 1 else None
             if group is not None:
                 slot = {id(m): i for i, m in enumerate(group.members)}
@@ -406,24 +413,26 @@ class Evaluator:
             revision=revision,
         )
 
-    def _verdicts(self, run: _Run, layers: PolicyLayers, caller: Caller, trust: bool) -> Verdicts:
-        resource_layer = Layer.TRUST if trust else Layer.RESOURCE
-        v = Verdicts(resource_layer=resource_layer)
+    def _collect(self, run: _Run, layers: PolicyLayers, caller: Caller, trust: bool) -> None:
+        """The layers that apply to the caller, in order, as ``run.steps`` (``_Run.verdicts``
+        files each step's result under its layer)."""
         if layers.resource is not None:
-            v.resource = run.layer(resource_layer, (layers.resource,))
+            run.layer(Layer.TRUST if trust else Layer.RESOURCE, (layers.resource,))
         # RCPs cap the resource whoever the caller is (anonymous and service callers too)
-        v.rcp = [run.layer(Layer.RCP, level) for level in layers.rcp if level]
+        for level in layers.rcp:
+            if level:
+                run.layer(Layer.RCP, level)
         if caller.kind in (CallerKind.ANONYMOUS, CallerKind.SERVICE, CallerKind.WEB_IDENTITY):
-            return v  # no identity policies, boundaries, sessions or SCPs
-        v.scp = [run.layer(Layer.SCP, level) for level in layers.scp]
+            return  # no identity policies, boundaries, sessions or SCPs
+        for level in layers.scp:
+            run.layer(Layer.SCP, level)
         if caller.kind is CallerKind.ROOT:
-            return v  # root has no identity policies, boundary or session (full access)
-        v.identity = run.layer(Layer.IDENTITY, layers.identity)
+            return  # root has no identity policies, boundary or session (full access)
+        run.layer(Layer.IDENTITY, layers.identity)
         if layers.boundary is not None:
-            v.boundary = run.layer(Layer.BOUNDARY, (layers.boundary,))
+            run.layer(Layer.BOUNDARY, (layers.boundary,))
         if layers.session and caller.kind in (CallerKind.ASSUMED_ROLE, CallerKind.FEDERATED_USER):
-            v.session = run.layer(Layer.SESSION, layers.session)
-        return v
+            run.layer(Layer.SESSION, layers.session)
 
     def resolve(
         self,
@@ -574,10 +583,10 @@ class _Step:
 
 class _Run:
     """The state of one evaluation: partitions used, statements seen, errors, keys read.
-    A first pass of ``Evaluator._verdicts`` over the layers only collects ``steps``
-    (``layer`` answers ``EMPTY``); ``Evaluator._fill`` decides the steps that need a native
-    call (merged into one call where it can); after ``replay`` a second pass over the same
-    layers answers with the steps' results, recording errors in layer order."""
+    ``Evaluator._collect`` resolves the partition of each layer that applies (``layer``
+    appends ``steps``), ``Evaluator._fill`` decides the steps that need a native call (merged
+    into one call where it can), and ``verdicts`` files the results under their layers,
+    recording errors in layer order."""
 
     def __init__(
         self,
@@ -590,6 +599,7 @@ class _Run:
         self.evaluator = evaluator
         self.transient = transient
         self.used_transient = False  # a caller-policy partition decided: no decision memo
+        self.failed = False  # a layer failed to compile: no decision memo
         self.facts = facts
         self.service = service
         self.statements: dict[str, CedarStatement] = {}
@@ -597,38 +607,53 @@ class _Run:
         self.keys: set[str] = set()
         self.variables: set[str] = set()  # compile-time variables that selected partitions
         self.steps: list[_Step] = []
-        self._replaying: int | None = None
+        self.native: list[_Step] = []  # the steps that need a native call
+        self._trace: list[tuple[Layer, int, LayerResult]] = []
 
-    def replay(self) -> None:
-        self._replaying = 0
-
-    def failed(self) -> bool:
-        """Whether a layer failed to compile (its decision is not memoised)."""
-        return any(s.message is not None for s in self.steps)
+    def verdicts(self, trust: bool) -> Verdicts:
+        """The steps' results by layer (call once, after ``Evaluator._fill``)."""
+        v = Verdicts(resource_layer=Layer.TRUST if trust else Layer.RESOURCE)
+        errors = self.errors
+        trace = self._trace
+        for step in self.steps:
+            result, layer = step.result, step.layer
+            trace.append((layer, id(step.partition), result))
+            if step.message is not None:
+                errors.append(step.message)
+            elif result.errors:
+                errors.extend(f"layer `{layer.value}`: {e}" for e in result.errors)
+            if layer is _SCP:
+                v.scp.append(result)
+            elif layer is _IDENTITY:
+                v.identity = result
+            elif layer is _RCP:
+                v.rcp.append(result)
+            elif layer is _BOUNDARY:
+                v.boundary = result
+            elif layer is _SESSION:
+                v.session = result
+            else:  # the resource or trust policy
+                v.resource = result
+        return v
 
     def trace(self) -> tuple[tuple[Layer, int, LayerResult], ...]:
-        """(layer, partition identity, result) per layer: what ``Evaluator.decide`` memoises
-        a decision on (with ``partitions``, which keeps the identities unique)."""
-        return tuple((s.layer, id(s.partition), s.result) for s in self.steps)
+        """(layer, partition identity, result) per layer (after ``verdicts``): what
+        ``Evaluator.decide`` memoises a decision on (with ``partitions``, which keeps the
+        identities unique)."""
+        return tuple(self._trace)
 
     def partitions(self) -> tuple[Partition | None, ...]:
         return tuple(s.partition for s in self.steps)
 
     def signature(self) -> tuple[object, ...]:
-        """What the decision of a replayed run depends on besides caller, trust and context:
+        """What the decision of a batch item depends on besides caller, trust and context:
         each layer's partition (by identity), result and error."""
         return tuple((s.layer, id(s.partition), s.result, s.message) for s in self.steps)
 
-    def layer(self, layer: Layer, policies: Sequence[Policy]) -> LayerResult:
-        if self._replaying is not None:
-            step = self.steps[self._replaying]
-            self._replaying += 1
-            if step.message is not None:
-                self.errors.append(step.message)
-            else:
-                self.errors.extend(f"layer `{layer.value}`: {e}" for e in step.result.errors)
-            return step.result
-        transient = layer is Layer.SESSION or layer in self.transient
+    def layer(self, layer: Layer, policies: Sequence[Policy]) -> None:
+        """Resolve ``layer``'s partition into a step (a constant one with its result)."""
+        # (an Enum hashes in Python: test the set only when it has members)
+        transient = layer is _SESSION or (bool(self.transient) and layer in self.transient)
         try:
             if transient:
                 self.used_transient = True
@@ -647,14 +672,18 @@ class _Run:
             message = f"layer `{layer.value}`: {err.message}"
             failed = LayerResult(False, False, errors=(message,))
             self.steps.append(_Step(layer, None, failed, message))
-            return EMPTY
+            self.failed = True
+            return
         self.statements.update(part.statements)
         self.keys |= part.keys
         if part.constant is not None:  # known without a native call
             self.steps.append(_Step(layer, part, part.constant))
-        else:  # EMPTY stays the answer of an empty partition
-            self.steps.append(_Step(layer, part, EMPTY, None, part.native, shared, transient))
-        return EMPTY
+        elif part.native:
+            step = _Step(layer, part, EMPTY, None, True, shared, transient)
+            self.steps.append(step)
+            self.native.append(step)
+        else:  # an empty partition: EMPTY without a call
+            self.steps.append(_Step(layer, part, EMPTY))
 
     def matched(self, layer: Layer, sid: str) -> MatchedStatement:
         st = self.statements.get(sid)
