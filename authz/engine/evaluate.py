@@ -11,14 +11,15 @@ An evaluation runs in three steps: ``_collect`` resolves the partition of each l
 applies (``_Run.layer`` appends a ``_Step``), ``_fill`` decides the partitions that need a
 native Cedar call, and ``_Run.verdicts`` files the results by layer for ``combine``. A constant
 partition (every statement unconditional) or an empty one needs no call; when several others
-apply — an SCP level, the identity policies and a bucket policy in the example repository — they
-are answered by ONE native call on a merged policy set (``authz.cedar.merged.MergedSet``: the
-same per-layer results as their own calls; a native call costs ~116k instructions before any
-policy is evaluated). Merged sets are cached by their members' identities (bounded in bytes and
-entries, built on a combination's second sighting; a combination with a caller-supplied
-partition goes to a cache with the caller-policy byte bound, and a caller-supplied partition
-that is not cached itself is called on its own). ``decide_many`` does the same for a batch: the
-runs that need the same merged set or partition share one native call.
+apply — the bucket policy, the identity policies and the permissions boundary of a distinct
+Authorize in the example repository — they are answered by ONE native call on a merged policy
+set (``authz.cedar.merged.MergedSet``: the same per-layer results as their own calls; a native
+call costs ~116k instructions before any policy is evaluated). Merged sets are cached by their
+members' identities (bounded in bytes and entries, built on a combination's second sighting; a
+combination with a caller-supplied partition goes to a cache with the caller-policy byte bound,
+and a caller-supplied partition that is not cached itself is called on its own). ``decide_many``
+does the same for a batch: the runs that need the same merged set or partition share one native
+call.
 
 Owns request preparation, the partition cache and decision assembly; combination rules live in
 ``authz.engine.combine``. Must not import cedarpy (only ``authz.cedar`` does).

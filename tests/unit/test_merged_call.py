@@ -340,7 +340,7 @@ def test_the_example_repository_makes_one_native_call_per_authorize(
         assert authorize(merged, merged.caller(caller), action, resource) == expected
     calls.clear()
     authorize(merged, merged.caller(caller), "s3:GetObject", "arn:aws:s3:::example-reports/new")
-    assert calls == [1]  # an SCP level, the boundary and the bucket policy in one call
+    assert calls == [1]  # the bucket policy, identity and boundary in one call
     calls.clear()
     authorize(plain, plain.caller(caller), "s3:GetObject", "arn:aws:s3:::example-reports/new2")
     assert calls == [1, 1, 1]  # one call each without merging
