@@ -109,7 +109,7 @@ class Authenticator:
     ) -> None:
         self._backend = backend
         self._san_principals = typed_san_mapping(san_principals)
-        self._signed = signed or SignedCallVerifier(backend, SigV4Verifier({"us-east-1"}))
+        self._signed_calls = signed or SignedCallVerifier(backend, SigV4Verifier({"us-east-1"}))
         self._allow_plaintext = allow_plaintext_secret
         self._allow_bearer = allow_bearer_sessions
 
@@ -122,7 +122,7 @@ class Authenticator:
     ) -> Identity | None:
         header = metadata.get(AUTHORIZATION_KEY)
         if header is not None and is_signed(header):
-            return self._signed.authenticate(metadata, method, body)
+            return self._signed_calls.authenticate(metadata, method, body)
         if header is not None:
             if not self._allow_bearer:
                 raise errors.InvalidClientTokenId(

@@ -9,6 +9,7 @@ address is the source. Every other module takes these facts from here, never fro
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 
 import grpc
 
@@ -42,7 +43,11 @@ def source_ip(context: grpc.ServicerContext, trusted_proxies: frozenset[str]) ->
 
 
 def is_tls(context: grpc.ServicerContext) -> bool:
-    return b"ssl" in (context.auth_context().get("transport_security_type") or b"")
+    # gRPC gives each property as a list of values (the stubs say bytes): read as objects, so
+    # that compiled code (``authz.native``) does not check the value against the stubs' type
+    properties: Mapping[str, object] = context.auth_context()
+    found = properties.get("transport_security_type")
+    return isinstance(found, bytes | list) and b"ssl" in found
 
 
 def call_origin(

@@ -64,8 +64,8 @@ class ReadWatchdog:
         self._watched: dict[int, _Watched] = {}
         self._ids = itertools.count()
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="authz-read-watchdog", daemon=True)
-        self._thread.start()
+        self._watcher = threading.Thread(target=self._run, name="authz-read-watchdog", daemon=True)
+        self._watcher.start()
 
     def watch(self, context: Cancellable, peer: str) -> int:
         """Start the clock for one call from ``peer`` (``context.peer()``); returns the token
@@ -88,7 +88,7 @@ class ReadWatchdog:
         with self._cond:
             self._stopped = True
             self._cond.notify()
-        self._thread.join(timeout=1)
+        self._watcher.join(timeout=1)
 
     def _expired(self, now: float) -> list[tuple[str, Cancellable]]:
         """Remove and return the calls to cancel now (under the lock)."""

@@ -4,11 +4,12 @@ through the oracle's Python semantics, which must agree."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from authz.cedar import context as cedar_context
+from authz.cedar import policyset
 from authz.cedar.oracle import ConditionFact, condition_holds
 from authz.cedar.pattern import parse_pattern
 from authz.cedar.schema import validate_translation
@@ -257,16 +258,21 @@ def test_fail_closed_on_cedar_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     policy = parse_policy(
         {"Version": "2012-10-17", "Statement": statements}, PolicyType.IDENTITY, name="p"
     )
-    real = cedar_context.build_context
+    # The request as the extension receives it gets a context Cedar rejects. (Patched at the
+    # native entry point, a module global: a compiled ``policyset`` calls ``build_context``
+    # directly, so replacing that name would not reach it; ``authz.native``.)
+    native = policyset._BATCH
+    assert native is not None
 
-    def broken(plan: Any, req: Any, oracle: list[str]) -> dict[str, object]:
-        out = real(plan, req, oracle)
-        out["ip"] = {
-            "aws:sourceip": {"__extn": {"fn": "ip", "arg": "::ffff:10.0.0.1"}}
-        }  # Cedar rejects this
-        return out
+    def broken(requests: list[dict[str, Any]], *args: object) -> object:
+        sent = []
+        for request in requests:
+            context = json.loads(request["context"])
+            context["ip"] = {"aws:sourceip": {"__extn": {"fn": "ip", "arg": "::ffff:10.0.0.1"}}}
+            sent.append({**request, "context": json.dumps(context)})  # Cedar rejects this
+        return native(sent, *args)
 
-    monkeypatch.setattr("authz.cedar.policyset.build_context", broken)
+    monkeypatch.setattr(policyset, "_BATCH", broken)
     request = AuthRequest(
         USER, "s3:GetObject", "arn:aws:s3:::b/k", None, {"aws:sourceip": "10.0.0.1"}
     )
