@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 REPO ?= policies
 LISTEN ?= 127.0.0.1:50051
 
-.PHONY: setup postgres run test test-deep fuzz check lint typecheck proto proto-check bench bench-load bench-reload bench-faults bench-state soak clean
+.PHONY: setup compile uncompile postgres run test test-pure test-deep fuzz check lint typecheck proto proto-check bench bench-load bench-reload bench-faults bench-state soak clean
 
-setup: $(STAMP)
+setup: compile
 
 # `make run` needs the runtime dependencies only; tests, linters and benchmarks add the dev ones.
 $(RUNTIME): pyproject.toml
@@ -32,8 +32,29 @@ postgres:
 	  (echo "installing the PostgreSQL server for the tests (Debian package postgresql)" && \
 	   apt-get update -qq && apt-get install -y -qq postgresql)
 
-test: $(STAMP) postgres
-	$(BIN)/python -m pytest
+# The decision path compiled with mypyc (authz/native.py; README "Compiled decision path"): an
+# extension beside each listed source, built only when a C compiler is present and a compiled
+# source changed since the last build. Without it, or with AUTHZ_PURE_PYTHON=1, the same sources
+# run as Python.
+compile: $(STAMP)
+	$(BIN)/python -m authz.nativebuild build --if-stale
+
+uncompile:
+	rm -f authz/.native-build.json *__mypyc*.so
+	find authz -name '*.so' -delete
+
+# The whole suite on the compiled modules (when built: AUTHZ_EXPECT_COMPILED=1 then checks that
+# they are the ones imported), then `test-pure`.
+test: $(STAMP) postgres compile
+	AUTHZ_EXPECT_COMPILED=$${AUTHZ_EXPECT_COMPILED:-$$(test -f authz/.native-build.json && echo 1 || echo 0)} \
+	  $(BIN)/python -m pytest
+	$(MAKE) test-pure
+
+# The decision vectors and the differential tests on the pure-Python modules: both variants
+# must decide alike.
+test-pure: $(STAMP)
+	AUTHZ_PURE_PYTHON=1 $(BIN)/python -m pytest -p no:randomly tests/cases tests/differential \
+	  tests/unit/test_native.py
 
 test-deep: $(STAMP)
 	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -m "deep or not deep" -p no:randomly tests/differential
@@ -100,5 +121,5 @@ bench-faults: $(STAMP)
 bench-state: $(STAMP) $(LOADC) postgres
 	$(BIN)/python benchmarks/state_bench.py --rounds 5 --lock /tmp/authz-quiet.lock --out benchmarks/results
 
-clean:
+clean: uncompile
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
