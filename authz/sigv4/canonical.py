@@ -78,10 +78,14 @@ def canonical_query(query: str, *, drop: str | None = None) -> str:
 
 
 def canonical_headers(request: HttpRequest, signed: Sequence[str]) -> str:
+    headers = request.headers
     lines = []
     for name in signed:
-        values = request.headers.get(name, ())
-        lines.append(f"{name}:{','.join(' '.join(v.split()) for v in values)}\n")
+        values = headers.get(name, ())
+        if len(values) == 1:  # the usual case, without a generator per header
+            lines.append(f"{name}:{' '.join(values[0].split())}\n")
+        else:
+            lines.append(f"{name}:{','.join(' '.join(v.split()) for v in values)}\n")
     return "".join(lines)
 
 
@@ -129,15 +133,30 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return _hmac(_hmac(_hmac(key, region), service), TERMINATOR)
 
 
+_BLOCK = 64  # SHA-256's block size
+_IPAD = bytes(x ^ 0x36 for x in range(256))  # translate tables, as the hmac module's
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
 @functools.lru_cache(maxsize=1024)
-def _keyed(key: bytes) -> hmac.HMAC:
-    """An HMAC-SHA256 keyed with ``key`` and nothing hashed yet, to copy per message (a copy
-    skips the per-call digest lookup and key setup of ``hmac.digest``: ~30 % of a signature).
-    Cached for the same keys ``signing_key`` caches."""
-    return hmac.new(key, digestmod=hashlib.sha256)
+def _keyed(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """HMAC-SHA256 (RFC 2104) keyed with ``key``: the inner and outer SHA-256 states after
+    the padded key, copied per message — the construction of ``hmac.HMAC``'s own Python path,
+    with the key's two blocks hashed once. About half the cost of a signature by
+    ``hmac.digest`` or by copying an ``hmac.HMAC`` (both go through OpenSSL's MAC layer on
+    every call). Cached for the same keys ``signing_key`` caches."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
 
 
 def signature(key: bytes, to_sign: str) -> str:
-    mac = _keyed(key).copy()
-    mac.update(to_sign.encode("utf-8"))
-    return mac.hexdigest()
+    """Hex HMAC-SHA256 of ``to_sign`` under ``key`` (the shared states are only copied, never
+    updated: safe from any thread)."""
+    inner_state, outer_state = _keyed(key)
+    inner = inner_state.copy()
+    inner.update(to_sign.encode("utf-8"))
+    outer = outer_state.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()

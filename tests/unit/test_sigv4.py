@@ -241,3 +241,20 @@ def test_every_spelling_of_the_header_reads_the_same() -> None:
                                                         "authorization": [spelling]})  # fmt: skip
         assert parse_signature(variant) == expected, spelling
         assert verifier().verify(variant, "sts", resolve, once=False) == (KEY, None)
+
+
+@pytest.mark.parametrize("length", [0, 1, 32, 63, 64, 65, 200])
+def test_the_signature_is_hmac_sha256(length: int) -> None:
+    """``canonical.signature`` builds HMAC from two cached SHA-256 states: it must equal the
+    standard library's HMAC for any key length (SigV4 keys are 32 bytes) and message."""
+    import hashlib
+    import hmac
+    import os
+
+    from authz.sigv4.canonical import signature
+
+    key = os.urandom(length)
+    for message in ("", "AWS4-HMAC-SHA256\n20261207T000000Z\nscope\n" + "a" * 64, "é" * 100):
+        expected = hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+        assert signature(key, message) == expected
+        assert signature(key, message) == expected  # the cached states were not consumed
