@@ -111,7 +111,8 @@ def stale(manifest: Path = MANIFEST, root: Path = ROOT) -> list[str]:
 
 
 def choose() -> None:
-    """Run the sources as Python when asked to or when the build is stale (module docstring)."""
+    """Run the sources as Python when asked to or when the build is stale (module docstring);
+    else make the build's shared library importable (``load_runtime``)."""
     if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
         use_pure_python()
         return
@@ -122,6 +123,35 @@ def choose() -> None:
             "source(s) stale): running the pure-Python modules; run `make compile` again\n"
         )
         use_pure_python()
+        return
+    try:
+        load_runtime()
+    except ImportError as err:
+        sys.stderr.write(f"authz: the compiled modules cannot load ({err}): running the "
+                         "pure-Python modules; run `make compile` again\n")  # fmt: skip
+        use_pure_python()
+
+
+def load_runtime(root: Path = ROOT) -> None:
+    """mypyc puts the code of every compiled module in one shared library at the top of the
+    tree (``<hash>__mypyc.*.so``) that the extensions import by that top-level name. The
+    tree's root is on ``sys.path`` only when Python starts there (or ``PYTHONPATH`` names
+    it); an installed ``authz`` imported from anywhere else would fail to import. So load it
+    by its path, once, before any compiled module is imported."""
+    for path in sorted(root.glob("*__mypyc*.so")):
+        name = path.name.split(".", 1)[0]
+        if name in sys.modules:
+            continue
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"{path.name} is not an extension module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
 
 
 def compiled(modules: Sequence[str] = MODULES) -> dict[str, bool]:

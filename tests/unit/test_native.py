@@ -84,3 +84,28 @@ def test_the_compiled_variant_is_the_one_imported() -> None:
         assert origin.endswith(".so"), f"{name} runs as Python: {origin}"
     if os.environ.get(native.PURE_PYTHON_ENV, "") in ("", "0"):
         assert native.compiled() == dict.fromkeys(native.MODULES, True)
+
+
+def test_an_installed_authz_imports_its_compiled_modules_from_anywhere(tmp_path: Path) -> None:
+    """``pip install -e .`` finds the ``authz`` package, not the tree's root: a process run
+    from another directory without ``PYTHONPATH`` (a subprocess of the tests, ``authz serve``
+    started by a script) must still import the compiled modules — CI failed three tests with
+    ``No module named '<hash>__mypyc'`` before the shared library was loaded by its path."""
+    code = (
+        "import importlib.util, sys\n"
+        f"root = {str(ROOT)!r}\n"
+        "assert root not in sys.path\n"
+        "spec = importlib.util.spec_from_file_location('authz', root + '/authz/__init__.py',"
+        " submodule_search_locations=[root + '/authz'])\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['authz'] = module\n"
+        "spec.loader.exec_module(module)\n"
+        "import authz.cedar.context as c, authz.engine.evaluate as e\n"
+        "print(c.__file__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    if os.environ.get("AUTHZ_EXPECT_COMPILED") == "1":
+        assert not done.stdout.strip().endswith(".py"), done.stdout
