@@ -49,7 +49,10 @@ def build(root: Path = ROOT, modules: Sequence[str] = MODULES) -> int:
         print("authz.nativebuild: no C compiler found: the decision path stays pure Python")
         return 0
     sources = [source_path(m) for m in modules]
-    done = subprocess.run([sys.executable, "-m", "mypyc", *sources], cwd=root, check=False)
+    # no debug information (-g0): the same code, a shorter build (CI builds it every run)
+    env = {"MYPYC_DEBUG_LEVEL": "0", **os.environ}
+    done = subprocess.run([sys.executable, "-m", "mypyc", *sources], cwd=root, env=env,
+                          check=False)  # fmt: skip
     if done.returncode != 0:
         clean(root)  # nothing half-built stays behind
         return done.returncode
