@@ -17,6 +17,12 @@ read (``aws:CurrentTime`` for most principals) does not split the cache.
 A shape whose partitions read a time-varying key (``aws:CurrentTime``, ``aws:EpochTime``) is
 never cached (``bypassed``). Decisions with errors are not stored. Imports neither grpc nor
 cedarpy.
+
+Admission: a shape is kept from its second evaluation on. Its first one leaves only the
+shape's hash in a bounded "doorkeeper" set (as TinyLFU's); storing the entry and the shape's
+keys (~28,000 instructions, most of it sizing) was pure cost for a question asked once, which
+is what most distinct traffic is. A repeated question pays one more evaluation, then is a hit;
+until its shape is kept, ``repeatable`` is False, so the servicer's repeat memo waits too.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ _Known: TypeAlias = tuple[Keys, tuple[str, ...], bool]  # keys, sorted, reads th
 
 DEFAULT_SIZE = 65_536
 DEFAULT_BYTES = 64 * 1024 * 1024
+DOOR_SIZE = 16_384  # shapes seen once: a hash each in a set, ~1.5 MiB when full
 _NO_KEYS: Keys = frozenset()
 _NOTHING_KNOWN: _Known = (_NO_KEYS, (), False)
 
@@ -89,6 +96,11 @@ class DecisionCache:
         # revision under the soak's traffic) and callers until 4,096 had gathered.
         self._decision_memo: dict[int, tuple[Decision, int]] = {}
         self._caller_memo: dict[int, tuple[Caller, int]] = {}
+        # Hashes of shapes evaluated once and not kept yet (module docstring, "Admission");
+        # cleared when full: a shape seen once before the clear counts as new again.
+        self._door: set[int] = set()
+        self._door_size = min(self._size, DOOR_SIZE)
+        self.deferred = 0
 
     @property
     def enabled(self) -> bool:
@@ -126,7 +138,17 @@ class DecisionCache:
         if not self._size:
             return
         with self._lock:  # read-modify-write of the shape's keys
-            known = self._referenced.peek(shape) or _NOTHING_KNOWN
+            known = self._referenced.peek(shape)
+            if known is None:
+                marker = hash(shape)
+                if marker not in self._door:  # its first evaluation: remember it was seen
+                    if len(self._door) >= self._door_size:
+                        self._door.clear()
+                    self._door.add(marker)
+                    self.deferred += 1
+                    return
+                self._door.discard(marker)
+                known = _NOTHING_KNOWN
             if not referenced <= known[0]:
                 keys = known[0] | referenced
                 known = (keys, tuple(sorted(keys)), bool(keys & TIME_VARYING_KEYS))
@@ -157,6 +179,7 @@ class DecisionCache:
                 "hits": self.hits,
                 "misses": self.misses,
                 "bypassed": self.bypassed,
+                "deferred": self.deferred,
                 "evictions": self._entries.evictions,
                 "size": len(self._entries),
                 "bytes": self._entries.bytes + self._referenced.bytes,

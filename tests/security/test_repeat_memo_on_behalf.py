@@ -97,9 +97,12 @@ def test_a_repeated_on_behalf_question_is_answered_from_the_memo(
     with env.client(env.access_key(PEP)) as client:
         first = client.authorize("s3:GetObject", DATA, principal_arn=ALICE)
         assert asked == ["authz:AuthorizeOnBehalf", "s3:GetObject"]
+        # decisions are kept from their second evaluation on (authz.engine.cache)
+        second = client.authorize("s3:GetObject", DATA, principal_arn=ALICE)
+        assert len(asked) == 4
         again = client.authorize("s3:GetObject", DATA, principal_arn=ALICE)
-    assert first.decision == ALLOWED and again == first
-    assert len(asked) == 2  # the repeat reached neither decision
+    assert first.decision == ALLOWED and second == first and again == first
+    assert len(asked) == 4  # the repeat reached neither decision
 
 
 def test_a_remembered_answer_is_not_given_to_a_caller_who_may_not_ask(
@@ -121,9 +124,9 @@ def test_a_network_fenced_permission_to_ask_is_checked_from_each_address(
 ) -> None:
     key = env.access_key(FENCED)
     with env.client(key, forwarded_for="10.1.2.3") as inside:
-        for _ in range(2):
+        for _ in range(3):
             assert inside.authorize("s3:GetObject", DATA, principal_arn=ALICE).decision == ALLOWED
-    assert len(asked) == 2  # remembered for this address
+    assert len(asked) == 4  # kept from the second evaluation on, for this address
     with env.client(key, forwarded_for="192.0.2.1") as outside:  # the same bytes, elsewhere
         for _ in range(2):
             with pytest.raises(errors.AccessDenied, match="AuthorizeOnBehalf"):
@@ -170,13 +173,14 @@ def test_the_permission_to_ask_is_decided_once_per_revision_and_address(
     env: E2EServer, asked: list[str]
 ) -> None:
     """Different questions from one enforcement point: AuthorizeOnBehalf is decided for the
-    first only while the revision serves; from another address it is decided again (and
-    refused, for the fenced one)."""
+    first two only while the revision serves (a decision is kept from its second evaluation
+    on: ``authz.engine.cache``); from another address it is decided again (and refused, for
+    the fenced one)."""
     key = env.access_key(FENCED)
     with env.client(key, forwarded_for="10.1.2.3") as inside:
-        for i in range(3):
+        for i in range(4):
             inside.authorize("s3:GetObject", f"arn:aws:s3:::data/{i}", principal_arn=ALICE)
-    assert asked == ["authz:AuthorizeOnBehalf"] + ["s3:GetObject"] * 3
+    assert asked == ["authz:AuthorizeOnBehalf", "s3:GetObject"] * 2 + ["s3:GetObject"] * 2
     with (
         env.client(key, forwarded_for="192.0.2.1") as outside,
         pytest.raises(errors.AccessDenied, match="AuthorizeOnBehalf"),

@@ -86,6 +86,8 @@ def test_a_decision_cache_keeps_its_size_memos_to_itself() -> None:
     assert shape is not None
     before = (dict(cache._DECISION_BYTES), dict(cache._CALLER_BYTES))
     held = cache.DecisionCache()
+    held.put(shape, {}, frozenset(), decision)  # seen once: not kept yet
+    assert held.get(shape, {}) is None
     held.put(shape, {}, frozenset(), decision)
     assert held.get(shape, {}) is decision
     assert before == (cache._DECISION_BYTES, cache._CALLER_BYTES)  # the module's untouched

@@ -75,12 +75,37 @@ def stats(snap: Snapshot) -> tuple[int, int, int]:
     return s["decision_hits"], s["decision_misses"], s["decision_bypassed"]
 
 
-def test_a_repeated_request_is_a_hit(snap: Snapshot) -> None:
-    first = decide(snap, "s3:GetObject", "arn:aws:s3:::data/a", {"aws:SecureTransport": "true"})
-    again = decide(snap, "s3:GetObject", "arn:aws:s3:::data/a", {"aws:SecureTransport": "true"})
-    assert first.allowed and again is first
+def test_a_question_is_kept_from_its_second_evaluation_and_then_hits(snap: Snapshot) -> None:
+    """Admission (``authz.engine.cache``): the first evaluation of a shape leaves only its
+    hash; the second is stored; from the third on the question is a hit."""
+    ask = ("s3:GetObject", "arn:aws:s3:::data/a", {"aws:SecureTransport": "true"})
+    once = decide(snap, *ask)
+    assert once.allowed and stats(snap) == (0, 1, 0)
+    assert snap.cache_stats()["decision_deferred"] == 1
+    assert snap.cache_stats()["decision_size"] == 0
+    second = decide(snap, *ask)
+    assert snap.cache_stats()["decision_size"] == 1
+    again = decide(snap, *ask)
+    assert second.allowed and again is second
     assert again.revision == snap.revision
-    assert stats(snap) == (1, 1, 0)
+    assert stats(snap) == (1, 2, 0) and snap.cache_stats()["decision_deferred"] == 1
+
+
+def test_the_doorkeeper_is_bounded_and_forgets_when_full() -> None:
+    """A flood of shapes asked once cannot grow the doorkeeper past its bound: it starts over
+    when full, and a shape seen before that counts as new."""
+    cache = DecisionCache(size=8)
+    caller = Caller(CallerKind.USER, ALICE, ACCOUNT)
+    shapes = [request_shape(caller, "s3:GetObject", f"r{i}") for i in range(9)]
+    for shape in shapes:
+        assert shape is not None
+        cache.put(shape, {}, frozenset(), Decision(EvalDecision.ALLOWED))
+    assert cache.stats()["deferred"] == 9 and cache.stats()["size"] == 0
+    assert len(cache._door) == 1  # full at 8: cleared, then the ninth
+    assert shapes[0] is not None and shapes[8] is not None
+    cache.put(shapes[0], {}, frozenset(), Decision(EvalDecision.ALLOWED))  # forgotten: deferred
+    cache.put(shapes[8], {}, frozenset(), Decision(EvalDecision.ALLOWED))  # remembered: kept
+    assert cache.stats()["deferred"] == 10 and cache.stats()["size"] == 1
 
 
 def test_a_referenced_key_change_is_a_miss(snap: Snapshot) -> None:
@@ -101,11 +126,12 @@ def test_a_referenced_key_change_is_a_miss(snap: Snapshot) -> None:
 def test_an_unreferenced_key_does_not_split_the_cache(snap: Snapshot) -> None:
     obj = "arn:aws:s3:::data/a"
     base = {"aws:SecureTransport": "true"}
+    decide(snap, "s3:GetObject", obj, request_context(base))  # seen once: not kept yet
     first = decide(snap, "s3:GetObject", obj, request_context(base))
     for ip in ("10.0.0.1", "10.0.0.2"):
         ctx = {**base, "aws:SourceIp": ip, "aws:CurrentTime": f"2030-01-01T00:00:0{ip[-1]}Z"}
         assert decide(snap, "s3:GetObject", obj, ctx) is first
-    assert stats(snap) == (2, 1, 0)
+    assert stats(snap) == (2, 2, 0)
 
 
 def test_a_time_varying_key_bypasses_the_cache(snap: Snapshot) -> None:
@@ -114,8 +140,10 @@ def test_a_time_varying_key_bypasses_the_cache(snap: Snapshot) -> None:
     late = {"aws:CurrentTime": "2200-01-01T00:00:00Z"}
     assert not decide(snap, "dynamodb:GetItem", "arn:aws:dynamodb:::table/t", late).allowed
     assert decide(snap, "dynamodb:GetItem", "arn:aws:dynamodb:::table/t", ctx).allowed
+    assert decide(snap, "dynamodb:GetItem", "arn:aws:dynamodb:::table/t", late) is not None
+    # two misses (the shape is kept from its second evaluation on), then bypassed
     hits, misses, bypassed = stats(snap)
-    assert (hits, misses, bypassed) == (0, 1, 2)
+    assert (hits, misses, bypassed) == (0, 2, 2)
     assert snap.cache_stats()["decision_size"] == 0
 
 
@@ -168,6 +196,7 @@ def test_sessions_are_keyed_by_their_policies_and_tags() -> None:
 
 def test_context_spellings_of_one_request_share_an_entry(snap: Snapshot) -> None:
     """The cache keys on the normalised context: key case and list vs tuple do not split it."""
+    decide(snap, "s3:GetObject", "arn:aws:s3:::data/a", {"AWS:SecureTransport": "true"})
     first = decide(snap, "s3:GetObject", "arn:aws:s3:::data/a", {"AWS:SecureTransport": "true"})
     hits = snap.cache_stats()["decision_hits"]
     again = decide(snap, "s3:GetObject", "arn:aws:s3:::data/a", {"aws:securetransport": "true"})
@@ -208,7 +237,8 @@ def test_the_lru_is_bounded() -> None:
     for i in range(5):
         shape = request_shape(caller, "s3:GetObject", f"r{i}")
         assert shape is not None
-        cache.put(shape, {}, frozenset(), Decision(EvalDecision.ALLOWED))
+        for _ in range(2):  # kept from its second evaluation on
+            cache.put(shape, {}, frozenset(), Decision(EvalDecision.ALLOWED))
     assert cache.stats()["size"] == 2 and cache.stats()["evictions"] == 3
 
 
@@ -238,6 +268,9 @@ def test_only_shapes_that_never_read_the_clock_are_repeatable(snap: Snapshot) ->
     tls = request_shape(alice, "s3:GetObject", obj)
     clock = request_shape(alice, "dynamodb:GetItem", table)
     assert not snap.decisions.repeatable(tls) and not snap.decisions.repeatable(None)
+    decide(snap, "s3:GetObject", obj, {"aws:SecureTransport": "true"})
+    decide(snap, "dynamodb:GetItem", table, {"aws:CurrentTime": "2030-01-01T00:00:00Z"})
+    assert not snap.decisions.repeatable(tls)  # seen once: not kept, so not known yet
     decide(snap, "s3:GetObject", obj, {"aws:SecureTransport": "true"})
     decide(snap, "dynamodb:GetItem", table, {"aws:CurrentTime": "2030-01-01T00:00:00Z"})
     assert snap.decisions.repeatable(tls)

@@ -70,6 +70,7 @@ def test_decision_cache_is_bounded_in_bytes_by_distinct_resources() -> None:
     for i in range(2000):
         shape = (caller, "s3:getobject", f"arn:aws:s3:::b/{i:06d}" + "k" * 2030, (), ())
         cache.put(shape, {}, frozenset(), decision)
+        cache.put(shape, {}, frozenset(), decision)  # kept from its second evaluation on
     stats = cache.stats()
     assert stats["bytes"] <= 256 * 1024
     assert stats["evictions"] > 1000
