@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-key-file", type=Path, required=True)
     parser.add_argument("--touch-every-ms", type=int, default=0)
     parser.add_argument("--pin-workers", action="store_true")
+    parser.add_argument("--config", type=Path, help="a settings file for `authz serve`")
     args = parser.parse_args(argv)
     from authz.cli import main as authz_main
 
@@ -252,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     serve += ["--allow-plaintext-secret"]
     if args.pin_workers:
         serve += ["--pin-workers"]
+    if args.config:
+        serve += ["--config", str(args.config)]
     try:
         return authz_main(serve)
     finally:
