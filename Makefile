@@ -11,7 +11,8 @@ LISTEN ?= 127.0.0.1:50051
 
 setup: $(STAMP)
 
-# `make run` needs the runtime dependencies only; tests, linters and benchmarks add the dev ones.
+# The runtime dependencies, then the dev ones (tests, linters, benchmarks, and mypyc, which
+# `make compile` uses for `make run` and `make test`).
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -90,14 +91,18 @@ $(LOADC): benchmarks/loadc/loadc.c
 	  (apt-get update -qq && apt-get install -y -qq gcc libc6-dev libnghttp2-dev)
 	$(MAKE) -C benchmarks/loadc
 
-bench-load: $(STAMP) $(LOADC)
+bench-load: compile $(LOADC)
 	command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
+	command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
 	$(BIN)/python -m authz.cli bench --scenario all --client native --name native-all --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --pin-workers --out benchmarks/results
+	# authz and the harness in instructions per call (callgrind; independent of the machine's load)
+	$(BIN)/python benchmarks/peer_instr.py --calls 200 --out benchmarks/results
 	# the one report (peer-<stamp>.json/.md): authz vs Cerbos vs harness, and the runs above
 	$(BIN)/python benchmarks/peer_bench.py --rounds 5 --lock /tmp/authz-quiet.lock --out benchmarks/results \
 	  --include "$$(ls -t benchmarks/results/native-all-*.json | head -1)" \
+	  --include "$$(ls -t benchmarks/results/peer-instr-*.json | head -1)" \
 	  --include "$$(ls -t benchmarks/results/workers-h2load-2*.json | head -1)" \
 	  --include "$$(ls -t benchmarks/results/workers-h2load-pinned-*.json | head -1)"
 

@@ -635,10 +635,16 @@ def markdown(report: dict[str, Any]) -> str:
 
 def included(path: Path) -> dict[str, Any]:
     """The rows of another report of the same run: ``authz bench`` (every scenario with the
-    native client, with its echo and cross-server ratios) or ``h2load_workers`` (w2/w1)."""
+    native client, with its echo and cross-server ratios), ``peer_instr`` (whole servers in
+    instructions) or ``h2load_workers`` (w2/w1)."""
     data: dict[str, Any] = json.loads(path.read_text())
     out: dict[str, Any] = {"file": str(path)}
-    if "results" in data:
+    if data.get("benchmark") == "peer-instr":
+        out["kind"] = "instructions"
+        out["per_call"] = {name: s["per_call"] for name, s in data["servers"].items()}
+        out["ratios"] = data["ratios"]
+        out["git"] = data.get("git")
+    elif "results" in data:
         out["kind"] = "authz bench"
         out["client"] = data.get("environment", {}).get("client", "python")
         out["rows"] = [
@@ -690,6 +696,24 @@ def included_markdown(report: dict[str, Any]) -> list[str]:
                     f"| {c['throughput_ratio']:.3f} | {'-' if norm is None else f'{norm:.3f}'} |"
                 )
             lines += [f"- {note}" for note in inc["notes"]]
+        elif inc["kind"] == "instructions":
+            authz, harness, r = inc["per_call"]["authz"], inc["per_call"]["cedar"], inc["ratios"]
+            lines += [
+                "",
+                f"## Whole servers in instructions per call (callgrind, every thread; "
+                f"`{inc['file']}`, code {inc['git']})",
+                "",
+                "Load-independent: the same requests as above, each server under callgrind.",
+                "",
+                "| call | authz | harness | harness ÷ authz |",
+                "|---|---:|---:|---:|",
+                f"| echo | {authz['echo']:,} | {harness['echo']:,} "
+                f"| {harness['echo'] / authz['echo']:.2f} |",
+                f"| distinct Authorize / Decide | {authz['distinct']:,} | {harness['distinct']:,} "
+                f"| **{r['distinct_harness_over_authz']:.2f}** (target 0.9) |",
+                f"| above the echo | {r['authz_distinct_above_echo']:,} "
+                f"| {r['harness_distinct_above_echo']:,} | |",
+            ]
         else:
             r = inc["ratios"]
             lines += [

@@ -1,0 +1,58 @@
+"""The one report of ``make bench-load`` (``benchmarks/peer_bench.py``) folds in the other runs
+of the same ``make``: here the whole-server instruction counts of ``benchmarks/peer_instr.py``,
+whose harness ÷ authz ratio is issue 15's per-core target measured without the host's noise."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _peer_bench() -> ModuleType:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "peer_bench", ROOT / "benchmarks/peer_bench.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["peer_bench"] = module
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_the_instruction_counts_of_the_same_run_are_in_the_report(tmp_path: Path) -> None:
+    counts = {
+        "benchmark": "peer-instr",
+        "command": "python benchmarks/peer_instr.py --calls 200",
+        "servers": {
+            "authz": {"segments": [], "per_call": {"echo": 400_000, "distinct": 1_000_000}},
+            "cedar": {"segments": [], "per_call": {"echo": 350_000, "distinct": 800_000}},
+        },
+        "ratios": {
+            "echo_authz_over_harness": 1.143,
+            "distinct_authz_over_harness": 1.25,
+            "distinct_harness_over_authz": 0.8,
+            "authz_distinct_above_echo": 600_000,
+            "harness_distinct_above_echo": 450_000,
+        },
+        "git": "abc1234",
+    }
+    path = tmp_path / "peer-instr-x.json"
+    path.write_text(json.dumps(counts))
+    pb = _peer_bench()
+    inc = pb.included(path)
+    assert inc["kind"] == "instructions" and inc["per_call"]["cedar"]["distinct"] == 800_000
+    lines = pb.included_markdown({"included": [inc]})
+    text = "\n".join(lines)
+    assert "code abc1234" in text
+    assert "| distinct Authorize / Decide | 1,000,000 | 800,000 | **0.80** (target 0.9) |" in text
+    assert "| echo | 400,000 | 350,000 | 0.88 |" in text
+    assert "| above the echo | 600,000 | 450,000 | |" in text
