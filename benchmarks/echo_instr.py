@@ -12,7 +12,6 @@ Prints one line per server and writes ``results/echo-instr-<stamp>.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from sigv4_bench import free_port, wait_port  # noqa: E402
 
 from authz.bench import native, scenarios  # noqa: E402
 from authz.bench.loadgen import LoadConfig  # noqa: E402
+from authz.bench.report import write_result  # noqa: E402
 
 SERVER = """
 import asyncio, sys
@@ -112,9 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(kind, servers[kind]["per_call"], "instructions per health Check", flush=True)
     doc = {"benchmark": "echo-instr", "command": f"python benchmarks/echo_instr.py --calls "
            f"{args.calls}", "servers": servers}  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    dest = args.out / f"echo-instr-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    dest.write_text(json.dumps(doc, indent=2) + "\n")
+    dest = write_result(args.out, "echo-instr", doc)
     print(f"wrote {dest}")
     return 0
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from grpc_health.v1 import health_pb2  # noqa: E402
 
 from authz._gen.authz.v1 import authorizer_pb2  # noqa: E402
+from authz.bench.report import write_result  # noqa: E402
 from authz.sts.credentials import open_credentials  # noqa: E402
 from authz.sts.keys import KeyRing  # noqa: E402
 from tests.integration import faultkit as fk  # noqa: E402
@@ -190,9 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             "overload": overload(work, base, md, args.duration),
             "sigterm": [sigterm(work, base, md, i) for i in range(args.rounds)],
         }
-    args.out.mkdir(parents=True, exist_ok=True)
-    out = args.out / f"faults-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    out = write_result(args.out, "faults", report)
     print(json.dumps(report, indent=2))
     print(f"written {out}")
     return 0

@@ -46,6 +46,7 @@ from sigv4_bench import AUTHORIZE, BOB, authorize_body, free_port, wait_port  # 
 
 from authz.bench import native  # noqa: E402
 from authz.bench.loadgen import LoadConfig  # noqa: E402
+from authz.bench.report import write_result  # noqa: E402
 from authz.client.credentials import AccessKeyCredentials  # noqa: E402
 from authz.client.signing import signed_metadata  # noqa: E402
 from authz.sts.credentials import open_credentials  # noqa: E402
@@ -198,9 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "segments": order,
         "reps": reps,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    dest = args.out / f"grpc-instr-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    dest.write_text(json.dumps(doc, indent=2) + "\n")
+    dest = write_result(args.out, "grpc-instr", doc)
     print(json.dumps(reps, indent=2))
     print(f"wrote {dest}")
     if args.keep is not None:  # e.g. callgrind_annotate --inclusive=yes KEEP/cg.out.2

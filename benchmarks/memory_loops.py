@@ -15,13 +15,13 @@ import json
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from authz.bench.memory import run_memory_loops  # noqa: E402
+from authz.bench.report import write_result  # noqa: E402
 
 
 def main() -> int:
@@ -48,9 +48,7 @@ def main() -> int:
         )
     figures["machine"] = {"python": platform.python_version(), "cpus": _cpus()}
     figures["command"] = " ".join(["python", *sys.argv])
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"memory-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    path = write_result(args.out, "memory", figures)
     print(json.dumps(figures["rss_kib"]), file=sys.stderr)
     print(path)
     return 0

@@ -46,6 +46,7 @@ from peer_bench import authz_distinct, echo, harness_distinct  # noqa: E402
 from authz.bench import api_scenarios, authz_server, native, spawn  # noqa: E402
 from authz.bench.loadgen import LoadConfig  # noqa: E402
 from authz.bench.native import RequestFile  # noqa: E402
+from authz.bench.report import write_result  # noqa: E402
 
 WARM = 200
 START_TIMEOUT = 900.0
@@ -156,9 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": ratios,
         "git": _head(),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    dest = args.out / f"peer-instr-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    dest.write_text(json.dumps(doc, indent=2) + "\n")
+    dest = write_result(args.out, "peer-instr", doc)
     print(json.dumps(ratios, indent=2))
     print(f"wrote {dest}")
     return 0

@@ -82,6 +82,7 @@ import grpc  # noqa: E402
 from authz._gen.authz.v1 import authorizer_pb2, sts_pb2  # noqa: E402
 from authz.bench import native  # noqa: E402
 from authz.bench.loadgen import LoadConfig  # noqa: E402
+from authz.bench.report import write_result  # noqa: E402
 from authz.client.credentials import AccessKeyCredentials  # noqa: E402
 from authz.client.signing import signed_metadata  # noqa: E402
 from authz.sts.credentials import open_credentials  # noqa: E402
@@ -587,9 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": rounds,
         "summary": summary,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    out = args.out / f"sigv4-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(doc, indent=2) + "\n")
+    out = write_result(args.out, "sigv4", doc)
     print(json.dumps(summary, indent=2))
     print(f"wrote {out}")
     return 0

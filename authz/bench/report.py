@@ -26,7 +26,7 @@ from typing import Any
 
 from authz.bench.loadgen import LoadConfig, LoadResult
 
-__all__ = ["BenchReport", "Comparison", "environment"]
+__all__ = ["BenchReport", "Comparison", "environment", "write_result"]
 
 
 @dataclass(frozen=True)
@@ -228,3 +228,12 @@ def _row(entry: _Entry) -> str:
         f"| {errors} | {_cpu(r.client_cpu_us_per_request)} "
         f"| {_cpu(r.server_cpu_us_per_request)} |"
     )
+
+
+def write_result(out_dir: Path, name: str, doc: Any) -> Path:
+    """``doc`` as ``<out_dir>/<name>-<YYYYmmdd-HHMMSS>.json`` (indented, one trailing newline),
+    the directory made if missing; the path written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return path

@@ -24,12 +24,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script
 
 from authz.bench.loadgen import LoadConfig, check_loopback, process_cpu_seconds, run_load
+from authz.bench.report import write_result
 from authz.bench.scenarios import get_scenario
 from authz.bench.spawn import pin_prefix, spawn_server
 
@@ -128,9 +128,7 @@ def main() -> int:
     h2_rps = sum(float(r["throughput_rps"]) for r in h2) / 2  # type: ignore[index]
     results["ratio_authz_bench_over_h2load"] = ours.throughput_rps / h2_rps
     results["loadavg"] = list(os.getloadavg())
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"h2load-compare-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    path = write_result(args.out, "h2load-compare", results)
     print(json.dumps(results, indent=2))
     print(f"wrote {path}", file=sys.stderr)
     return 0

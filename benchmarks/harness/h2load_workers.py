@@ -40,7 +40,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script
@@ -49,6 +48,7 @@ import grpc
 
 from authz.bench import api_scenarios, authz_server
 from authz.bench.loadgen import check_loopback
+from authz.bench.report import write_result
 from authz.bench.spawn import spawn_server
 
 HEALTH = "/grpc.health.v1.Health/Check"
@@ -202,9 +202,7 @@ def main() -> int:
         ratios[f"{kind}_w2_over_w1"] = statistics.median(per_round) if per_round else 0.0
     results["ratios"] = ratios
     results["loadavg_end"] = list(os.getloadavg())
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"workers-h2load{suffix}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    path = write_result(args.out, f"workers-h2load{suffix}", results)
     print(json.dumps(ratios, indent=2))
     print(f"wrote {path}", file=sys.stderr)
     return 0

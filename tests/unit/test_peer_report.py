@@ -56,3 +56,13 @@ def test_the_instruction_counts_of_the_same_run_are_in_the_report(tmp_path: Path
     assert "| distinct Authorize / Decide | 1,000,000 | 800,000 | **0.80** (target 0.9) |" in text
     assert "| echo | 400,000 | 350,000 | 0.88 |" in text
     assert "| above the echo | 600,000 | 450,000 | |" in text
+
+
+def test_a_result_is_written_under_its_name_and_time(tmp_path: Path) -> None:
+    from authz.bench.report import write_result
+
+    path = write_result(tmp_path / "new", "peer-instr", {"ratios": {"x": 1}})
+    assert path.parent == tmp_path / "new"
+    assert path.name.startswith("peer-instr-") and path.suffix == ".json"
+    assert len(path.stem.removeprefix("peer-instr-")) == len("20261207-035238")
+    assert path.read_text() == json.dumps({"ratios": {"x": 1}}, indent=2) + "\n"
