@@ -7,6 +7,9 @@ matches: the layout, not only the number of values, sets the cost (issue 15, ste
 
     python benchmarks/cedar_context_instr.py      # writes results/cedar-context-<stamp>.json
 
+``REQUESTS`` varies the rest of the request the same way (no context member, entity ids as
+Cedar strings instead of ``{"type", "id"}`` dicts).
+
 Prints instructions per decision for each shape and the difference to the empty context.
 """
 
@@ -45,7 +48,36 @@ SHAPES: dict[str, dict[str, Any]] = {
     "ip flattened, __extn": {"ip.aws:sourceip": {"__extn": _IP}},
     "ip flattened, implicit": {"ip.aws:sourceip": _IP},
     "set of three strings": {"pids": ["a", "b", "c"]},
+    "ARN head and resource part (two strings)": {
+        "res_head": "arn:aws:dynamodb:eu-west-1:111122223333",
+        "res.resource": "table/orders-1",
+    },
 }
+_UIDS = {
+    "principal": {"type": "Iam::Principal", "id": "caller"},
+    "action": {"type": "Iam::Action", "id": "dynamodb:getobject"},
+    "resource": {"type": "Iam::Resource", "id": "arn:aws:s3:::b/k"},
+}
+# The rest of a request, each with the empty context unless it says otherwise ("empty" above is
+# the dict form with ``"context": "{}"``).
+REQUESTS: dict[str, dict[str, Any]] = {
+    "no context member": dict(_UIDS),
+    "ids as Cedar strings": {
+        "principal": 'Iam::Principal::"caller"',
+        "action": 'Iam::Action::"dynamodb:getobject"',
+        "resource": 'Iam::Resource::"arn:aws:s3:::b/k"',
+        "context": "{}",
+    },
+}
+
+
+def _requests() -> dict[str, dict[str, Any]]:
+    out = {
+        name: {**_UIDS, "context": json.dumps(ctx, separators=(",", ":"))}
+        for name, ctx in SHAPES.items()
+    }
+    out.update(REQUESTS)
+    return out
 
 
 def worker() -> None:
@@ -60,13 +92,7 @@ def worker() -> None:
         subprocess.run(["callgrind_control", arg, pid], check=True, stdout=subprocess.DEVNULL)
 
     control("--instr=on")
-    for n, (name, context) in enumerate(SHAPES.items()):
-        request = {
-            "principal": {"type": "Iam::Principal", "id": "caller"},
-            "action": {"type": "Iam::Action", "id": "dynamodb:getobject"},
-            "resource": {"type": "Iam::Resource", "id": "arn:aws:s3:::b/k"},
-            "context": json.dumps(context, separators=(",", ":")),
-        }
+    for n, (name, request) in enumerate(_requests().items()):
         answer = json.loads(_internal.is_authorized_batch([request], policies, entities, None,
                                                           False)[0])  # fmt: skip
         if answer.get("decision") != "Allow":  # a context Cedar rejects would cost less
@@ -89,11 +115,11 @@ def main() -> None:
             check=True, capture_output=True,
         )  # fmt: skip
         totals = {}
-        for k in range(1, 2 * len(SHAPES) + 1):
+        for k in range(1, 2 * len(_requests()) + 1):
             text = (Path(tmp) / f"cg.{k}").read_text()
             found = re.search(r"^(?:summary|totals):\s+(\d+)", text, re.M)
             totals[k] = int(found.group(1)) if found else 0
-    per = {name: totals[2 * i + 2] / N for i, name in enumerate(SHAPES)}
+    per = {name: totals[2 * i + 2] / N for i, name in enumerate(_requests())}
     empty = per["empty"]
     rows = {
         name: {"per_decision": round(v), "over_empty": round(v - empty)} for name, v in per.items()
@@ -102,7 +128,8 @@ def main() -> None:
         print(f"{name:34s} {row['per_decision']:>9,} {row['over_empty']:>+9,}")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = RESULTS / f"cedar-context-{stamp}.json"
-    path.write_text(json.dumps({"decisions_per_shape": N, "contexts": SHAPES, "instructions": rows},
+    path.write_text(json.dumps({"decisions_per_shape": N, "contexts": SHAPES, "requests": REQUESTS,
+                               "instructions": rows},
                                indent=1) + "\n")  # fmt: skip
     print(f"wrote {path}")
 

@@ -20,6 +20,7 @@ from authz.cedar.pattern import (
     has_qmark,
     has_wildcard,
     is_star,
+    join_components,
     literal_text,
     parse_pattern,
     split_components,
@@ -236,17 +237,26 @@ def arn_components(x: str, comps: list[Pattern]) -> str:
     return "(" + " && ".join(tests) + ")" if tests else "true"
 
 
-def flat_arn_components(prefix: str, comps: list[Pattern]) -> str:
-    """The same match on components sent as top-level attributes ``"<prefix><field>"`` (all
-    six, or none when the value is not an ARN): each tested one guarded; with none tested,
-    the value must still be an ARN."""
-    tests = []
-    for name, comp in _tested(comps):
-        attr = cedar_string(prefix + name)
-        tests.append(f"(context has {attr} && {_component_test(f'context[{attr}]', comp)})")
-    if not tests:
-        return f"(context has {cedar_string(prefix + ARN_FIELDS[0])})"
-    return "(" + " && ".join(tests) + ")"
+def head_and_resource(head: str, resource: str, comps: list[Pattern]) -> tuple[str, list[str]]:
+    """The same match on an ARN sent as two top-level attributes, ``head`` (its first five
+    components with their four colons) and ``resource`` (the sixth), both or neither (not an
+    ARN); returns the test and the attributes it reads. One ``like`` on the head is the
+    per-component match: the head value has exactly four colons and the pattern's head
+    exactly four literal ones (components hold none), so ``like`` must pair them up and no
+    ``*`` can reach across a colon."""
+    tests, reads = [], []
+    if any(not is_star(c) for c in comps[:5]):
+        attr = cedar_string(head)
+        whole = join_components(comps[:5])
+        tests.append(f"(context has {attr} && {_component_test(f'context[{attr}]', whole)})")
+        reads.append(head)
+    if not is_star(comps[5]):
+        attr = cedar_string(resource)
+        tests.append(f"(context has {attr} && {_component_test(f'context[{attr}]', comps[5])})")
+        reads.append(resource)
+    if not tests:  # any ARN
+        return f"(context has {cedar_string(head)})", [head]
+    return "(" + " && ".join(tests) + ")", reads
 
 
 def _tested(comps: list[Pattern]) -> list[tuple[str, Pattern]]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from authz.cedar import values as val
-from authz.cedar.emit import ARN_FIELDS, RES_ATTRIBUTES, attribute
+from authz.cedar.emit import ARN_FIELDS, RES_HEAD, RES_RESOURCE, attribute
 from authz.iam.model import ContextValue
 
 JsonValue = object
@@ -35,12 +35,16 @@ class ContextPlan:
     keys: tuple[str, ...]  # keys whose presence is read (``context.keys``), sorted
     reads_keys: bool
     flags: frozenset[str]
+    reads_head: bool  # the resource ARN's ``res_head`` / ``res.resource``
+    reads_resource: bool
+    reads_arn: bool
 
     @classmethod
     def of(cls, uses: frozenset[tuple[str, str]], flags: frozenset[str]) -> ContextPlan:
         slots = tuple((rep, key, attribute(rep, key)) for rep, key in sorted(uses) if rep != "keys")
         keys = tuple(sorted(key for rep, key in uses if rep == "keys"))
-        return cls(slots, keys, bool(keys), flags)
+        head, resource = RES_HEAD in flags, RES_RESOURCE in flags
+        return cls(slots, keys, bool(keys), flags, head, resource, head or resource)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +66,14 @@ def build_context(plan: ContextPlan, req: RequestFacts, oracle: list[str]) -> di
         out["iam_action"] = req.action
     if "res_arn" in flags:
         out["res_arn"] = req.resource
-    if "res" in flags:
-        parts = val.parse_arn(req.resource)
-        if parts is not None:
-            out.update(zip(RES_ATTRIBUTES, parts, strict=True))
+    if plan.reads_arn:
+        resource = req.resource
+        parts = resource.split(":", 5)  # ``authz.iam.glob.split_arn``
+        if len(parts) == 6:
+            if plan.reads_head:
+                out[RES_HEAD] = resource[: len(resource) - len(parts[5]) - 1]
+            if plan.reads_resource:
+                out[RES_RESOURCE] = parts[5]
     if "oracle" in flags:
         out["oracle"] = oracle
     if "pids" in flags:

@@ -8,8 +8,10 @@ Context layout (only what a partition references is sent):
 
     iam_action  String            the IAM action, lowercased
     res_arn     String            the resource ARN as requested
-    res.<field> String?           its six components, ``res.prefix`` … ``res.resource``
-                                  (all absent when it is not an ARN; flat like the values)
+    res_head    String?           its first five components with their four colons,
+                                  ``prefix:partition:service:region:account``
+    res.resource String?          its sixth component (both absent when it is not an ARN;
+                                  each sent only when a statement of the partition tests it)
     oracle      Set<String>       ids of the oracle facts that hold
     keys        Set<String>       condition keys present (for negated / IfExists / Null)
     pids        Set<String>       every identifier of the caller (Principal matching)
@@ -49,8 +51,11 @@ REPRESENTATIONS = {
     "arn": "ArnParts",
 }
 ARN_FIELDS = ("prefix", "partition", "service", "region", "account", "resource")
-RES_PREFIX = "res."  # the resource ARN's components: "res.prefix" ... "res.resource"
-RES_ATTRIBUTES = tuple(RES_PREFIX + f for f in ARN_FIELDS)
+# The resource ARN as two strings, not six components: Cedar's context parser tries every string
+# against five other shapes first (~20k instructions each, benchmarks/cedar_context_instr.py).
+RES_HEAD = "res_head"  # "prefix:partition:service:region:account"
+RES_RESOURCE = "res.resource"  # the sixth component
+RES_ATTRIBUTES = (RES_HEAD, RES_RESOURCE)
 # Variables whose values are known when a principal's partition is compiled (spec §4.6).
 COMPILE_TIME_KEYS = frozenset(
     {
@@ -107,7 +112,8 @@ def no_variables(_key: str) -> bool:
 class Emitter:
     lookup: Lookup = no_variables
     uses: set[tuple[str, str]] = field(default_factory=set)  # (representation, key)
-    flags: set[str] = field(default_factory=set)  # iam_action, res_arn, res, oracle, pids, pself
+    # iam_action, res_arn, res_head, res.resource, oracle, pids, pself
+    flags: set[str] = field(default_factory=set)
     facts: dict[str, Fact] = field(default_factory=dict)
     keys: set[str] = field(default_factory=set)  # condition keys referenced
     groups: dict[str, frozenset[str]] = field(default_factory=dict)

@@ -68,6 +68,7 @@ class MergedSet:
         self._owners: list[tuple[int, int, str, bool]] = []
         self._policy_set: cedarpy.PolicySet | None = None
         self._entities: cedarpy.Entities | None = None
+        self._native_entities: object = None
         self._memo: dict[str, tuple[LayerResult, ...] | None] = {}
         texts: list[str] = []
         uses: set[tuple[str, str]] = set()
@@ -93,7 +94,9 @@ class MergedSet:
         if usable and policyset._BATCH is not None:
             try:
                 self._policy_set = cedarpy.PolicySet.from_str(text)
-                self._entities = cedarpy.Entities.from_json_str(json.dumps(action_entities(groups)))
+                self._entities, self._native_entities = policyset.native_entities(
+                    action_entities(groups)
+                )
             except ValueError:
                 self._policy_set = None
         self.usable = self._policy_set is not None
@@ -138,7 +141,7 @@ class MergedSet:
         if self._policy_set is None or self._entities is None or batch is None:
             return [None] * len(requests)
         try:
-            answered = batch(requests, self._policy_set, self._entities._inner, None, False)
+            answered = batch(requests, self._policy_set, self._native_entities, None, False)
         except Exception:
             return [None] * len(requests)  # the members' own calls report what failed
         return list(answered) if len(answered) == len(requests) else [None] * len(requests)

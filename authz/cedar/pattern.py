@@ -243,6 +243,16 @@ def split_components(pattern: Pattern) -> list[Pattern] | None:
     return [_merge(c) for c in comps]
 
 
+def join_components(comps: list[Pattern]) -> Pattern:
+    """``split_components``' inverse: the components joined by literal colons."""
+    segments: list[Segment] = []
+    for i, comp in enumerate(comps):
+        if i:
+            segments.append(":")
+        segments.extend(comp)
+    return _merge(segments)
+
+
 def is_star(pattern: Pattern) -> bool:
     return pattern == (STAR,)
 

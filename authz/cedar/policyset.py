@@ -65,6 +65,7 @@ class Partition:
         self.facts = FactTable(translation.facts)
         self._policy_set: cedarpy.PolicySet | None = None
         self._entities: cedarpy.Entities | None = None
+        self._native_entities: object = None  # what the extension gets (``native_entities``)
         self.text_chars = 0  # size of the Cedar text (what byte-bounded caches charge for)
         self.constant = constant_result(translation.statements)
         if self.statements:
@@ -72,7 +73,7 @@ class Partition:
             self.text_chars = len(text)
             try:
                 self._policy_set = cedarpy.PolicySet.from_str(text)
-                self._entities = cedarpy.Entities.from_json_str(json.dumps(translation.entities()))
+                self._entities, self._native_entities = native_entities(translation.entities())
             except ValueError as err:
                 first = str(err).splitlines()[0].lower() if str(err) else "parse error"
                 raise TranslationError(f"cedar rejected the translated policies: {first}") from err
@@ -95,19 +96,22 @@ class Partition:
             return None
         facts = self.facts
         oracle = facts.holding(Probe(req.action, req.resource, req.context)) if len(facts) else []
-        return {  # ``native_request``, inlined: this is every single-partition request
+        context = build_context(self.plan, req, oracle)
+        out: dict[str, object] = {  # ``native_request``, inlined: every single-partition request
             "principal": _PRINCIPAL,
             "action": {"type": "Iam::Action", "id": req.action},
             "resource": {"type": "Iam::Resource", "id": req.resource},
-            "context": _CONTEXT_JSON.encode(build_context(self.plan, req, oracle)),
         }
+        if context:  # no member at all: an empty one costs the call ~25k instructions
+            out["context"] = _CONTEXT_JSON.encode(context)
+        return out
 
     def decide_one(self, request: Mapping[str, object]) -> LayerResult:
         """One Cedar call for a ``request`` of this non-empty partition (fail closed)."""
         if self._policy_set is None or self._entities is None:
             return EMPTY
         try:
-            return _is_authorized(request, self._policy_set, self._entities)
+            return _is_authorized(request, self._policy_set, self._entities, self._native_entities)
         except Exception as err:
             return LayerResult(False, False, errors=(f"cedar evaluation failed: {err}".lower(),))
 
@@ -129,7 +133,7 @@ class Partition:
             results = [self.decide_one(r) for r in unique]
         else:
             try:
-                raws = _BATCH(unique, self._policy_set, self._entities._inner, None, False)
+                raws = _BATCH(unique, self._policy_set, self._native_entities, None, False)
                 results = [_parsed(raw) for raw in raws]
                 if len(results) != len(unique):
                     raise ValueError("the native batch answered a different number of requests")
@@ -142,12 +146,15 @@ def native_request(plan: ContextPlan, facts: FactTable, req: RequestFacts) -> di
     """The native Cedar request of ``req`` for a policy set reading ``plan`` with oracle
     ``facts``: the context holds only what the plan reads, as a JSON string."""
     oracle = facts.holding(Probe(req.action, req.resource, req.context)) if len(facts) else []
-    return {
+    context = build_context(plan, req, oracle)
+    out: dict[str, object] = {
         "principal": _PRINCIPAL,
         "action": {"type": "Iam::Action", "id": req.action},
         "resource": {"type": "Iam::Resource", "id": req.resource},
-        "context": _CONTEXT_JSON.encode(build_context(plan, req, oracle)),
     }
+    if context:  # an empty context member costs the call ~25k instructions (none: 0)
+        out["context"] = _CONTEXT_JSON.encode(context)
+    return out
 
 
 def constant_result(statements: tuple[CedarStatement, ...]) -> LayerResult | None:
@@ -160,15 +167,26 @@ def constant_result(statements: tuple[CedarStatement, ...]) -> LayerResult | Non
     return LayerResult(True, False, tuple(sorted(s.policy_id for s in statements)))
 
 
+def native_entities(entities: list[dict[str, object]]) -> tuple[cedarpy.Entities, object]:
+    """A parsed entity store and what the extension is given for it: the handle, or for an
+    empty store the text ``"[]"`` (the extension tries a string first; turning a handle down
+    there costs ~8k instructions a call, more than parsing ``[]``: issue 15)."""
+    handle = cedarpy.Entities.from_json_str(json.dumps(entities))
+    return handle, (handle._inner if entities else "[]")
+
+
 def _is_authorized(
-    request: Mapping[str, object], policy_set: cedarpy.PolicySet, entities: cedarpy.Entities
+    request: Mapping[str, object],
+    policy_set: cedarpy.PolicySet,
+    entities: cedarpy.Entities,
+    native: object,
 ) -> LayerResult:
     """One decision; ``request`` carries its context as a JSON string. Calls the extension
     directly when it has the entry point cedarpy's own ``is_authorized`` wraps (one request
     list, no per-call copies or result objects: ~20 % of a small decision), else the public
     API."""
     if _BATCH is not None:
-        raw: str = _BATCH([request], policy_set, entities._inner, None, False)[0]
+        raw: str = _BATCH([request], policy_set, native, None, False)[0]
         return _parsed(raw)
     result = cedarpy.is_authorized(dict(request), policy_set, entities)
     return _layer_result(
@@ -178,7 +196,7 @@ def _is_authorized(
 
 def request_key(request: Mapping[str, Any]) -> tuple[object, ...]:
     """A native request of one partition (the principal is always the same)."""
-    return (request["action"]["id"], request["resource"]["id"], request["context"])
+    return (request["action"]["id"], request["resource"]["id"], request.get("context"))
 
 
 _BATCH = getattr(getattr(cedarpy, "_internal", None), "is_authorized_batch", None)

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from authz import deadline
-from authz.cedar.condition import condition_expr, flat_arn_components
-from authz.cedar.emit import RES_PREFIX, Emitter, Lookup, no_variables
+from authz.cedar.condition import condition_expr, head_and_resource
+from authz.cedar.emit import RES_HEAD, RES_RESOURCE, Emitter, Lookup, no_variables
 from authz.cedar.oracle import ActionFact, Fact, ResourceFact
 from authz.cedar.pattern import (
     STAR,
@@ -241,8 +241,8 @@ def _actions(st: Statement, service: str | None, em: Emitter) -> tuple[str, str]
             continue
         runtime.append(test)
         validation.append(test)
-    if validation and any("iam_action" in v for v in validation):
-        em.flag("iam_action")
+    # The validation rendering's ``context.iam_action`` tests are checked against the schema
+    # (where it is always declared), never evaluated: only a runtime ``like`` sends it.
     joined = (" || ".join(runtime), " || ".join(validation))
     if negate:
         return f"!({joined[0]})", f"!({joined[1]})"
@@ -293,8 +293,10 @@ def _resource(pattern: Pattern, em: Emitter) -> str:
         if has_wildcard(pattern):
             return f"context.res_arn like {cedar_like(pattern)}"
         return f"context.res_arn == {cedar_string(literal_text(pattern))}"
-    em.flag("res")
-    return flat_arn_components(RES_PREFIX, comps)
+    test, reads = head_and_resource(RES_HEAD, RES_RESOURCE, comps)
+    for name in reads:
+        em.flag(name)
+    return test
 
 
 def _principal(st: Statement, em: Emitter) -> str | None:

@@ -19,7 +19,9 @@ def test_no_fixed_field_is_spelled_like_a_condition_attribute() -> None:
 
 def test_keys_spelled_like_fixed_fields_stay_in_their_own_attributes() -> None:
     uses = frozenset({(rep, key) for rep in REPRESENTATIONS for key in FIXED}) | {("keys", "pids")}
-    plan = ContextPlan.of(uses, frozenset({"iam_action", "res_arn", "res", "pids", "pself"}))
+    plan = ContextPlan.of(
+        uses, frozenset({"iam_action", "res_arn", *RES_ATTRIBUTES, "pids", "pself"})
+    )
     context = {key: "10.0.0.1" for key in FIXED}
     facts = RequestFacts(
         "s3:getobject", "arn:aws:s3:::b/k", context, ("arn:aws:iam::1:user/a",), ()
@@ -28,6 +30,7 @@ def test_keys_spelled_like_fixed_fields_stay_in_their_own_attributes() -> None:
     assert out["iam_action"] == "s3:getobject"
     assert out["res_arn"] == "arn:aws:s3:::b/k"
     assert out["pids"] == ["arn:aws:iam::1:user/a"]
+    assert out["res_head"] == "arn:aws:s3::"
     assert out["res.resource"] == "b/k"
     assert out["keys"] == ["pids"]
     for key in FIXED:

@@ -23,7 +23,6 @@ from hypothesis import strategies as hst
 
 import authz.cedar.policyset as policyset
 from authz.cedar.context import RequestFacts
-from authz.cedar.emit import RES_ATTRIBUTES
 from authz.cedar.merged import MergedSet
 from authz.cedar.policyset import LayerResult, Partition
 from authz.cedar.translate import translate_policies
@@ -259,8 +258,6 @@ def _reads_only_its_own_plan(part: Partition) -> None:
     plans safe (``authz.cedar.merged``, "Context")."""
     plan = part.plan
     sent = {name for _, _, name in plan.slots} | set(plan.flags)
-    if "res" in plan.flags:
-        sent |= set(RES_ATTRIBUTES)
     for st in part.translation.statements:
         text = st.scope()
         for name in _CONTEXT_ATTRIBUTE.findall(text):

@@ -267,7 +267,7 @@ def test_fail_closed_on_cedar_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(requests: list[dict[str, Any]], *args: object) -> object:
         sent = []
         for request in requests:
-            context = json.loads(request["context"])
+            context = json.loads(request.get("context", "{}"))
             context["ip"] = {"aws:sourceip": {"__extn": {"fn": "ip", "arg": "::ffff:10.0.0.1"}}}
             sent.append({**request, "context": json.dumps(context)})  # Cedar rejects this
         return native(sent, *args)
