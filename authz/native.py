@@ -59,6 +59,7 @@ MODULES: tuple[str, ...] = (
     "authz.server.interceptors",
     "authz.server.metrics",
     "authz.server.origin",
+    "authz.server.ports",
     "authz.server.readtimeout",
     "authz.server.servicers.authorizer",
     "authz.repo.entities",

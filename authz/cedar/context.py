@@ -58,6 +58,21 @@ class RequestFacts:
     pids: tuple[str, ...]
     pself: tuple[str, ...]
 
+    def __init__(
+        self,
+        action: str,
+        resource: str,
+        context: Mapping[str, ContextValue],
+        pids: tuple[str, ...],
+        pself: tuple[str, ...],
+    ) -> None:
+        # explicit: mypyc compiles it (the generated one runs interpreted, ~20x slower)
+        object.__setattr__(self, "action", action)
+        object.__setattr__(self, "resource", resource)
+        object.__setattr__(self, "context", context)
+        object.__setattr__(self, "pids", pids)
+        object.__setattr__(self, "pself", pself)
+
 
 def build_context(plan: ContextPlan, req: RequestFacts, oracle: list[str]) -> dict[str, JsonValue]:
     out: dict[str, JsonValue] = {}

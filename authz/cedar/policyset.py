@@ -32,9 +32,31 @@ from authz.cedar.translate import CedarStatement, Translation, TranslationError
 from authz.iam.model import Effect
 
 _PRINCIPAL = {"type": "Iam::Principal", "id": "caller"}
-# Contexts are fresh trees of dicts, lists and strings: no cycle check, no spaces (a quarter
-# less encoding time than ``json.dumps`` and fewer bytes for Cedar to parse).
+# Contexts are fresh trees of dicts, lists, strings, ints and bools: no cycle check, no spaces
+# (a quarter less encoding time than ``json.dumps`` and fewer bytes for Cedar to parse).
 _CONTEXT_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
+def _unserializable(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# ``JSONEncoder.encode`` is Python code that builds the C encoder on every call; built once,
+# the C encoder alone takes half the time (~1.5 µs less per native request, issue 15).
+_C_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_ENCODE: Any = None
+if _C_ENCODER is not None:
+    _ENCODE = _C_ENCODER(
+        None, _unserializable, json.encoder.encode_basestring_ascii, None, ":", ",", False,
+        False, True,
+    )  # fmt: skip
+
+
+def encode_context(context: dict[str, object]) -> str:
+    """``context`` as compact JSON (what ``_CONTEXT_JSON.encode`` gives)."""
+    if _ENCODE is not None:
+        return "".join(_ENCODE(context, 0))
+    return _CONTEXT_JSON.encode(context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +68,22 @@ class LayerResult:
     explicit_deny: bool
     matched: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        allowed: bool,
+        explicit_deny: bool,
+        matched: tuple[str, ...] = (),
+        errors: tuple[str, ...] = (),
+    ) -> None:
+        # explicit: mypyc compiles it (the generated one runs interpreted, ~20x slower)
+        object.__setattr__(self, "allowed", allowed)
+        object.__setattr__(self, "explicit_deny", explicit_deny)
+        object.__setattr__(self, "matched", matched)
+        object.__setattr__(self, "errors", errors)
+
+    def __hash__(self) -> int:
+        return hash((self.allowed, self.explicit_deny, self.matched, self.errors))
 
 
 EMPTY = LayerResult(allowed=False, explicit_deny=False)
@@ -103,7 +141,7 @@ class Partition:
             "resource": {"type": "Iam::Resource", "id": req.resource},
         }
         if context:  # no member at all: an empty one costs the call ~25k instructions
-            out["context"] = _CONTEXT_JSON.encode(context)
+            out["context"] = encode_context(context)
         return out
 
     def decide_one(self, request: Mapping[str, object]) -> LayerResult:
@@ -153,7 +191,7 @@ def native_request(plan: ContextPlan, facts: FactTable, req: RequestFacts) -> di
         "resource": {"type": "Iam::Resource", "id": req.resource},
     }
     if context:  # an empty context member costs the call ~25k instructions (none: 0)
-        out["context"] = _CONTEXT_JSON.encode(context)
+        out["context"] = encode_context(context)
     return out
 
 

@@ -32,6 +32,25 @@ class Verdicts:
     session: LayerResult | None = None
     resource_layer: Layer = Layer.RESOURCE
 
+    def __init__(
+        self,
+        scp: list[LayerResult] | None = None,
+        rcp: list[LayerResult] | None = None,
+        resource: LayerResult | None = None,
+        identity: LayerResult | None = None,
+        boundary: LayerResult | None = None,
+        session: LayerResult | None = None,
+        resource_layer: Layer = Layer.RESOURCE,
+    ) -> None:
+        # explicit: mypyc compiles it (the generated one runs interpreted, ~20x slower)
+        self.scp = [] if scp is None else scp
+        self.rcp = [] if rcp is None else rcp
+        self.resource = resource
+        self.identity = identity
+        self.boundary = boundary
+        self.session = session
+        self.resource_layer = resource_layer
+
     def ordered(self) -> list[tuple[Layer, LayerResult]]:
         out = [(Layer.SCP, r) for r in self.scp]
         out += [(Layer.RCP, r) for r in self.rcp]

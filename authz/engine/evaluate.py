@@ -581,6 +581,25 @@ class _Step:
     shared: bool = True
     transient: bool = False
 
+    def __init__(
+        self,
+        layer: Layer,
+        partition: Partition | None,
+        result: LayerResult,
+        message: str | None = None,
+        native: bool = False,
+        shared: bool = True,
+        transient: bool = False,
+    ) -> None:
+        # explicit: mypyc compiles it (the generated one runs interpreted, ~20x slower)
+        self.layer = layer
+        self.partition = partition
+        self.result = result
+        self.message = message
+        self.native = native
+        self.shared = shared
+        self.transient = transient
+
 
 class _Run:
     """The state of one evaluation: partitions used, statements seen, errors, keys read.

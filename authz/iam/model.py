@@ -143,6 +143,24 @@ class Caller:
     role_arn: str | None = None
     unique_id: str | None = None
 
+    def __init__(
+        self,
+        kind: CallerKind,
+        arn: str = "",
+        account: str | None = None,
+        role_arn: str | None = None,
+        unique_id: str | None = None,
+    ) -> None:
+        # explicit: mypyc compiles it (the generated one runs interpreted, ~20x slower)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "arn", arn)
+        object.__setattr__(self, "account", account)
+        object.__setattr__(self, "role_arn", role_arn)
+        object.__setattr__(self, "unique_id", unique_id)
+
+    def __hash__(self) -> int:  # a cache key of every request (the generated one: interpreted)
+        return hash((self.kind, self.arn, self.account, self.role_arn, self.unique_id))
+
     @property
     def entity_arn(self) -> str:
         """The ARN that identity policies and ``aws:PrincipalArn`` refer to."""
@@ -187,6 +205,21 @@ class AuthRequest:
     resource_account: str | None = None
     context: Mapping[str, ContextValue] = field(default_factory=dict)
 
+    def __init__(
+        self,
+        caller: Caller,
+        action: str,
+        resource: str,
+        resource_account: str | None = None,
+        context: Mapping[str, ContextValue] | None = None,
+    ) -> None:
+        # explicit: mypyc compiles it (the generated one runs interpreted, ~20x slower)
+        object.__setattr__(self, "caller", caller)
+        object.__setattr__(self, "action", action)
+        object.__setattr__(self, "resource", resource)
+        object.__setattr__(self, "resource_account", resource_account)
+        object.__setattr__(self, "context", {} if context is None else context)
+
 
 @dataclass(frozen=True, slots=True)
 class PolicyLayers:
@@ -205,3 +238,20 @@ class PolicyLayers:
     session: tuple[Policy, ...] = ()
     scp: tuple[tuple[Policy, ...], ...] = ()
     rcp: tuple[tuple[Policy, ...], ...] = ()
+
+    def __init__(
+        self,
+        identity: tuple[Policy, ...] = (),
+        resource: Policy | None = None,
+        boundary: Policy | None = None,
+        session: tuple[Policy, ...] = (),
+        scp: tuple[tuple[Policy, ...], ...] = (),
+        rcp: tuple[tuple[Policy, ...], ...] = (),
+    ) -> None:
+        # explicit: mypyc compiles it (the generated one runs interpreted, ~20x slower)
+        object.__setattr__(self, "identity", identity)
+        object.__setattr__(self, "resource", resource)
+        object.__setattr__(self, "boundary", boundary)
+        object.__setattr__(self, "session", session)
+        object.__setattr__(self, "scp", scp)
+        object.__setattr__(self, "rcp", rcp)

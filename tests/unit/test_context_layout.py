@@ -37,3 +37,25 @@ def test_keys_spelled_like_fixed_fields_stay_in_their_own_attributes() -> None:
         assert out[attribute("s", key)] == "10.0.0.1"
     allowed = {*FIXED, "keys"} | {attribute(rep, key) for rep, key in uses if rep != "keys"}
     assert set(out) <= allowed, set(out) - allowed
+
+
+def test_the_context_encoder_writes_what_json_writes() -> None:
+    """``encode_context`` (the C encoder built once) gives ``json.dumps``' compact text."""
+    import json
+
+    from authz.cedar.policyset import encode_context
+
+    contexts: list[dict[str, object]] = [
+        {},
+        {"iam_action": "s3:getobject", "bool.aws:securetransport": True, "ip4.aws:sourceip": 1},
+        {"mv.k": ["a", "é", '\u0000"\\'], "arn.k": {"prefix": "arn", "resource": "x:y"}},
+        {"ip.aws:sourceip": {"__extn": {"fn": "ip", "arg": "::1"}}, "keys": []},
+    ]
+    for context in contexts:
+        assert encode_context(context) == json.dumps(context, separators=(",", ":"))
+    try:
+        encode_context({"k": object()})
+    except TypeError as err:
+        assert "not JSON serializable" in str(err)
+    else:
+        raise AssertionError("an object that is not JSON was encoded")
