@@ -537,6 +537,8 @@ def _markdown(report: dict[str, Any]) -> str:
 
 def launcher(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else RESULTS / f"instr-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    if not out.is_absolute() and out.parent == Path("."):  # a bare name: a file in results/
+        out = RESULTS / out
     report: dict[str, Any]
     if out.exists():
         report = json.loads(out.read_text())

@@ -43,7 +43,10 @@ class AdmissionGate:
         self.max_running = max_running
         self.wait_seconds = wait_seconds
         self.max_per_caller = max_per_caller
-        self._cond = threading.Condition(threading.Lock())
+        # Held directly (``with self._lock``) where nothing waits: ``Condition.__enter__`` is
+        # Python code, interpreted on every call even when this module is compiled.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._running = 0
         self._waiting = 0
         self._per_caller: dict[str, int] = {}
@@ -63,7 +66,7 @@ class AdmissionGate:
 
     def acquire(self) -> Admission:
         """Take a running slot, waiting at most ``wait_seconds``."""
-        with self._cond:
+        with self._lock:  # ``self._cond.wait`` below works on this same lock
             if self._draining:
                 return Admission.DRAINING
             if self._running < self.max_running:
@@ -90,13 +93,14 @@ class AdmissionGate:
             return Admission.ADMITTED
 
     def release(self) -> None:
-        with self._cond:
+        with self._lock:
             self._running -= 1
-            self._cond.notify()
+            if self._waiting:  # ``notify`` is Python code too; nobody to wake most of the time
+                self._cond.notify()
 
     def enter_caller(self, key: str) -> bool:
         """Count one running call of ``key``; False (nothing counted) beyond its share."""
-        with self._cond:
+        with self._lock:
             held = self._per_caller.get(key, 0)
             if held >= self.max_per_caller:
                 return False
@@ -104,7 +108,7 @@ class AdmissionGate:
             return True
 
     def leave_caller(self, key: str) -> None:
-        with self._cond:
+        with self._lock:
             held = self._per_caller.get(key, 0) - 1
             if held > 0:
                 self._per_caller[key] = held

@@ -26,18 +26,27 @@ port. A dedicated registry per server keeps in-process test servers from collidi
 
 from __future__ import annotations
 
+import bisect
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 _log = logging.getLogger("authz.server.metrics")
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_GO_FLOAT: Callable[[float], str] = floatToGoString  # how prometheus_client spells ``le``
+_BOUNDS = (*(_GO_FLOAT(b) for b in _LATENCY_BUCKETS), "+Inf")
 
 
 StatusSource = Callable[[], tuple[str | None, Mapping[str, int]]]
@@ -88,26 +97,58 @@ class _BackendCollector(Collector):
         yield security
 
 
+class _CallCollector(Collector):
+    """``authz_grpc_requests_total``, ``authz_grpc_request_duration_seconds`` and
+    ``authz_decisions_total`` from ``ServerMetrics``' own counts, at scrape time (the same
+    names, labels and buckets a ``Counter`` / ``Histogram`` would show; no ``_created``)."""
+
+    def __init__(self, metrics: ServerMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        rows, effects = self._metrics.call_counts()
+        requests = CounterMetricFamily(
+            "authz_grpc_requests", "RPCs handled, by method and status code",
+            labels=["method", "code"],
+        )  # fmt: skip
+        latency = HistogramMetricFamily(
+            "authz_grpc_request_duration_seconds", "RPC latency, by method and status code",
+            labels=["method", "code"],
+        )  # fmt: skip
+        for (method, code), row in sorted(rows.items()):
+            requests.add_metric([method, code], row[0])
+            cumulative = 0.0
+            buckets: list[tuple[str, float]] = []
+            for bound, count in zip(_BOUNDS, row[2:], strict=True):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            latency.add_metric([method, code], buckets, sum_value=row[1])
+        decisions = CounterMetricFamily(
+            "authz_decisions", "Authorization decisions, by effect", labels=["effect"]
+        )
+        for effect, count in sorted(effects.items()):
+            decisions.add_metric([effect], count)
+        yield requests
+        yield latency
+        yield decisions
+
+
 class ServerMetrics:
     """All metrics of one server instance."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
-            "authz_grpc_requests", "RPCs handled, by method and status code",
-            ["method", "code"], registry=r,
-        )  # fmt: skip
-        self.latency = Histogram(
-            "authz_grpc_request_duration_seconds", "RPC latency, by method and status code",
-            ["method", "code"], buckets=_LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+        # Every call's counters and latency, and every decision's effect: kept here under one
+        # lock and read at scrape time (``_CallCollector``). prometheus_client's ``inc`` and
+        # ``observe`` are Python code with a lock each, ~20k instructions a call (issue 15).
+        self._calls_lock = threading.Lock()
+        self._calls: dict[tuple[str, str], list[float]] = {}  # count, sum, per-bucket counts
+        self._effect_counts: dict[str, float] = {}
+        r.register(_CallCollector(self))
         self.inflight = Gauge("authz_grpc_inflight_requests", "RPCs being served", registry=r)
         self.rejected = Counter(
             "authz_grpc_rejected_requests", "RPCs refused before running", ["reason"], registry=r
-        )
-        self.decisions = Counter(
-            "authz_decisions", "Authorization decisions, by effect", ["effect"], registry=r
         )
         self.reloads = Counter("authz_reload", "Reloads, by outcome", ["outcome"], registry=r)
         self.audit_dropped = Counter(
@@ -122,24 +163,32 @@ class ServerMetrics:
             registry=r,
         )
         self._http: WSGIServer | None = None
-        # Label children, looked up once (``labels()`` takes a lock and builds a key per call).
-        self._rpc: dict[tuple[str, str], tuple[Any, Any]] = {}
-        self._effects: dict[str, Any] = {}
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        children = self._rpc.get((method, code))
-        if children is None:
-            children = (self.requests.labels(method, code), self.latency.labels(method, code))
-            self._rpc[(method, code)] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        """``authz_grpc_requests_total{method,code}`` += 1 and ``seconds`` into
+        ``authz_grpc_request_duration_seconds{method,code}``."""
+        bucket = 2 + bisect.bisect_left(_LATENCY_BUCKETS, seconds)  # first bound >= seconds
+        key = (method, code)
+        with self._calls_lock:
+            row = self._calls.get(key)
+            if row is None:
+                row = self._calls[key] = [0.0] * (3 + len(_LATENCY_BUCKETS))
+            row[0] += 1.0
+            row[1] += seconds
+            row[bucket] += 1.0
 
     def count_decision(self, effect: str) -> None:
         """``authz_decisions_total{effect}`` += 1."""
-        child = self._effects.get(effect)
-        if child is None:
-            child = self._effects[effect] = self.decisions.labels(effect)
-        child.inc()
+        with self._calls_lock:
+            self._effect_counts[effect] = self._effect_counts.get(effect, 0.0) + 1.0
+
+    def call_counts(
+        self,
+    ) -> tuple[dict[tuple[str, str], list[float]], dict[str, float]]:
+        """A copy of the per-call rows and the decision counts (what a scrape reads)."""
+        with self._calls_lock:
+            rows = {key: list(row) for key, row in self._calls.items()}
+            return rows, dict(self._effect_counts)
 
     def track_inflight(self, read: Callable[[], float]) -> None:
         """Report ``authz_grpc_inflight_requests`` from ``read()`` at scrape time (the edge
