@@ -46,6 +46,7 @@ from authz.engine.cache import DEFAULT_SIZE as DEFAULT_DECISION_CACHE_SIZE
 from authz.engine.evaluate import CALLER_POLICY_CACHE_BYTES, PARTITION_CACHE_BYTES
 from authz.engine.ratelimit import TokenBucket
 from authz.engine.snapshot import Snapshot, build_snapshot, run_repo_tests
+from authz.engine.snapshot import SnapshotHolder as SnapshotHolder
 from authz.errors import Problem, RepositoryError, ServiceUnavailable, Throttling, ValidationError
 from authz.repo.memo import LoadMemo
 from authz.repo.policytests import failure_problems
@@ -57,31 +58,6 @@ log = logging.getLogger("authz.reload")
 Builder = Callable[[Path], Snapshot]
 WaitAtMost = Callable[[Callable[[], int], float], bool]
 Listener = Callable[["ReloadStatus"], None]
-
-
-class SnapshotHolder:
-    """The current snapshot, swapped by reference (an attribute store is atomic)."""
-
-    def __init__(self, snapshot: Snapshot | None = None) -> None:
-        self._snapshot = snapshot
-
-    @property
-    def current(self) -> Snapshot:
-        snapshot = self._snapshot
-        if snapshot is None:
-            raise ServiceUnavailable("no policy snapshot is loaded yet")
-        return snapshot
-
-    @property
-    def loaded(self) -> bool:
-        return self._snapshot is not None
-
-    def peek(self) -> Snapshot | None:
-        return self._snapshot
-
-    def swap(self, snapshot: Snapshot) -> Snapshot | None:
-        old, self._snapshot = self._snapshot, snapshot
-        return old
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from authz.engine.principal import (
     resolve_caller,
     resource_account,
 )
-from authz.errors import RepositoryError
+from authz.errors import RepositoryError, ServiceUnavailable
 from authz.iam.model import (
     AuthRequest,
     Caller,
@@ -374,3 +374,30 @@ def snapshot_authorizer(snapshot: Snapshot) -> Authorize:
 def run_repo_tests(snapshot: Snapshot) -> list[TestResult]:
     """Run the repository's own policy tests against this snapshot."""
     return run_tests(list(snapshot.repository.tests), snapshot_authorizer(snapshot))
+
+
+class SnapshotHolder:
+    """The current snapshot, swapped by reference (an attribute store is atomic). Read on
+    every call (``current``), so it lives in this compiled module (``authz.engine.reload``
+    swaps it)."""
+
+    def __init__(self, snapshot: Snapshot | None = None) -> None:
+        self._snapshot = snapshot
+
+    @property
+    def current(self) -> Snapshot:
+        snapshot = self._snapshot
+        if snapshot is None:
+            raise ServiceUnavailable("no policy snapshot is loaded yet")
+        return snapshot
+
+    @property
+    def loaded(self) -> bool:
+        return self._snapshot is not None
+
+    def peek(self) -> Snapshot | None:
+        return self._snapshot
+
+    def swap(self, snapshot: Snapshot) -> Snapshot | None:
+        old, self._snapshot = self._snapshot, snapshot
+        return old
