@@ -97,8 +97,9 @@ bench-load: compile $(LOADC)
 	$(BIN)/python -m authz.cli bench --scenario all --client native --name native-all --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --pin-workers --out benchmarks/results
-	# authz and the harness in instructions per call (callgrind; independent of the machine's load)
-	$(BIN)/python benchmarks/peer_instr.py --calls 200 --out benchmarks/results
+	# authz and the harness in instructions and first-level cache misses per call (callgrind's
+	# cache simulation; independent of the machine's load)
+	$(BIN)/python benchmarks/peer_instr.py --calls 200 --cache-sim --out benchmarks/results
 	# the one report (peer-<stamp>.json/.md): authz vs Cerbos vs harness, and the runs above
 	$(BIN)/python benchmarks/peer_bench.py --rounds 5 --lock /tmp/authz-quiet.lock --out benchmarks/results \
 	  --include "$$(ls -t benchmarks/results/native-all-*.json | head -1)" \

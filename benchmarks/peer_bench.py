@@ -644,6 +644,10 @@ def included(path: Path) -> dict[str, Any]:
         out["per_call"] = {name: s["per_call"] for name, s in data["servers"].items()}
         out["ratios"] = data["ratios"]
         out["git"] = data.get("git")
+        out["events"] = {
+            name: s["events_per_call"] for name, s in data["servers"].items()
+            if "events_per_call" in s
+        }  # fmt: skip
     elif "results" in data:
         out["kind"] = "authz bench"
         out["client"] = data.get("environment", {}).get("client", "python")
@@ -714,6 +718,18 @@ def included_markdown(report: dict[str, Any]) -> list[str]:
                 f"| above the echo | {r['authz_distinct_above_echo']:,} "
                 f"| {r['harness_distinct_above_echo']:,} | |",
             ]
+            events = inc.get("events") or {}
+            if "authz" in events and "cedar" in events:  # ``peer_instr.py --cache-sim``
+                ea, eh = events["authz"]["distinct"], events["cedar"]["distinct"]
+                for event, what in (
+                    ("I1mr", "first-level instruction cache misses"),
+                    ("D1mr", "first-level data cache read misses"),
+                    ("D1mw", "first-level data cache write misses"),
+                ):
+                    lines.append(
+                        f"| {what}, distinct | {ea[event]:,} | {eh[event]:,} "
+                        f"| {eh[event] / max(1, ea[event]):.2f} |"
+                    )
         else:
             r = inc["ratios"]
             lines += [

@@ -58,6 +58,22 @@ def test_the_instruction_counts_of_the_same_run_are_in_the_report(tmp_path: Path
     assert "| above the echo | 600,000 | 450,000 | |" in text
 
 
+def test_cache_misses_of_a_cache_sim_count_are_in_the_report() -> None:
+    """``peer_instr.py --cache-sim`` (the committed run that explains the wall-clock gap)."""
+    path = ROOT / "benchmarks" / "results" / "peer-instr-20261207-062551.json"
+    pb = _peer_bench()
+    inc = pb.included(path)
+    ea, eh = inc["events"]["authz"]["distinct"], inc["events"]["cedar"]["distinct"]
+    text = "\n".join(pb.included_markdown({"included": [inc]}))
+    row = (
+        f"| first-level instruction cache misses, distinct | {ea['I1mr']:,} | {eh['I1mr']:,} "
+        f"| {eh['I1mr'] / ea['I1mr']:.2f} |"
+    )
+    assert row in text
+    assert "first-level data cache read misses, distinct" in text
+    assert ea["I1mr"] > eh["I1mr"] > 0  # what the README says the run shows
+
+
 def test_a_result_is_written_under_its_name_and_time(tmp_path: Path) -> None:
     from authz.bench.report import write_result
 
