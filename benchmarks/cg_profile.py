@@ -4,7 +4,9 @@ functions by own instructions — how ``results/grpc-instr-profile-*.md`` are wr
     python benchmarks/cg_profile.py DUMP --calls 200 --title "..." --command "..." > OUT.md
 
 ``DUMP`` is one segment kept by ``grpc_instr.py --keep DIR`` (e.g. ``DIR/cg.out.2``, the
-plaintext-secret segment), ``--calls`` the calls it holds. Reads ``callgrind_annotate``'s
+plaintext-secret segment) or ``peer_instr.py --keep DIR``, ``--calls`` the calls it holds;
+``--event I1mr`` (a ``--cache-sim`` dump) breaks down first-level instruction cache misses
+instead of instructions. Reads ``callgrind_annotate``'s
 exclusive per-function counts; a function without a named object is inlined interpreter code.
 """
 
@@ -25,9 +27,16 @@ def main() -> None:
     parser.add_argument("--title", default="Where a whole `authz serve` spends a call")
     parser.add_argument("--command", default="")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--event",
+        default="Ir",
+        help="the event to break down (a --cache-sim dump also has I1mr, D1mr, D1mw, ...)",
+    )
     args = parser.parse_args()
-    text = subprocess.run(["callgrind_annotate", "--threshold=100", args.dump],
+    text = subprocess.run(["callgrind_annotate", "--threshold=100", f"--show={args.event}",
+                           f"--sort={args.event}", args.dump],
                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    unit = "instructions" if args.event == "Ir" else f"`{args.event}`"
     total = 0
     by_object: collections.Counter[str] = collections.Counter()
     functions: list[tuple[int, str]] = []
@@ -46,12 +55,12 @@ def main() -> None:
     out = [f"# {args.title}", ""]
     if args.command:
         out += [args.command, ""]
-    out += [f"Total per call: {total // per:,} instructions.", "",
+    out += [f"Total per call: {total // per:,} {unit}.", "",
             "| object | per call | share |", "|---|---:|---:|"]  # fmt: skip
     for obj, count in by_object.most_common():
         if count * 1000 >= total:
             out.append(f"| `{obj}` | {count // per:,} | {100 * count / total:.1f} % |")
-    out += ["", "Top functions by own (exclusive) instructions:", "",
+    out += ["", f"Top functions by own (exclusive) {unit}:", "",
             "| per call | share | function |", "|---:|---:|---|"]  # fmt: skip
     for count, name in sorted(functions, reverse=True)[: args.top]:
         out.append(f"| {count // per:,} | {100 * count / total:.1f} % | `{name}` |")

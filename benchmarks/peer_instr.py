@@ -2,7 +2,7 @@
 servers (every thread, gRPC's C core included), by callgrind: the ratio issue 15's per-core
 target compares (distinct Authorize vs the harness's Decide), without the host's noise.
 
-    python benchmarks/peer_instr.py [--calls 300] [--cache-sim] [--out DIR]
+    python benchmarks/peer_instr.py [--calls 300] [--cache-sim] [--keep DIR] [--out DIR]
 
 The two servers are the ones ``peer_bench.py`` starts (``authz``: the bench fixture's server,
 authentication, the enforcement-point check, evaluation and the explanation; ``cedar``: the
@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also simulate the caches: first-level instruction and data misses per call",
     )
+    parser.add_argument("--keep", type=Path, help="a directory to keep the callgrind dumps in")
     args = parser.parse_args(argv)
     native.loadc_path()
     authz_server.fixture()
@@ -186,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
             servers[name] = count(name, work, args.calls, args.cache_sim)
             print(json.dumps({name: servers[name]["per_call"]}), flush=True)
     finally:
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for dump in work.glob("*.cg*"):
+                shutil.copy(dump, args.keep / dump.name)
         with contextlib.suppress(OSError):
             shutil.rmtree(work)
     a, h = servers["authz"]["per_call"], servers["cedar"]["per_call"]
