@@ -168,3 +168,21 @@ def test_an_endless_header_line_is_cut_off_as_it_arrives(server: E2EServer) -> N
         except ConnectionResetError:
             pass  # the unread flood made the close a reset: the answer may be lost with it
     assert reply == b"" or reply.startswith(b"HTTP/1.1 431")
+
+
+def test_actions_the_endpoint_does_not_know_share_one_metrics_series(server: E2EServer) -> None:
+    """The caller chooses ``Action=``: an unknown one is counted as ``Unknown``, so sending
+    many names cannot grow the metrics (one series per value would be unbounded)."""
+    for n in range(5):
+        target = f"/?Action=NoSuchAction{n}&Version=2011-06-15"
+        reply = exchange(
+            server, f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        )
+        assert b"InvalidAction" in reply
+    sample = server.server.metrics.registry.get_sample_value
+    assert (
+        sample("authz_grpc_requests_total", {"method": "Unknown", "code": "INVALID_ARGUMENT"}) == 5
+    )
+    for n in range(5):
+        labels = {"method": f"NoSuchAction{n}", "code": "INVALID_ARGUMENT"}
+        assert sample("authz_grpc_requests_total", labels) is None

@@ -223,7 +223,10 @@ class AwsEndpoint:
                 namespace, grpc_status.aws_code, details, rid, sender=status < 500
             )
         finally:
-            self.metrics.observe_rpc(name, code, time.perf_counter() - start)
+            # Labelled by the action found, never by the caller's text: one series per
+            # ``Action=`` value sent would let anyone grow the metrics without bound.
+            label = action.name if action is not None else "Unknown"
+            self.metrics.observe_rpc(label, code, time.perf_counter() - start)
         self._record(name, rid, ident, message, response, error, peer, user_agent)
         return status, body
 
