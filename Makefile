@@ -94,16 +94,22 @@ $(LOADC): benchmarks/loadc/loadc.c
 bench-load: compile $(LOADC)
 	command -v h2load >/dev/null || (apt-get update -qq && apt-get install -y -qq nghttp2-client)
 	command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
+	command -v perf >/dev/null || (apt-get update -qq && apt-get install -y -qq linux-perf) || \
+	  echo "linux-perf not installed: the CPU-time profile (benchmarks/peer_perf.py) says so"
 	$(BIN)/python -m authz.cli bench --scenario all --client native --name native-all --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --out benchmarks/results
 	$(BIN)/python benchmarks/harness/h2load_workers.py --pin-workers --out benchmarks/results
 	# authz and the harness in instructions and first-level cache misses per call (callgrind's
 	# cache simulation; independent of the machine's load)
 	$(BIN)/python benchmarks/peer_instr.py --calls 200 --cache-sim --out benchmarks/results
+	# where each side's CPU time goes under the same load (perf sampling; says so when perf
+	# is missing or not permitted)
+	$(BIN)/python benchmarks/peer_perf.py --rounds 2 --out benchmarks/results
 	# the one report (peer-<stamp>.json/.md): authz vs Cerbos vs harness, and the runs above
 	$(BIN)/python benchmarks/peer_bench.py --rounds 5 --lock /tmp/authz-quiet.lock --out benchmarks/results \
 	  --include "$$(ls -t benchmarks/results/native-all-*.json | head -1)" \
 	  --include "$$(ls -t benchmarks/results/peer-instr-*.json | head -1)" \
+	  --include "$$(ls -t benchmarks/results/peer-perf-*.json | head -1)" \
 	  --include "$$(ls -t benchmarks/results/workers-h2load-2*.json | head -1)" \
 	  --include "$$(ls -t benchmarks/results/workers-h2load-pinned-*.json | head -1)"
 

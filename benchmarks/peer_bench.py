@@ -636,7 +636,8 @@ def markdown(report: dict[str, Any]) -> str:
 def included(path: Path) -> dict[str, Any]:
     """The rows of another report of the same run: ``authz bench`` (every scenario with the
     native client, with its echo and cross-server ratios), ``peer_instr`` (whole servers in
-    instructions) or ``h2load_workers`` (w2/w1)."""
+    instructions), ``peer_perf`` (their CPU time under load, sampled) or ``h2load_workers``
+    (w2/w1)."""
     data: dict[str, Any] = json.loads(path.read_text())
     out: dict[str, Any] = {"file": str(path)}
     if data.get("benchmark") == "peer-instr":
@@ -648,6 +649,12 @@ def included(path: Path) -> dict[str, Any]:
             name: s["events_per_call"] for name, s in data["servers"].items()
             if "events_per_call" in s
         }  # fmt: skip
+    elif data.get("benchmark") == "peer-perf":
+        out["kind"] = "perf"
+        out["git"] = data.get("git")
+        out["skipped"] = data.get("skipped")
+        out["summary"] = data.get("summary", {})
+        out["md"] = str(path.with_suffix(".md"))
     elif "results" in data:
         out["kind"] = "authz bench"
         out["client"] = data.get("environment", {}).get("client", "python")
@@ -730,6 +737,8 @@ def included_markdown(report: dict[str, Any]) -> list[str]:
                         f"| {what}, distinct | {ea[event]:,} | {eh[event]:,} "
                         f"| {eh[event] / max(1, ea[event]):.2f} |"
                     )
+        elif inc["kind"] == "perf":
+            lines += perf_markdown(inc)
         else:
             r = inc["ratios"]
             lines += [
@@ -743,6 +752,39 @@ def included_markdown(report: dict[str, Any]) -> list[str]:
                 f"{r.get('authorize_w2_over_w1_per_round')}, "
                 f"median {r.get('authorize_w2_over_w1')}",
             ]
+    return lines
+
+
+def perf_markdown(inc: dict[str, Any]) -> list[str]:
+    """``peer_perf.py``: where each side's CPU time per call goes under load, by shared object
+    (the function-level tables are in its own Markdown file)."""
+    lines = [
+        "",
+        f"## Where the CPU time goes under load (perf sampling, µs per call; `{inc['file']}`, "
+        f"code {inc['git']})",
+        "",
+    ]
+    if inc.get("skipped"):
+        return [*lines, f"Skipped: {inc['skipped']}"]
+    lines += [
+        f"Medians over rounds; by function: `{inc['md']}`.",
+        "",
+        "| call | shared object | authz | harness | authz − harness |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for scenario, sides in inc["summary"].items():
+        if "authz" not in sides or "harness" not in sides:
+            continue
+        a, h = sides["authz"], sides["harness"]
+        div = BATCH if scenario == "batch" else 1
+        call = f"{scenario} (per item)" if scenario == "batch" else scenario
+        oa, oh = a["by_object_us_per_req"], h["by_object_us_per_req"]
+        for label in sorted(set(oa) | set(oh), key=lambda k: -oa.get(k, 0.0)):
+            va, vh = oa.get(label, 0.0) / div, oh.get(label, 0.0) / div
+            if max(va, vh) >= 1.0:
+                lines.append(f"| {call} | {label} | {va:.1f} | {vh:.1f} | {va - vh:+.1f} |")
+        ta, th = a["sampled_cpu_us_per_req"] / div, h["sampled_cpu_us_per_req"] / div
+        lines.append(f"| {call} | **all** | **{ta:.1f}** | **{th:.1f}** | **{ta - th:+.1f}** |")
     return lines
 
 

@@ -82,3 +82,77 @@ def test_a_result_is_written_under_its_name_and_time(tmp_path: Path) -> None:
     assert path.name.startswith("peer-instr-") and path.suffix == ".json"
     assert len(path.stem.removeprefix("peer-instr-")) == len("20261207-035238")
     assert path.read_text() == json.dumps({"ratios": {"x": 1}}, indent=2) + "\n"
+
+
+def test_the_sampled_cpu_time_of_the_same_run_is_in_the_report(tmp_path: Path) -> None:
+    """``peer_perf.py`` (where each side's CPU time goes under load) folds into the report by
+    shared object, per call and per batch item, with the difference."""
+    side = {
+        "sampled_cpu_us_per_req": 600.0,
+        "by_object_us_per_req": {"libpython: interpreter and C API": 250.0, "kernel": 80.0},
+        "symbols_us_per_req": {},
+    }
+    other = {
+        "sampled_cpu_us_per_req": 400.0,
+        "by_object_us_per_req": {"libpython: interpreter and C API": 130.0, "kernel": 80.5},
+        "symbols_us_per_req": {},
+    }
+    batch_a = dict(side, sampled_cpu_us_per_req=9000.0)
+    batch_h = dict(other, sampled_cpu_us_per_req=8000.0)
+    doc = {
+        "benchmark": "peer-perf",
+        "git": "abc1234",
+        "summary": {
+            "distinct": {"authz": side, "harness": other},
+            "batch": {"authz": batch_a, "harness": batch_h},
+        },
+    }
+    path = tmp_path / "peer-perf-x.json"
+    path.write_text(json.dumps(doc))
+    pb = _peer_bench()
+    inc = pb.included(path)
+    assert inc["kind"] == "perf"
+    text = "\n".join(pb.included_markdown({"included": [inc]}))
+    assert "code abc1234" in text
+    assert "| distinct | libpython: interpreter and C API | 250.0 | 130.0 | +120.0 |" in text
+    assert "| distinct | kernel | 80.0 | 80.5 | -0.5 |" in text
+    assert "| distinct | **all** | **600.0** | **400.0** | **+200.0** |" in text
+    assert "| batch (per item) | **all** | **90.0** | **80.0** | **+10.0** |" in text
+
+
+def test_a_skipped_profile_says_why(tmp_path: Path) -> None:
+    path = tmp_path / "peer-perf-y.json"
+    path.write_text(json.dumps({"benchmark": "peer-perf", "git": "x", "skipped": "no perf"}))
+    pb = _peer_bench()
+    text = "\n".join(pb.included_markdown({"included": [pb.included(path)]}))
+    assert "Skipped: no perf" in text
+
+
+def test_perf_report_rows_are_read_by_object_and_symbol() -> None:
+    """The parser of ``perf report -F period,dso,sym -t TAB`` (comments and headers skipped,
+    the ``[.]``/``[k]`` marks dropped, rows of one symbol summed)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("peer_perf", ROOT / "benchmarks/peer_perf.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    text = (
+        "# Samples: 4K of event 'cpu-clock'\n"
+        "#       Period\tShared Object\tSymbol\n"
+        " 3000000    \tlibpython3.11.so.1.0\t[.] _PyEval_EvalFrameDefault\n"
+        " 1000000    \t[kernel.kallsyms]\t[k] futex_wake\n"
+        " 2000000    \tlibpython3.11.so.1.0\t[.] _PyEval_EvalFrameDefault\n"
+        "\n"
+    )
+    rows = module.parse_report(text)
+    assert rows == {
+        ("libpython3.11.so.1.0", "_PyEval_EvalFrameDefault"): 5_000_000,
+        ("[kernel.kallsyms]", "futex_wake"): 1_000_000,
+    }
+    by_object, by_symbol = module.per_request(rows, 1000.0)  # 1,000 requests
+    assert by_object == {"libpython: interpreter and C API": 5.0,
+                         "kernel: syscalls, scheduling, TCP": 1.0}  # fmt: skip
+    assert by_symbol["libpython: _PyEval_EvalFrameDefault"] == 5.0
