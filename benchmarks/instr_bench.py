@@ -199,7 +199,7 @@ def _server(example: bool = False) -> tuple[Call, dict[str, str]]:
         backend,
         max_batch_size=BATCH,
         trusted_principal_arns=frozenset(),
-        on_decision=lambda d: metrics.count_decision(d.decision.value),
+        on_decision=lambda d: metrics.count_decision(str(d.decision)),
     )
     sts = SecurityTokenServiceServicer(backend)
     methods: dict[str, tuple[Callable[..., Any], Any, Any]] = {

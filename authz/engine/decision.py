@@ -69,7 +69,7 @@ class MatchedStatement:
 
     @property
     def ref(self) -> str:
-        return f"{self.layer.value}:{self.policy}:{self.statement}"
+        return f"{self.layer}:{self.policy}:{self.statement}"
 
 
 @dataclass(frozen=True, slots=True)

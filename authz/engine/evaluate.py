@@ -472,7 +472,7 @@ class Evaluator:
         names = tuple(sorted(k for k in referenced if is_compile_time(k)))
         env = {k: v if isinstance(v := context.get(k), str) else None for k in names}
         keyed = all(p.digest for p in policies)
-        static = (layer.value, tuple((p.digest, p.name, p.source) for p in policies))
+        static = (str(layer), tuple((p.digest, p.name, p.source) for p in policies))
         key = (static, service, tuple(env.items()))
         found = self._transient.get(key) if keyed else None
         if found is not None:
@@ -481,7 +481,7 @@ class Evaluator:
         def lookup(name: str) -> str | bool | None:
             return env.get(name) if name in env else False
 
-        built = Partition(translate_policies(policies, layer.value, service=service, lookup=lookup))
+        built = Partition(translate_policies(policies, str(layer), service=service, lookup=lookup))
         kept = keyed and self._transient.put(key, built, size=partition_bytes(built))
         return built, names, kept
 
@@ -506,7 +506,7 @@ class Evaluator:
         def lookup(name: str) -> str | bool | None:
             return env.get(name) if name in env else False
 
-        built = Partition(translate_policies(policies, layer.value, service=service, lookup=lookup))
+        built = Partition(translate_policies(policies, str(layer), service=service, lookup=lookup))
         found = self._cache.peek(key)
         if found is not None:  # another thread compiled it meanwhile: share theirs
             return found, names
@@ -518,11 +518,11 @@ class Evaluator:
     ) -> tuple[tuple[object, ...], tuple[str, ...]]:
         """(layer + policy identities, compile-time variables referenced, sorted), memoised
         per policy tuple; the memo holds the policies, so the ids in its key stay unique."""
-        ids = (layer.value, *map(id, policies))
+        ids = (str(layer), *map(id, policies))
         found = self._static.get(ids)  # a dict read is atomic; writes take the lock
         if found is not None and all(a is b for a, b in zip(found[0], policies, strict=True)):
             return found[1], found[2]
-        static = (layer.value, tuple((p.digest, p.name, p.source) for p in policies))
+        static = (str(layer), tuple((p.digest, p.name, p.source) for p in policies))
         referenced = frozenset().union(*(self._policy_variables(p) for p in policies))
         names = tuple(sorted(k for k in referenced if is_compile_time(k)))
         with self._lock:
@@ -709,7 +709,7 @@ class _Run:
         st = self.statements.get(sid)
         if st is None:
             return MatchedStatement(policy=sid, layer=layer, statement="", effect="")
-        return MatchedStatement(st.policy, layer, st.label, st.statement.effect.value, st.source)
+        return MatchedStatement(st.policy, layer, st.label, str(st.statement.effect), st.source)
 
 
 _DEFAULT = Evaluator()

@@ -159,7 +159,7 @@ class PrincipalPolicies:
 
 def principal_key(caller: Caller) -> tuple[str, str, str | None]:
     """The cache key of ``principal_policies``: the entity, not the session."""
-    return (caller.kind.value, caller.entity_arn, caller.account)
+    return (str(caller.kind), caller.entity_arn, caller.account)
 
 
 def principal_policies(repo: Repository, caller: Caller) -> PrincipalPolicies:

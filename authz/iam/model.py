@@ -161,6 +161,17 @@ class Caller:
     def __hash__(self) -> int:  # a cache key of every request (the generated one: interpreted)
         return hash((self.kind, self.arn, self.account, self.role_arn, self.unique_id))
 
+    def __eq__(self, other: object) -> bool:  # compared in cache lookups (generated: interpreted)
+        if type(other) is not Caller:
+            return NotImplemented
+        return (
+            self.kind == other.kind
+            and self.arn == other.arn
+            and self.account == other.account
+            and self.role_arn == other.role_arn
+            and self.unique_id == other.unique_id
+        )
+
     @property
     def entity_arn(self) -> str:
         """The ARN that identity policies and ``aws:PrincipalArn`` refer to."""

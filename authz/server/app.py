@@ -405,7 +405,7 @@ def create_server(backend: Backend, config: ServerConfig | None = None) -> Authz
         backend,
         max_batch_size=config.max_batch_size,
         trusted_principal_arns=config.trusted_principal_arns,
-        on_decision=lambda d: metrics.count_decision(d.decision.value),
+        on_decision=lambda d: metrics.count_decision(str(d.decision)),
         on_reload=on_reload,
         trusted_proxies=config.trusted_proxies,
         limits=config.limits,

@@ -56,6 +56,11 @@ class CallOrigin:
     def __hash__(self) -> int:  # part of a memo key of every call
         return hash((self.source_ip, self.secure_transport))
 
+    def __eq__(self, other: object) -> bool:  # every memo lookup (the generated one: interpreted)
+        if type(other) is not CallOrigin:
+            return NotImplemented
+        return self.source_ip == other.source_ip and self.secure_transport == other.secure_transport
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:

@@ -12,8 +12,12 @@ the body would hold every thread. The edge reads the request itself (``watch`` b
   with its headers (microseconds later), so only streams whose body is withheld are ever
   counted; one address cannot hold more than its share of threads for the whole timeout.
 
-It wakes every ``tick`` seconds only while some call is unread. Must not import grpc (it calls
-``cancel()`` on whatever context it was given).
+It wakes every ``tick`` seconds while calls arrive and parks once it has found nothing unread for
+``park_after`` seconds; the next call wakes it. (Parking at every empty look, as it once did,
+meant a thread wake-up and a GIL hand-off on nearly every call of a lightly loaded server.)
+``watch`` and ``done`` take the plain lock, not the condition (``threading.Condition``'s
+methods run interpreted: issue 15). Must not import grpc (it calls ``cancel()`` on whatever
+context it was given).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class ReadWatchdog:
         max_stalled_per_peer: int = 8,
         stall_after: float = 0.2,
         tick: float = 0.05,
+        park_after: float = 1.0,
         on_expire: Callable[[str], None] | None = None,
     ) -> None:
         if timeout <= 0 or max_stalled_per_peer < 1:
@@ -60,10 +65,13 @@ class ReadWatchdog:
         self._stall_after = stall_after
         self._tick = tick
         self._on_expire = on_expire
-        self._cond = threading.Condition(threading.Lock())
+        self._park_ticks = max(1, round(park_after / tick))
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # the watcher parks on it
         self._watched: dict[int, _Watched] = {}
         self._ids = itertools.count()
         self._stopped = False
+        self._parked = False  # the watcher waits for a call (set and cleared under the lock)
         self._watcher = threading.Thread(target=self._run, name="authz-read-watchdog", daemon=True)
         self._watcher.start()
 
@@ -71,22 +79,29 @@ class ReadWatchdog:
         """Start the clock for one call from ``peer`` (``context.peer()``); returns the token
         for ``done``."""
         token = next(self._ids)
-        with self._cond:
-            was_empty = not self._watched
+        with self._lock:
             self._watched[token] = (time.monotonic(), peer, context)
-            if was_empty:
+            if self._parked:
+                self._parked = False
                 self._cond.notify()
         return token
 
     def done(self, token: int) -> bool:
         """The request arrived (or the call ended): stop the clock. False when the call had
         already been cancelled by this watchdog."""
-        with self._cond:
+        with self._lock:
             return self._watched.pop(token, None) is not None
 
+    @property
+    def parked(self) -> bool:
+        """Whether the watcher is waiting for a call (nothing unread for ``park_after``)."""
+        with self._lock:
+            return self._parked
+
     def close(self) -> None:
-        with self._cond:
+        with self._lock:
             self._stopped = True
+            self._parked = False
             self._cond.notify()
         self._watcher.join(timeout=1)
 
@@ -108,10 +123,15 @@ class ReadWatchdog:
         return out
 
     def _run(self) -> None:
+        empty_looks = 0
         while True:
-            with self._cond:
-                while not self._watched and not self._stopped:
-                    self._cond.wait()
+            with self._lock:
+                empty_looks = 0 if self._watched else empty_looks + 1
+                if empty_looks >= self._park_ticks and not self._stopped:
+                    self._parked = True
+                    while self._parked:
+                        self._cond.wait()
+                    empty_looks = 0
                 if self._stopped:
                     return
                 expired = self._expired(time.monotonic())

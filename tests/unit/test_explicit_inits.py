@@ -1,7 +1,7 @@
-"""The hot dataclasses spell out ``__init__`` (and ``__hash__`` where they are cache keys) so
-that mypyc compiles them; the generated ones run interpreted, ~20x slower (issue 15). Each
-must stay what the generated one would be: the fields, in order, with their defaults, and
-the hash of the compared fields."""
+"""The hot dataclasses spell out ``__init__`` (and ``__hash__`` / ``__eq__`` where they are
+cache keys) so that mypyc compiles them; the generated ones run interpreted, ~20x slower
+(issue 15). Each must stay what the generated one would be: the fields, in order, with their
+defaults, the hash of the compared fields, and equality field by field."""
 
 from __future__ import annotations
 
@@ -80,6 +80,33 @@ def test_the_explicit_hash_is_the_hash_of_the_compared_fields(cls: type[Any]) ->
     fields = dataclasses.fields(cls)
     built = cls(**{f.name: _REQUIRED[f.name] for f in fields if _no_default(f)})
     assert hash(built) == hash(tuple(getattr(built, f.name) for f in fields if f.compare))
+
+
+_OTHER: dict[str, object] = {
+    "kind": CallerKind.ASSUMED_ROLE,
+    "arn": "arn:aws:iam::111122223333:user/b",
+    "account": "444455556666",
+    "role_arn": "arn:aws:iam::111122223333:role/r",
+    "unique_id": "AIDAEXAMPLE",
+    "source_ip": "10.0.0.2",
+    "secure_transport": True,
+}
+
+
+@pytest.mark.parametrize("cls", [Caller, CallOrigin], ids=lambda c: c.__name__)
+def test_the_explicit_eq_compares_every_field(cls: type[Any]) -> None:
+    """Equal when every compared field is (as the generated ``__eq__``), unequal when any one
+    differs, and never equal to another type (even one with the same fields)."""
+    assert "__eq__" in cls.__dict__
+    fields = dataclasses.fields(cls)
+    built = cls(**{f.name: _REQUIRED[f.name] for f in fields if _no_default(f)})
+    assert built == dataclasses.replace(built)
+    for f in fields:
+        changed = dataclasses.replace(built, **{f.name: _OTHER[f.name]})
+        assert changed != built and built != changed, f.name
+        assert hash(changed) == hash(dataclasses.replace(changed))
+    assert built != tuple(getattr(built, f.name) for f in fields)
+    assert built.__eq__(object()) is NotImplemented
 
 
 def test_frozen_classes_stay_frozen() -> None:

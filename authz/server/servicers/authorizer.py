@@ -107,14 +107,14 @@ def decision_to_wire(
         matched_statements=[
             common_pb2.MatchedStatement(
                 source_policy_id=m.policy,
-                source_policy_type=m.layer.value,
+                source_policy_type=str(m.layer),
                 statement_id=m.statement,
                 effect=m.effect,
                 source_file=m.source or "",
             )
             for m in decision.matched
         ],
-        failing_layer=decision.failing_layer.value if decision.failing_layer else "",
+        failing_layer=str(decision.failing_layer) if decision.failing_layer else "",
         reason=decision.reason(action),
         missing_context_values=list(decision.missing_context),
         revision=decision.revision or "",
