@@ -63,6 +63,11 @@ MODULES: tuple[str, ...] = (
     "authz.server.readtimeout",
     "authz.server.servicers.authorizer",
     "authz.repo.entities",
+    # authentication and the backend's entry points (every call passes through them)
+    "authz.backend",
+    "authz.server.servicers._fields",
+    "authz.state.watch",
+    "authz.sts.credentials",
     # a signed call's authentication, and the SDK's signing (its cost against a decision's:
     # issue 16)
     "authz.client.signing",

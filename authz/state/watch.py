@@ -48,7 +48,8 @@ class StateWatcher:
         self._last_ok: float | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # not `_thread`: mypyc names the C struct's field after it, and `__thread` is a C keyword
+        self._poller: threading.Thread | None = None
         self.failures = 0  # polls that could not read the database (a metric)
 
     @property
@@ -91,11 +92,11 @@ class StateWatcher:
                 self._seen[topic] = version
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._poller is not None:
             return
         self.poll_once()
-        self._thread = threading.Thread(target=self._run, name="authz-state-watch", daemon=True)
-        self._thread.start()
+        self._poller = threading.Thread(target=self._run, name="authz-state-watch", daemon=True)
+        self._poller.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self._poll):
@@ -103,6 +104,6 @@ class StateWatcher:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2 * self._poll + 1)
-            self._thread = None
+        if self._poller is not None:
+            self._poller.join(timeout=2 * self._poll + 1)
+            self._poller = None

@@ -368,14 +368,21 @@ class CredentialStore:
         for _ in range(3):  # 80 random bits: a clash is next to impossible, but never an error
             key_id = new_access_key_id()
             info = AccessKeyInfo(key_id, user_arn, ACTIVE, int(self._clock()), user_id)
-            with self._db.transaction() as tx:
-                if insert_key(tx, StoredKey(info, sealed=sealed)):
-                    tx.bump(TOPIC)
-                    break
+            if self._insert_new(StoredKey(info, sealed=sealed)):
+                break
         else:
             raise StateConflict("three random access key ids were taken")
         self._after_write()
         return key_id, secret
+
+    def _insert_new(self, key: StoredKey) -> bool:
+        """Insert a new key in one transaction; False when its id is taken (nothing written).
+        (A helper: mypyc compiles no ``break`` out of a ``with`` block.)"""
+        with self._db.transaction() as tx:
+            if not insert_key(tx, key):
+                return False
+            tx.bump(TOPIC)
+            return True
 
     def set_status(self, access_key_id: str, status: str) -> AccessKeyInfo:
         if status not in (ACTIVE, INACTIVE):

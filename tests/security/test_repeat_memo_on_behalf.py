@@ -6,13 +6,12 @@ the clock, or after a reload that took the permission away (issue 15, step 4).
 Each test is the attack: replaying the exact bytes an enforcement point sent, from another
 caller or another network, or after its permission changed. Against a real in-process server
 on 127.0.0.1 (tests/integration/e2e/harness.py); the backend's ``authorize`` is counted to see
-which answers came from the memo.
+which answers came from the memo (the server is given a counting wrapper of it).
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pytest
 
 from authz import errors
 from authz._gen.authz.v1 import authorizer_pb2
+from authz.backend import AuthzBackend
 from authz.client.client import build_authorize_request
 from authz.server.ports import AuthorizeParams, AuthorizeResult, Identity
 from tests.integration.e2e.harness import E2EServer, ServerFactory
@@ -71,23 +71,35 @@ def build_repo(root: Path, *, pep_may_ask: bool = True) -> Path:
     return repo.write(root)
 
 
-@pytest.fixture
-def env(start_server: ServerFactory, tmp_path: Path) -> E2EServer:
-    return start_server(build_repo(tmp_path / "repo"), trusted_proxies=["127.0.0.1"])
+class _Counting:
+    """The backend, with the actions its ``authorize`` is asked appended to ``seen`` (everything
+    else delegated): the server is given this instead of the backend."""
+
+    def __init__(self, inner: AuthzBackend, seen: list[str]) -> None:
+        self._inner = inner
+        self._seen = seen
+
+    def authorize(self, identity: Identity, params: AuthorizeParams) -> AuthorizeResult:
+        self._seen.append(params.action)
+        return self._inner.authorize(identity, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 @pytest.fixture
-def asked(env: E2EServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def asked() -> list[str]:
     """The actions the servicer asks the backend to decide, in order."""
-    seen: list[str] = []
-    decide = env.backend.authorize
+    return []
 
-    def counting(identity: Identity, params: AuthorizeParams) -> AuthorizeResult:
-        seen.append(params.action)
-        return decide(identity, params)
 
-    monkeypatch.setattr(env.backend, "authorize", counting)
-    yield seen
+@pytest.fixture
+def env(start_server: ServerFactory, tmp_path: Path, asked: list[str]) -> E2EServer:
+    return start_server(
+        build_repo(tmp_path / "repo"),
+        trusted_proxies=["127.0.0.1"],
+        serve_through=lambda backend: _Counting(backend, asked),
+    )
 
 
 def test_a_repeated_on_behalf_question_is_answered_from_the_memo(

@@ -5,12 +5,14 @@ closed, and the ``authz keys`` CLI."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import json
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -301,22 +303,39 @@ def test_failed_reload_refuses_until_a_reload_succeeds(state_url: str, tmp_path:
         key_id, secret = a.credentials.create(ALICE)
         b.watcher.poll_once()
         assert b.credentials.authenticate(key_id, secret).user_arn == ALICE
-        real = b.credentials.reload
+        # The reload's SELECT fails on b's database; its version poll still answers. The
+        # database object is patched, not the store: a compiled store's methods cannot be
+        # replaced on the instance.
+        real = b.db.transaction
         calls = [0]
 
-        def failing() -> None:
-            calls[0] += 1
-            from authz.state import StateUnavailable
+        class FailingKeysRead:
+            def __init__(self, tx: Any) -> None:
+                self._tx = tx
 
-            raise StateUnavailable("simulated: the SELECT failed")
+            def execute(self, sql: str, params: Any = ()) -> Any:
+                if "FROM access_keys" in sql:
+                    calls[0] += 1
+                    from authz.state import StateUnavailable
 
-        b.credentials.reload = failing  # type: ignore[method-assign]
+                    raise StateUnavailable("simulated: the SELECT failed")
+                return self._tx.execute(sql, params)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._tx, name)
+
+        @contextlib.contextmanager
+        def failing(*, write: bool = True) -> Iterator[Any]:
+            with real(write=write) as tx:
+                yield FailingKeysRead(tx)
+
+        b.db.transaction = failing  # type: ignore[method-assign]
         a.credentials.set_status(key_id, "Inactive")
         b.watcher.poll_once()  # versions() answered, the reload did not
         assert calls[0] == 1 and b.watcher.fresh()
         with pytest.raises(ServiceUnavailable):
             b.credentials.authenticate(key_id, secret)  # never the old Active copy
-        b.credentials.reload = real  # type: ignore[method-assign]
+        b.db.transaction = real  # type: ignore[method-assign]
         b.watcher.poll_once()  # retried at the next poll
         refused(b.credentials, key_id, secret)
     finally:

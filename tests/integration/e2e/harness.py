@@ -237,10 +237,14 @@ def start_server(
     *,
     pki: Pki | None = None,
     service_principals: dict[str, str] | None = None,
+    serve_through: Callable[[AuthzBackend], Any] | None = None,
     **overrides: Any,
 ) -> E2EServer:
     """Settings as ``authz serve`` builds them (``load_settings`` with flag overrides): keys,
-    access-key store, MFA store and audit log in ``workdir``, no file watching, no metrics port."""
+    access-key store, MFA store and audit log in ``workdir``, no file watching, no metrics port.
+    ``serve_through(backend)``: what the server is given instead of the backend (a test's
+    delegating wrapper: the compiled backend's methods cannot be replaced on the instance);
+    ``E2EServer.backend`` stays the backend itself."""
     workdir.mkdir(parents=True, exist_ok=True)
     values: dict[str, Any] = {
         "repo": repo,
@@ -266,7 +270,7 @@ def start_server(
         shutdown_grace_seconds=1.0,
         drain_seconds=0.0,  # no load balancer to tell: stop at once (5 s per test otherwise)
     )
-    server = create_server(backend, config)
+    server = create_server(backend if serve_through is None else serve_through(backend), config)
     server.start()
     return E2EServer(server, backend, settings, pki)
 
