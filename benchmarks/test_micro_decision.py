@@ -100,7 +100,7 @@ def test_context_building(benchmark: Any, bench_snapshot: Snapshot) -> None:
     _mark(benchmark, "decision-10-statements", "subject")
     caller = bench_snapshot.caller(authz_server.USER_ARN)
     authorize(bench_snapshot, caller, "sqs:SendMessage", "arn:aws:sqs:eu-west-1:1:jobs-1", {})
-    part = next(p for k, p in bench_snapshot.evaluator._cache.items() if k[1] == "sqs")
+    part = next(p for k, p, _size in bench_snapshot.evaluator._cache.items() if k[1] == "sqs")
     facts = RequestFacts(
         "sqs:sendmessage",
         f"arn:aws:sqs:eu-west-1:{ACCOUNT}:jobs-1",
