@@ -12,7 +12,6 @@ and caches (compiling a partition on a miss is Python by design)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections import Counter
@@ -23,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.benchscripts import load
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = str(ROOT / "authz") + os.sep
 
@@ -32,21 +33,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _instr_bench() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "instr_bench", ROOT / "benchmarks/instr_bench.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["instr_bench"] = module  # its dataclasses look their module up
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-
-
 @pytest.fixture(scope="module")
 def bench() -> Iterator[tuple[ModuleType, Any]]:
     """instr_bench's in-process server over the bench fixture (a repository, keys and state in
@@ -54,7 +40,7 @@ def bench() -> Iterator[tuple[ModuleType, Any]]:
     from authz.bench.authz_server import FIXTURE_ENV
 
     before = os.environ.get(FIXTURE_ENV)
-    ib = _instr_bench()
+    ib = load("instr_bench")
     call, _info = ib._server()
     yield ib, call
     if before is None:

@@ -4,28 +4,17 @@ whose harness ÷ authz ratio is issue 15's per-core target measured without the 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
+
+from tests.benchscripts import load
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _peer_bench() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "peer_bench", ROOT / "benchmarks/peer_bench.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["peer_bench"] = module
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    return load("peer_bench")
 
 
 def test_the_instruction_counts_of_the_same_run_are_in_the_report(tmp_path: Path) -> None:
@@ -131,14 +120,7 @@ def test_a_skipped_profile_says_why(tmp_path: Path) -> None:
 def test_perf_report_rows_are_read_by_object_and_symbol() -> None:
     """The parser of ``perf report -F period,dso,sym -t TAB`` (comments and headers skipped,
     the ``[.]``/``[k]`` marks dropped, rows of one symbol summed)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("peer_perf", ROOT / "benchmarks/peer_perf.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    module = load("peer_perf")
     text = (
         "# Samples: 4K of event 'cpu-clock'\n"
         "#       Period\tShared Object\tSymbol\n"

@@ -5,7 +5,6 @@ tree of the server (its backends are children of the postmaster)."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import signal
 import subprocess
@@ -14,16 +13,13 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+from tests.benchscripts import load
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _state_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("state_bench", ROOT / "benchmarks/state_bench.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["state_bench"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load("state_bench")
 
 
 def _run(rps: float) -> dict[str, object]:
