@@ -123,11 +123,12 @@ class _Context:
 Call = Callable[..., bytes]  # (method, body[, per-call metadata]) -> response bytes
 
 
-def _server(example: bool = False) -> tuple[Call, dict[str, str]]:
+def _server(example: bool = False, opened: list[Any] | None = None) -> tuple[Call, dict[str, str]]:
     """``call(method, body[, calls]) -> response bytes`` through the server stack, and the
     caller's access key (``access_key_id``, ``secret_access_key``);
     with ``example``, on a copy of the example repository (``policies/``: an organisation with
-    SCPs, a permissions boundary, a bucket policy) as Bob with a fresh access key."""
+    SCPs, a permissions boundary, a bucket policy) as Bob with a fresh access key. The backend
+    is appended to ``opened`` when given (a test closes it: its state watcher is a thread)."""
     import grpc
 
     from authz._gen.authz.v1 import authorizer_pb2, sts_pb2
@@ -239,6 +240,8 @@ def _server(example: bool = False) -> tuple[Call, dict[str, str]]:
         response = handler.stream_unary(iter((request,)), call_context)
         return bytes(handler.response_serializer(response))
 
+    if opened is not None:
+        opened.append(backend)
     return call, info
 
 

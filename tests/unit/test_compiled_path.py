@@ -36,13 +36,16 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def bench() -> Iterator[tuple[ModuleType, Any]]:
     """instr_bench's in-process server over the bench fixture (a repository, keys and state in
-    a temporary directory, removed at exit)."""
+    a temporary directory, removed at exit); its backend closed afterwards."""
     from authz.bench.authz_server import FIXTURE_ENV
 
     before = os.environ.get(FIXTURE_ENV)
     ib = load("instr_bench")
-    call, _info = ib._server()
+    opened: list[Any] = []
+    call, _info = ib._server(opened=opened)
     yield ib, call
+    for backend in opened:
+        backend.close()  # its state watcher thread
     if before is None:
         os.environ.pop(FIXTURE_ENV, None)
     else:
