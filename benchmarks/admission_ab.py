@@ -1,16 +1,22 @@
-"""Does admission (how many calls run at once) change authz's distinct Authorize rate?
+"""Does admission (how many calls run at once, on how many threads) change authz's distinct
+Authorize rate and CPU per call?
 
-    python benchmarks/admission_ab.py 60,16,4 3     # max_concurrent_rpcs variants, rounds
+    python benchmarks/admission_ab.py 60,16,4 3                  # max_concurrent_rpcs, rounds
+    python benchmarks/admission_ab.py t64,t16 3 --in-flight 12   # max_threads (the RPC pool)
 
-Each variant is an ``authz serve`` with ``max_concurrent_rpcs = N`` (``--config``), pinned to
-CPU 1 like ``peer_bench.py`` with the native client on CPU 0, 32 in flight over 4 connections,
-1 s warm-up + 5 s; rounds interleaved, the cedarpy harness measured in each round, and each
-server's user and system CPU and context switches per request read from ``/proc``. Prints one
-line per run (results/admission-ab-20261207.txt).
+Each variant is an ``authz serve`` with ``--config``: ``N`` sets ``max_concurrent_rpcs = N``
+(64 threads), ``tN`` sets ``max_threads = N`` (and ``max_concurrent_rpcs`` to at most 60).
+Pinned to CPU 1 like ``peer_bench.py`` with the native client on CPU 0, ``--in-flight`` calls
+(default 32) over at most 4 connections, 1 s warm-up + 5 s; rounds interleaved, the cedarpy
+harness measured in each round, and each server's user and system CPU and context switches
+per request read from ``/proc``. Prints one line per run (results/admission-ab-20261207*.txt).
+Keep ``--in-flight`` below a variant's thread count: beyond it calls are refused (Throttling),
+and refusals are cheap calls that dilute the CPU per call.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import os
@@ -40,24 +46,41 @@ def _proc(pid: int) -> tuple[int, int, int, int]:
     return user, system, vol, invol
 
 
+def _settings(variant: str) -> tuple[str, str]:
+    """(name, TOML) of one variant: ``N`` (running calls) or ``tN`` (RPC threads)."""
+    if variant.startswith("t"):
+        n = int(variant[1:])
+        return f"t{n}", f"max_threads = {n}\nmax_concurrent_rpcs = {min(n, 60)}\n"
+    n = int(variant)
+    return f"c{n}", f"max_concurrent_rpcs = {n}\nmax_threads = {max(n, 64)}\n"
+
+
 def main() -> None:
-    variants = [int(v) for v in sys.argv[1].split(",")]
-    rounds = int(sys.argv[2])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variants", help="comma-separated: N (max_concurrent_rpcs), tN (threads)")
+    parser.add_argument("rounds", type=int)
+    parser.add_argument("--in-flight", type=int, default=32, help="calls in flight (closed loop)")
+    args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="admission-ab-"))
     authz_server.fixture()
-    for n in variants:
-        cfg = tmp / f"c{n}.toml"
-        cfg.write_text(f"max_concurrent_rpcs = {n}\nmax_threads = {max(n, 64)}\n")
+    names = []
+    for variant in args.variants.split(","):
+        name, toml = _settings(variant)
+        cfg = tmp / f"{name}.toml"
+        cfg.write_text(toml)
         argv = functools.partial(lambda port, c: [*api_scenarios._argv(port), "--config", str(c)],
                                  c=cfg)  # fmt: skip
-        register_server(ServerSpec(f"authz-c{n}", argv, announces_port=False), replace=True)
+        register_server(ServerSpec(f"authz-{name}", argv, announces_port=False), replace=True)
+        names.append(name)
     os.sched_setaffinity(0, {pb.CLIENT_CPU})
-    closed = functools.partial(LoadConfig, concurrency=32, connections=4, duration_s=5,
-                               warmup_s=1, progress=False)  # fmt: skip
+    closed = functools.partial(LoadConfig, concurrency=args.in_flight,
+                               connections=min(4, args.in_flight), duration_s=5, warmup_s=1,
+                               progress=False)  # fmt: skip
     tick = 1_000_000 / os.sysconf("SC_CLK_TCK")
+    rounds = args.rounds
     with contextlib.ExitStack() as stack:
-        sides = [(f"c{n}", stack.enter_context(spawn_server(f"authz-c{n}")), pb.authz_distinct)
-                 for n in variants]  # fmt: skip
+        sides = [(name, stack.enter_context(spawn_server(f"authz-{name}")), pb.authz_distinct)
+                 for name in names]  # fmt: skip
         sides.append(("harness", stack.enter_context(spawn_server("cedar")), pb.harness_distinct))
         for r in range(rounds):
             base = (r + 1) * 10_000_000
