@@ -67,16 +67,22 @@ def test_an_unread_call_is_cancelled_after_the_read_timeout(
     assert dog.done(token) is False  # it was cancelled by the watchdog
 
 
-def test_a_peers_stalled_calls_beyond_its_share_are_cancelled_at_once(
-    dog: ReadWatchdog, expired: list[str]
-) -> None:
-    calls = [_Call() for _ in range(4)]
-    tokens = [dog.watch(c, "ipv4:10.0.0.9:6000") for c in calls]
-    assert _until(lambda: calls[2].cancelled.is_set() and calls[3].cancelled.is_set(), 0.25)
-    assert not calls[0].cancelled.is_set() and not calls[1].cancelled.is_set()  # the oldest two
-    assert expired == ["stalled_peer", "stalled_peer"]
-    for t in tokens[:2]:
-        assert dog.done(t) is True
+def test_a_peers_stalled_calls_beyond_its_share_are_cancelled_at_once() -> None:
+    expired: list[str] = []
+    # a long read timeout: only the stalled-peer rule can cancel within this test
+    dog = ReadWatchdog(
+        30.0, max_stalled_per_peer=2, stall_after=0.05, tick=0.01, on_expire=expired.append
+    )
+    try:
+        calls = [_Call() for _ in range(4)]
+        tokens = [dog.watch(c, "ipv4:10.0.0.9:6000") for c in calls]
+        assert _until(lambda: calls[2].cancelled.is_set() and calls[3].cancelled.is_set())
+        assert not calls[0].cancelled.is_set() and not calls[1].cancelled.is_set()  # the oldest
+        assert expired == ["stalled_peer", "stalled_peer"]
+        for t in tokens[:2]:
+            assert dog.done(t) is True
+    finally:
+        dog.close()
 
 
 def test_the_watcher_parks_when_idle_and_the_next_call_wakes_it(
@@ -92,16 +98,19 @@ def test_the_watcher_parks_when_idle_and_the_next_call_wakes_it(
     assert expired == ["read_timeout"]
 
 
-def test_the_watcher_does_not_park_while_calls_keep_arriving(dog: ReadWatchdog) -> None:
-    stop = time.monotonic() + 0.4  # four times park_after
-    parked_seen = False
-    while time.monotonic() < stop:
-        token = dog.watch(_Call(), "ipv4:10.0.0.1:5000")
-        time.sleep(0.004)  # each call unread for a moment, as a real one is
-        dog.done(token)
-        parked_seen = parked_seen or dog.parked
-        time.sleep(0.001)
-    assert not parked_seen
+def test_the_watcher_does_not_park_in_a_short_lull() -> None:
+    """Gaps between calls shorter than ``park_after`` leave it ticking (it used to park at the
+    first look that found nothing unread, and every next call had to wake it)."""
+    dog = ReadWatchdog(30.0, tick=0.005, park_after=5.0)
+    try:
+        for _ in range(20):
+            token = dog.watch(_Call(), "ipv4:10.0.0.1:5000")
+            time.sleep(0.002)
+            dog.done(token)
+            time.sleep(0.02)  # four empty looks
+            assert not dog.parked
+    finally:
+        dog.close()
 
 
 def test_close_stops_a_parked_watcher() -> None:
